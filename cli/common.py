@@ -1,0 +1,86 @@
+"""What every command shares: the home directory, --json output, passwords, error mapping.
+
+The CLI maps library errors to messages in exactly one place (`run_command`),
+so no command prints a traceback for a user error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from pki.errors import YinxinError
+
+
+@dataclass
+class Context:
+    home: Path
+    json: bool
+    database: str | None = None
+
+    def emit(self, data: dict[str, Any], text: str | None = None) -> None:
+        """Print a result: JSON when --json was given, else `text` (or key: value lines)."""
+        if self.json:
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        elif text is not None:
+            click.echo(text)
+        else:
+            for key, value in data.items():
+                click.echo(f"{key}: {value}")
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--json on every command (also accepted before the command name)."""
+    def set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_object(Context).json = True
+    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=set_json,
+                        help="Print the result as JSON.")(f)
+
+
+def read_password(file: str | None, *, env: str = "YINXIN_PASSWORD", prompt: str = "Password",
+                  confirm: bool = False, required: bool = True) -> bytes | None:
+    """A password from a file (first line), else from `env`, else a prompt on a terminal.
+
+    Never from argv: command lines are visible to every user of the machine.
+    """
+    if file is not None:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise click.UsageError(f"cannot read password file {file}: {exc.strerror}") from None
+        line = data.splitlines()[0] if data.strip() else b""
+        if not line:
+            raise click.UsageError(f"password file {file} is empty")
+        return line
+    value = os.environ.get(env)
+    if value:
+        return value.encode()
+    if not required:
+        return None
+    if sys.stdin.isatty():
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm).encode()
+    raise click.UsageError(f"a password is needed: give a password file or set {env}")
+
+
+def read_input(path: str, what: str = "file") -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def error_exit(ctx: Context | None, exc: YinxinError) -> None:
+    if ctx is not None and ctx.json:
+        click.echo(json.dumps(exc.to_dict(), ensure_ascii=False, default=str))
+    else:
+        click.echo(f"yinxin: error: {exc.message}", err=True)
+    sys.exit(exc.exit_code)

@@ -1,0 +1,135 @@
+"""What an SM2 signature is, independent of who does the arithmetic.
+
+GM/T 0009 fixes the default distinguishing ID; OpenSSL's command line uses
+the empty ID unless told otherwise, so the ID is always an explicit
+argument here and a per-CA setting above.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+from asn1crypto import algos
+from cryptography.hazmat.primitives import hashes
+
+from ..errors import InvalidSignature, PkiError
+from ..rand import RandomSource
+
+DEFAULT_DISTID = b"1234567812345678"
+
+
+@dataclass(frozen=True)
+class Curve:
+    p: int
+    a: int
+    b: int
+    n: int
+    gx: int
+    gy: int
+
+
+CURVE = Curve(
+    p=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF,
+    a=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC,
+    b=0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93,
+    n=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123,
+    gx=0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7,
+    gy=0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0,
+)
+
+_CURVE_PREFIX = b"".join(v.to_bytes(32, "big") for v in (CURVE.a, CURVE.b, CURVE.gx, CURVE.gy))
+
+
+def sm3(data: bytes) -> bytes:
+    """SM3 through cryptography (OpenSSL): documents are never hashed in pure Python."""
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h.finalize()
+
+
+def compute_z(distid: bytes, x: int, y: int) -> bytes:
+    """Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA), ENTL the ID's length in bits (2 octets)."""
+    bits = len(distid) * 8
+    if bits > 0xFFFF:
+        raise ValueError("SM2 distinguishing ID longer than 8191 octets")
+    return sm3(bits.to_bytes(2, "big") + distid + _CURVE_PREFIX
+               + x.to_bytes(32, "big") + y.to_bytes(32, "big"))
+
+
+def encode_signature(r: int, s: int) -> bytes:
+    return algos.DSASignature({"r": r, "s": s}).dump()
+
+
+def decode_signature(signature: bytes) -> tuple[int, int]:
+    """Strict DER (r, s): anything else — truncated, trailing bytes, out of range — is invalid."""
+    try:
+        parsed = algos.DSASignature.load(signature, strict=True)
+        r, s = parsed["r"].native, parsed["s"].native
+        canonical = parsed.dump(force=True)
+    except Exception as exc:  # asn1crypto raises several types for junk input
+        raise InvalidSignature("signature is not a DER-encoded SM2 (r, s)") from exc
+    if canonical != signature or not (0 < r < CURVE.n and 0 < s < CURVE.n):
+        raise InvalidSignature("signature is not a canonical SM2 (r, s)")
+    return r, s
+
+
+class PrivateHandle(Protocol):
+    def sign_digest(self, e: bytes, rand: RandomSource) -> bytes:
+        """DER (r, s) over the 32-byte digest e."""
+
+
+class PublicHandle(Protocol):
+    def verify_digest(self, signature: bytes, e: bytes) -> bool: ...
+
+
+class SM2Backend(Protocol):
+    name: str
+
+    def generate(self, rand: RandomSource) -> tuple[int, int, int]:
+        """A new key pair as (d, x, y)."""
+
+    def public_point(self, d: int) -> tuple[int, int]: ...
+
+    def private_handle(self, d: int, x: int, y: int) -> PrivateHandle: ...
+
+    def public_handle(self, x: int, y: int) -> PublicHandle: ...
+
+
+def available_backends() -> dict[str, SM2Backend]:
+    """The backends that import on this machine, native first."""
+    found: dict[str, SM2Backend] = {}
+    try:
+        from .native import NativeBackend
+        found["native"] = NativeBackend()
+    except ImportError:
+        pass
+    from .pure import GmsslBackend
+    found["gmssl"] = GmsslBackend()
+    return found
+
+
+_cache: dict[str, SM2Backend] = {}
+
+
+def backend_by_name(name: str) -> SM2Backend:
+    if name not in _cache:
+        found = available_backends()
+        if name not in found:
+            raise PkiError(f"SM2 backend {name!r} is not available here "
+                           f"(available: {', '.join(found)})", backend=name)
+        _cache.update(found)
+    return _cache[name]
+
+
+def default_backend() -> SM2Backend:
+    """YINXIN_SM2_BACKEND=native|gmssl forces a backend; otherwise native where it imports."""
+    forced = os.environ.get("YINXIN_SM2_BACKEND", "").strip()
+    if forced:
+        if forced not in ("native", "gmssl"):
+            raise PkiError(f"YINXIN_SM2_BACKEND must be 'native' or 'gmssl', not {forced!r}",
+                           backend=forced)
+        return backend_by_name(forced)
+    if not _cache:
+        _cache.update(available_backends())
+    return _cache.get("native") or _cache["gmssl"]

@@ -1,0 +1,67 @@
+"""Native SM2 through the tongsuopy wheel (Tongsuo, an OpenSSL fork with SM2).
+
+tongsuopy's own ``sign`` hashes with an ID it chooses; we compute
+e = SM3(Z ‖ M) ourselves and ask Tongsuo only to sign/verify that digest
+(EVP_PKEY_sign / EVP_PKEY_verify), so the distinguishing ID stays ours.
+Nonces come from Tongsuo's DRBG (seeded from the OS), not from `rand`.
+"""
+from __future__ import annotations
+
+from tongsuopy.backends.tongsuo.backend import backend as _tongsuo
+from tongsuopy.crypto.asymciphers import ec as _ec
+
+from ..rand import RandomSource
+
+_lib = _tongsuo._lib
+_ffi = _tongsuo._ffi
+
+
+class _PrivateHandle:
+    def __init__(self, key: _ec.EllipticCurvePrivateKey) -> None:
+        self._key = key
+
+    def sign_digest(self, e: bytes, rand: RandomSource) -> bytes:
+        ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(self._key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
+        if ctx == _ffi.NULL or _lib.EVP_PKEY_sign_init(ctx) != 1:
+            _tongsuo._consume_errors()
+            raise RuntimeError("Tongsuo could not start an SM2 signature")
+        size = _ffi.new("size_t *", 80)
+        buf = _ffi.new("unsigned char[]", 80)
+        if _lib.EVP_PKEY_sign(ctx, buf, size, e, len(e)) != 1:
+            _tongsuo._consume_errors()
+            raise RuntimeError("Tongsuo SM2 signing failed")
+        return bytes(_ffi.buffer(buf)[: size[0]])
+
+
+class _PublicHandle:
+    def __init__(self, key: _ec.EllipticCurvePublicKey) -> None:
+        self._key = key
+
+    def verify_digest(self, signature: bytes, e: bytes) -> bool:
+        ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(self._key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
+        if ctx == _ffi.NULL or _lib.EVP_PKEY_verify_init(ctx) != 1:
+            _tongsuo._consume_errors()
+            raise RuntimeError("Tongsuo could not start an SM2 verification")
+        ok = _lib.EVP_PKEY_verify(ctx, signature, len(signature), e, len(e))
+        if ok != 1:
+            _tongsuo._consume_errors()
+        return ok == 1
+
+
+class NativeBackend:
+    name = "native"
+
+    def generate(self, rand: RandomSource) -> tuple[int, int, int]:
+        key = _ec.generate_private_key(_ec.SM2(), _tongsuo)
+        nums = key.private_numbers()
+        return nums.private_value, nums.public_numbers.x, nums.public_numbers.y
+
+    def public_point(self, d: int) -> tuple[int, int]:
+        pub = _ec.derive_private_key(d, _ec.SM2(), _tongsuo).public_key().public_numbers()
+        return pub.x, pub.y
+
+    def private_handle(self, d: int, x: int, y: int) -> _PrivateHandle:
+        return _PrivateHandle(_ec.derive_private_key(d, _ec.SM2(), _tongsuo))
+
+    def public_handle(self, x: int, y: int) -> _PublicHandle:
+        return _PublicHandle(_ec.EllipticCurvePublicNumbers(x, y, _ec.SM2()).public_key(_tongsuo))
