@@ -84,3 +84,27 @@ def error_exit(ctx: Context | None, exc: YinxinError) -> None:
     else:
         click.echo(f"yinxin: error: {exc.message}", err=True)
     sys.exit(exc.exit_code)
+
+
+def open_home(ctx: Context) -> "Any":
+    """The library's Home for this invocation (database from --database/config)."""
+    from pki.home import Home
+    return Home.open(ctx.home, database=ctx.database)
+
+
+def operator_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--operator: who acts (recorded in the audit log); default $YINXIN_OPERATOR or $USER."""
+    return click.option("--operator", envvar="YINXIN_OPERATOR",
+                        default=lambda: os.environ.get("USER") or "operator", show_default="$USER",
+                        help="Who performs the operation (audit).")(f)
+
+
+def ca_password_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--ca-password-file", type=click.Path(dir_okay=False),
+                        help="File holding the CA key's password (else $YINXIN_CA_PASSWORD or a prompt).")(f)
+
+
+def ca_password(file: str | None) -> bytes:
+    pw = read_password(file, env="YINXIN_CA_PASSWORD", prompt="CA key password")
+    assert pw is not None
+    return pw

@@ -30,8 +30,8 @@ def cli(ctx: click.Context, home: str, database: str | None) -> None:
 
 
 def _register() -> None:
-    from . import key_cmds  # noqa: F401  (each module adds its commands to `cli`)
-    for name in ("ca_cmds", "seal_cmds", "doc_cmds", "serve_cmds"):
+    # each module adds its commands to `cli`; a module not built yet is simply absent
+    for name in ("key_cmds", "ca_cmds", "seal_cmds", "doc_cmds", "serve_cmds"):
         try:
             __import__(f"cli.{name}")
         except ModuleNotFoundError as exc:
@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug, not a user error: one line unless asked for the trace
+        if os.environ.get("YINXIN_DEBUG"):
+            raise
+        click.echo(f"yinxin: internal error: {type(exc).__name__}: {exc} "
+                   "(set YINXIN_DEBUG=1 for the traceback)", err=True)
+        sys.exit(70)
     sys.exit(0)
 
 

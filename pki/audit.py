@@ -1,0 +1,147 @@
+"""Append-only, hash-chained audit log with signed checkpoints.
+
+Each event's hash covers its canonical content and the previous event's
+hash, so editing, deleting or reordering any event breaks the chain at a
+place `verify` names.  Checkpoints — the hash of the event at some sequence
+number, signed by a CA key while that key is loaded — make the chain
+tamper-evident even to someone who could recompute every hash: rewriting
+history would need the CA key.  Events are appended in the same transaction
+as the change they record, so there is no change without its event.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .algorithms import PrivateKey, PublicKey
+from .errors import AuditError, InvalidSignature
+from .store import Store, audit_checkpoints, audit_events, audit_head, to_json
+
+GENESIS = "0" * 64
+#: a checkpoint is signed when this many events have passed since the last one
+CHECKPOINT_INTERVAL = 50
+
+
+def _event_hash(seq: int, at: datetime, actor: str, action: str, target: str, details: str,
+                result_digest: str | None, prev_hash: str) -> str:
+    canonical = json.dumps([seq, at.isoformat(), actor, action, target, details,
+                            result_digest or "", prev_hash], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _checkpoint_message(seq: int, event_hash: str, at: datetime, ca_name: str) -> bytes:
+    return f"yinxin-audit-checkpoint|{seq}|{event_hash}|{at.isoformat()}|{ca_name}".encode()
+
+
+def append(conn: Connection, *, at: datetime, actor: str, action: str, target: str,
+           details: Mapping[str, Any] | None = None, result_digest: str | None = None) -> int:
+    """Append one event inside the caller's transaction; returns its sequence number.
+
+    The single `audit_head` row is updated in the same statement sequence, which
+    serialises concurrent appenders on every engine (row lock on PostgreSQL,
+    the write lock on SQLite)."""
+    head = conn.execute(sa.update(audit_head).where(audit_head.c.id == 1)
+                        .values(last_seq=audit_head.c.last_seq + 1)
+                        .returning(audit_head.c.last_seq, audit_head.c.last_hash)).first()
+    if head is None:
+        conn.execute(audit_head.insert().values(id=1, last_seq=1, last_hash=GENESIS))
+        seq, prev = 1, GENESIS
+    else:
+        seq, prev = head.last_seq, head.last_hash
+    details_text = to_json(dict(details or {}))
+    digest = _event_hash(seq, at, actor, action, target, details_text, result_digest, prev)
+    conn.execute(audit_events.insert().values(seq=seq, at=at, actor=actor, action=action, target=target,
+                                              details=details_text, result_digest=result_digest,
+                                              prev_hash=prev, hash=digest))
+    conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=digest))
+    return seq
+
+
+def maybe_checkpoint(conn: Connection, *, at: datetime, ca_name: str, key: PrivateKey,
+                     distid: bytes | None, force: bool = False) -> int | None:
+    """Sign the current head if CHECKPOINT_INTERVAL events passed since the last checkpoint."""
+    head = conn.execute(sa.select(audit_head)).first()
+    if head is None:
+        return None
+    last = conn.execute(sa.select(sa.func.max(audit_checkpoints.c.seq))).scalar() or 0
+    if not force and head.last_seq - last < CHECKPOINT_INTERVAL:
+        return None
+    sig = key.sign(_checkpoint_message(head.last_seq, head.last_hash, at, ca_name),
+                   distid=distid if key.algorithm == "sm2" else None)
+    conn.execute(audit_checkpoints.insert().values(seq=head.last_seq, event_hash=head.last_hash, at=at,
+                                                   ca_name=ca_name, signature=sig))
+    return head.last_seq
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    seq: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    events: int
+    checkpoints: int
+    problems: tuple[AuditProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(store: Store, ca_public_key: Callable[[str], tuple[PublicKey, bytes | None] | None]) -> AuditReport:
+    """Walk the chain; name every event that was edited, deleted or reordered.
+
+    `ca_public_key(name)` returns the (public key, distid) of a CA for checkpoint
+    signatures, or None when that CA is unknown."""
+    problems: list[AuditProblem] = []
+    hashes: dict[int, str] = {}
+    with store.read() as conn:
+        rows: Iterable[Any] = conn.execute(sa.select(audit_events).order_by(audit_events.c.seq))
+        expected_seq, prev, count = 1, GENESIS, 0
+        for row in rows:
+            count += 1
+            if row.seq != expected_seq:
+                missing = f"{expected_seq}" if row.seq == expected_seq + 1 else f"{expected_seq}..{row.seq - 1}"
+                problems.append(AuditProblem(row.seq, f"event(s) {missing} deleted before event {row.seq}"))
+            recomputed = _event_hash(row.seq, row.at, row.actor, row.action, row.target, row.details,
+                                     row.result_digest, row.prev_hash)
+            if recomputed != row.hash:
+                problems.append(AuditProblem(row.seq, f"event {row.seq} ({row.action} {row.target}) was edited"))
+            elif row.prev_hash != prev and row.seq == expected_seq:
+                problems.append(AuditProblem(row.seq, f"event {row.seq} does not follow event {row.seq - 1} "
+                                                      "(reordered or the previous event was replaced)"))
+            prev, expected_seq = row.hash, row.seq + 1
+            hashes[row.seq] = row.hash
+        head = conn.execute(sa.select(audit_head)).first()
+        if head is not None and head.last_seq != expected_seq - 1:
+            problems.append(AuditProblem(head.last_seq, f"the log ends at event {expected_seq - 1} but "
+                                                        f"{head.last_seq} events were written: events deleted at the end"))
+        checkpoints = conn.execute(sa.select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).all()
+    for cp in checkpoints:
+        if hashes.get(cp.seq) != cp.event_hash:
+            problems.append(AuditProblem(cp.seq, f"checkpoint at event {cp.seq} does not match the log "
+                                                 "(history rewritten)"))
+            continue
+        found = ca_public_key(cp.ca_name)
+        if found is None:
+            problems.append(AuditProblem(cp.seq, f"checkpoint at event {cp.seq} signed by unknown CA {cp.ca_name}"))
+            continue
+        pub, distid = found
+        try:
+            pub.verify(cp.signature, _checkpoint_message(cp.seq, cp.event_hash, cp.at, cp.ca_name),
+                       distid=distid if pub.algorithm == "sm2" else None)
+        except InvalidSignature:
+            problems.append(AuditProblem(cp.seq, f"checkpoint at event {cp.seq} has a bad signature"))
+    problems.sort(key=lambda p: p.seq)
+    return AuditReport(events=count, checkpoints=len(checkpoints), problems=tuple(problems))
+
+
+__all__ = ["append", "maybe_checkpoint", "verify", "AuditReport", "AuditProblem", "AuditError"]

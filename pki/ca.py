@@ -1,0 +1,658 @@
+"""The certificate authority: the only code that asks a CA key to sign.
+
+Issuance cycle (ARCHITECTURE.md):
+  1. The RA checks the approved application against the profile and the policies.
+  2. The CA reserves a random serial (≥ 64 bits of entropy, positive, ≤ 20 octets) and
+     stores the TBS it is about to sign, in one transaction, before signing; an audit
+     event says "signing".
+  3. The CA signs; an audit event says "signed" with the certificate's digest.
+  4. The store records the certificate; the RA marks the application issued.
+A crash between 2 and 4 leaves a record of what may have been signed (status
+"reserved"): `check()` lists it so it can be revoked; a serial is never reused.
+
+The CA never decides policy: hold, release and revoke are state changes with
+their own rules, and CRLs/OCSP responses come from `pki.status`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from asn1crypto import x509 as asn1_x509
+
+from . import audit
+from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
+from .errors import (Conflict, InvalidSignature, NotFound, PolicyError, StateError, UnknownAlgorithm,
+                     WrongPassword)
+from .home import Home
+from .keyfiles import load_private_key, write_file_atomic
+from .profiles import Profile
+from .ra import (Application, RegistrationAuthority, active_key, check_san, check_subject,
+                 ensure_slot_free)
+from .sm2 import DEFAULT_DISTID
+from .store import applications, cas, certificates
+from .x509 import (CertificateSpec, build_tbs_certificate, certificate_public_key, certificate_to_pem,
+                   load_certificate, load_csr, name_to_text, parse_name, sign_certificate, verify_csr)
+
+#: RFC 5280 reasons a revocation may give (certificateHold is `hold`, removeFromCRL is `release`)
+REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed",
+                      "superseded", "cessation_of_operation", "privilege_withdrawn", "aa_compromise")
+_REASON_ALIASES = {r.replace("_", ""): r for r in REVOCATION_REASONS} | {
+    "keycompromise": "key_compromise", "cacompromise": "ca_compromise",
+    "affiliationchanged": "affiliation_changed", "cessationofoperation": "cessation_of_operation",
+    "privilegewithdrawn": "privilege_withdrawn", "aacompromise": "aa_compromise"}
+
+
+def normalise_reason(reason: str) -> str:
+    """Accept RFC 5280 spellings (keyCompromise, key_compromise, key-compromise)."""
+    key = reason.replace("-", "").replace("_", "").replace(" ", "").lower()
+    if key not in _REASON_ALIASES:
+        raise PolicyError(f"unknown revocation reason {reason!r} (one of: {', '.join(REVOCATION_REASONS)})",
+                          field="reason", reason=reason)
+    return _REASON_ALIASES[key]
+
+
+def format_serial(serial: int) -> str:
+    return f"{serial:X}"
+
+
+def parse_serial(text: str) -> str:
+    """A serial as people type it (hex, with or without colons or 0x) → the stored form."""
+    cleaned = text.strip().lower().replace(":", "")
+    if cleaned.startswith("0x"):
+        cleaned = cleaned[2:]
+    try:
+        value = int(cleaned, 16)
+    except ValueError:
+        raise PolicyError(f"{text!r} is not a hexadecimal serial number", field="serial") from None
+    if value <= 0:
+        raise PolicyError("a serial number is positive", field="serial")
+    return f"{value:x}"
+
+
+@dataclass(frozen=True)
+class CaInfo:
+    id: int
+    name: str
+    algorithm: str
+    subject: str
+    serial: str
+    parent: str | None
+    base_url: str | None
+    distid: bytes
+    cert_der: bytes
+    key_file: str
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate:
+        return load_certificate(self.cert_der)
+
+    def public_key(self) -> PublicKey:
+        return certificate_public_key(self.certificate)
+
+    @property
+    def sign_distid(self) -> bytes | None:
+        return self.distid if self.algorithm == "sm2" else None
+
+    def urls(self) -> dict[str, str]:
+        if not self.base_url:
+            return {}
+        base = self.base_url.rstrip("/")
+        return {"ocsp": f"{base}/ocsp/{self.name}", "crl": f"{base}/crl/{self.name}.crl",
+                "delta_crl": f"{base}/crl/{self.name}-delta.crl", "ca_issuers": f"{base}/ca/{self.name}.crt"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "algorithm": self.algorithm, "subject": self.subject,
+                "serial": self.serial.upper(), "parent": self.parent, "base_url": self.base_url,
+                "sm2_id": self.distid.decode("latin-1") if self.algorithm == "sm2" else None,
+                **({"urls": self.urls()} if self.base_url else {})}
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    ca: str
+    serial: str
+    profile: str
+    subject: str
+    id_number: str | None
+    status: str
+    not_before: datetime
+    not_after: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    released_at: datetime | None
+    application_id: int | None
+    predecessor_serial: str | None
+    cert_der: bytes | None
+    public_key_fp: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ca": self.ca, "serial": self.serial.upper(), "profile": self.profile, "subject": self.subject,
+                "id_number": self.id_number, "status": self.status,
+                "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+                "revocation_reason": self.revocation_reason,
+                "released_at": self.released_at.isoformat() if self.released_at else None,
+                "application": self.application_id,
+                "predecessor": self.predecessor_serial.upper() if self.predecessor_serial else None,
+                "public_key_sha256": self.public_key_fp}
+
+
+@dataclass(frozen=True)
+class Issued:
+    record: CertificateRecord
+    certificate: asn1_x509.Certificate
+    chain: tuple[asn1_x509.Certificate, ...]      # issuing CA first, root last
+
+    def pem(self) -> bytes:
+        return certificate_to_pem(self.certificate)
+
+    def chain_pem(self) -> bytes:
+        return b"".join(certificate_to_pem(c) for c in self.chain)
+
+
+def _ca_info(row: Any, parent: str | None) -> CaInfo:
+    return CaInfo(id=row["id"], name=row["name"], algorithm=row["algorithm"], subject=row["subject"],
+                  serial=row["serial"], parent=parent, base_url=row["base_url"], distid=row["distid"],
+                  cert_der=row["cert_der"], key_file=row["key_file"])
+
+
+def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
+    """The CA row by name; with no name, the configured default or the only CA."""
+    if name is None:
+        name = home.default_ca
+    if name is None:
+        rows = conn.execute(sa.select(cas).limit(2)).mappings().all()
+        if len(rows) == 1:
+            return dict(rows[0])
+        if not rows:
+            raise NotFound("this home has no CA yet: run `yinxin ca init` first")
+        raise PolicyError("this home has several CAs: name one with --ca", field="ca")
+    row = conn.execute(sa.select(cas).where(cas.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"no CA named {name!r}", ca=name)
+    return dict(row)
+
+
+def _new_serial(home: Home) -> int:
+    """127 bits from the CSPRNG, top bit clear so the DER INTEGER is positive and 16 octets at most."""
+    while True:
+        value = int.from_bytes(home.rand.token_bytes(16), "big") >> 1
+        if value >= 1 << 64:
+            return value
+
+
+class CertificateAuthority:
+    """CA operations on a home.  Methods that sign take the CA key's password."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.ra = RegistrationAuthority(home)
+
+    # ---------------------------------------------------------------- CAs
+
+    def get(self, name: str | None = None) -> CaInfo:
+        with self.home.store.read() as conn:
+            row = get_ca_row(conn, self.home, name)
+            parent = None
+            if row["parent_id"] is not None:
+                parent = conn.execute(sa.select(cas.c.name).where(cas.c.id == row["parent_id"])).scalar()
+        return _ca_info(row, parent)
+
+    def cas(self) -> list[CaInfo]:
+        with self.home.store.read() as conn:
+            rows = conn.execute(sa.select(cas).order_by(cas.c.id)).mappings().all()
+            names = {r["id"]: r["name"] for r in rows}
+        return [_ca_info(r, names.get(r["parent_id"])) for r in rows]
+
+    def chain(self, ca: CaInfo) -> tuple[asn1_x509.Certificate, ...]:
+        """The CA's certificate and its ancestors, issuing CA first, root last."""
+        out, current = [], ca
+        while True:
+            out.append(current.certificate)
+            if current.parent is None:
+                return tuple(out)
+            current = self.get(current.parent)
+
+    def load_key(self, ca: CaInfo, password: bytes | None) -> PrivateKey:
+        try:
+            data = Path(ca.key_file).read_bytes()
+        except OSError as exc:
+            raise NotFound(f"the key file of CA {ca.name} is missing ({ca.key_file}: {exc.strerror})",
+                           ca=ca.name) from None
+        try:
+            key = load_private_key(data, password)
+        except WrongPassword:
+            raise WrongPassword(f"wrong password for the key of CA {ca.name}", ca=ca.name) from None
+        if key.public_key() != ca.public_key():
+            raise PolicyError(f"the key file of CA {ca.name} does not match its certificate", ca=ca.name)
+        return key
+
+    def init_ca(self, *, name: str, subject: str, algorithm: str, password: bytes, days: int = 3650,
+                parent: str | None = None, parent_password: bytes | None = None,
+                base_url: str | None = None, sm2_id: bytes | None = None,
+                operator: str = "operator") -> CaInfo:
+        """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`)."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+            raise PolicyError("a CA name is letters, digits, - and _ (at most 64)", field="name")
+        if algorithm not in ALGORITHMS:
+            raise UnknownAlgorithm(f"unknown algorithm {algorithm!r} (one of: {', '.join(ALGORITHMS)})",
+                                   algorithm=algorithm)
+        if not password:
+            raise PolicyError("a CA key is always encrypted: a password is needed", field="password")
+        if days < 1:
+            raise PolicyError("--days must be at least 1", field="days")
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            raise PolicyError("--base-url must be an http:// or https:// URL", field="base_url")
+        distid = DEFAULT_DISTID if sm2_id is None else sm2_id
+        with self.home.store.read() as conn:
+            if conn.execute(sa.select(cas.c.id).where(cas.c.name == name)).first() is not None:
+                raise Conflict(f"a CA named {name!r} exists already", ca=name)
+        subject_name = parse_name(subject)
+        now = self.home.clock.now()
+        not_after = now + timedelta(days=days)
+        key = generate_key(algorithm, rand=self.home.rand)
+        serial = _new_serial(self.home)
+        if parent is None:
+            issuer_info, issuer_key, issuer_name, aki = None, key, subject_name, None
+            path_length = None
+        else:
+            issuer_info = self.get(parent)
+            issuer_key = self.load_key(issuer_info, parent_password)
+            issuer_cert = issuer_info.certificate
+            issuer_name = issuer_cert.subject
+            aki = issuer_cert.key_identifier or issuer_info.public_key().key_identifier()
+            profile = self.home.profiles.get("subca")
+            if algorithm not in profile.algorithms:
+                raise PolicyError(f"profile subca does not allow {algorithm}", field="algorithm")
+            check_subject(profile, subject_name)
+            path_length = profile.path_length
+            not_after = min(not_after, issuer_cert["tbs_certificate"]["validity"]["not_after"].native)
+        urls = issuer_info.urls() if issuer_info is not None else {}
+        spec = CertificateSpec(
+            subject=subject_name, issuer=issuer_name, serial=serial, not_before=now, not_after=not_after,
+            public_key=key.public_key(), issuer_key_identifier=aki,
+            key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}), ca=True,
+            path_length=path_length,
+            crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
+            ca_issuers_urls=(urls["ca_issuers"],) if urls else ())
+        signing_distid = (issuer_info.distid if issuer_info else distid)
+        tbs = build_tbs_certificate(spec, issuer_key.public_key().signature_algorithm())
+        cert = sign_certificate(tbs, issuer_key, distid=signing_distid if issuer_key.algorithm == "sm2" else None)
+        key_file = self.home.ca_dir(name) / "ca.key.pem"
+        if key_file.exists():
+            raise Conflict(f"{key_file} exists: refusing to overwrite a CA key", ca=name)
+        write_file_atomic(key_file, key.to_pem(password, rand=self.home.rand))
+        write_file_atomic(self.home.ca_dir(name) / "ca.pem", certificate_to_pem(cert), mode=0o644)
+        cert_digest = hashlib.sha256(cert.dump()).hexdigest()
+        with self.home.store.transaction() as conn:
+            parent_id = issuer_info.id if issuer_info else None
+            ca_id = self.home.store.insert(
+                conn, cas, name=name, algorithm=algorithm, subject=name_to_text(subject_name),
+                parent_id=parent_id, serial=f"{serial:x}", cert_der=cert.dump(), key_file=str(key_file),
+                base_url=base_url.rstrip("/") if base_url else None, distid=distid, created_at=now)
+            if issuer_info is not None:
+                # the sub-CA's certificate is one the parent issued: it is revocable like any other
+                profile = self.home.profiles.get("subca")
+                self.home.store.insert(
+                    conn, certificates, ca_id=issuer_info.id, serial=f"{serial:x}", profile="subca",
+                    subject=name_to_text(subject_name), public_key_fp=key.public_key().fingerprint(),
+                    not_before=now, not_after=not_after, status="issued", tbs_der=tbs.dump(),
+                    cert_der=cert.dump(), status_changed_at=now, retention_years=profile.retention_years,
+                    created_at=now)
+            audit.append(conn, at=now, actor=operator, action="ca.init", target=f"ca:{name}",
+                         details={"subject": name_to_text(subject_name), "algorithm": algorithm,
+                                  "parent": parent, "serial": format_serial(serial), "base_url": base_url},
+                         result_digest=cert_digest)
+            audit.maybe_checkpoint(conn, at=now, ca_name=name, key=key, distid=distid, force=True)
+        return self.get(name)
+
+    # ---------------------------------------------------------------- issuance
+
+    def issue(self, app_id: int, *, password: bytes | None, operator: str = "operator") -> Issued:
+        """Issue the certificate of an approved application (the numbered cycle above)."""
+        app = self.ra.get(app_id)
+        # 1. the RA's checks, again, at the moment of issuance
+        if app.state != "approved":
+            raise StateError(f"application {app_id} is {app.state}; only an approved application is issued",
+                             application=app_id, state=app.state)
+        profile = self.home.profiles.get(app.profile)
+        ca = self.get(app.ca)
+        key = self.load_key(ca, password)
+        return self._issue(ca, key, app, profile, operator)
+
+    def _issue(self, ca: CaInfo, ca_key: PrivateKey, app: Application, profile: Profile,
+               operator: str) -> Issued:
+        subject = parse_name(app.subject)
+        check_subject(profile, subject)
+        check_san(profile, app.subject_alt_names)
+        public_key = public_key_from_spki(app.public_key_der)
+        if public_key.algorithm not in profile.algorithms:
+            raise PolicyError(f"profile {profile.name} does not allow {public_key.algorithm} keys",
+                              profile=profile.name)
+        now = self.home.clock.now()
+        ca_cert = ca.certificate
+        ca_not_after = ca_cert["tbs_certificate"]["validity"]["not_after"].native
+        if ca_not_after <= now:
+            raise StateError(f"CA {ca.name}'s certificate has expired", ca=ca.name)
+        not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
+        urls = ca.urls()
+        slot = active_key(profile, app.id_number)
+        # 2. reserve a serial and store the TBS before signing
+        for _attempt in range(5):
+            serial = _new_serial(self.home)
+            spec = CertificateSpec(
+                subject=subject, issuer=ca_cert.subject, serial=serial, not_before=now, not_after=not_after,
+                public_key=public_key,
+                issuer_key_identifier=ca_cert.key_identifier or ca.public_key().key_identifier(),
+                key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
+                subject_alt_names=app.subject_alt_names,
+                crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
+                ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check)
+            tbs = build_tbs_certificate(spec, ca_key.public_key().signature_algorithm())
+            try:
+                with self.home.store.transaction() as conn:
+                    if conn.execute(sa.select(applications.c.state).where(
+                            applications.c.id == app.id)).scalar() != "approved":
+                        raise StateError(f"application {app.id} is no longer approved", application=app.id)
+                    if app.kind == "new":
+                        ensure_slot_free(conn, slot, now)
+                    self.home.store.insert(
+                        conn, certificates, ca_id=ca.id, serial=f"{serial:x}", application_id=app.id,
+                        profile=profile.name, subject=app.subject, id_number=app.id_number,
+                        active_key=slot if app.kind == "new" else None,
+                        public_key_fp=public_key.fingerprint(), not_before=now, not_after=not_after,
+                        status="reserved", tbs_der=tbs.dump(), status_changed_at=now,
+                        predecessor_serial=app.predecessor_serial,
+                        retention_years=profile.retention_years, created_at=now)
+                    audit.append(conn, at=now, actor=operator, action="certificate.signing",
+                                 target=f"{ca.name}:{serial:x}",
+                                 details={"application": app.id, "profile": profile.name,
+                                          "tbs_sha256": hashlib.sha256(tbs.dump()).hexdigest()})
+                break
+            except Conflict as exc:
+                if "uq_certificates_ca_serial" in str(exc.data.get("detail", "")) or \
+                        "certificates.ca_id, certificates.serial" in str(exc.data.get("detail", "")):
+                    continue  # a serial collision: draw again, never reuse
+                raise
+        else:  # pragma: no cover - five 127-bit collisions in a row
+            raise Conflict("could not reserve a unique serial", ca=ca.name)
+        # 3. sign
+        cert = sign_certificate(tbs, ca_key, distid=ca.sign_distid)
+        cert_der = cert.dump()
+        digest = hashlib.sha256(cert_der).hexdigest()
+        with self.home.store.transaction() as conn:
+            audit.append(conn, at=now, actor=operator, action="certificate.signed",
+                         target=f"{ca.name}:{serial:x}", result_digest=digest)
+        # 4. record the certificate; mark the application issued
+        with self.home.store.transaction() as conn:
+            conn.execute(sa.update(certificates).where(certificates.c.ca_id == ca.id,
+                                                       certificates.c.serial == f"{serial:x}")
+                         .values(cert_der=cert_der, status="issued"))
+            if app.kind != "new" and app.predecessor_serial:
+                # renewal/re-key supersedes the predecessor: one active certificate stays
+                conn.execute(sa.update(certificates).where(
+                    certificates.c.ca_id == ca.id, certificates.c.serial == app.predecessor_serial,
+                    certificates.c.status.in_(("issued", "held"))).values(
+                    status="revoked", revoked_at=now, revocation_reason="superseded", active_key=None,
+                    status_changed_at=now))
+                if slot is not None:
+                    conn.execute(sa.update(certificates).where(
+                        certificates.c.ca_id == ca.id, certificates.c.serial == f"{serial:x}")
+                        .values(active_key=slot))
+            conn.execute(sa.update(applications).where(applications.c.id == app.id)
+                         .values(state="issued", issued_serial=f"{serial:x}"))
+            audit.append(conn, at=now, actor=operator, action="certificate.issued",
+                         target=f"{ca.name}:{serial:x}",
+                         details={"application": app.id, "subject": app.subject, "kind": app.kind,
+                                  "predecessor": app.predecessor_serial},
+                         result_digest=digest)
+            audit.maybe_checkpoint(conn, at=now, ca_name=ca.name, key=ca_key, distid=ca.distid)
+        return Issued(self.show(f"{serial:x}", ca=ca.name), cert, self.chain(ca))
+
+    def renew(self, serial: str, *, password: bytes | None, csr: bytes | None = None,
+              operator: str = "operator", ca: str | None = None) -> Issued:
+        """Renew with the same key inside the profile's renewal window, or re-key with a new CSR."""
+        record = self.show(serial, ca=ca)
+        if record.status != "issued":
+            raise StateError(f"certificate {record.serial.upper()} is {record.status}; only a valid "
+                             "certificate is renewed", serial=record.serial.upper(), status=record.status)
+        profile = self.home.profiles.get(record.profile)
+        ca_info = self.get(record.ca)
+        now = self.home.clock.now()
+        if record.not_after <= now:
+            raise StateError(f"certificate {record.serial.upper()} expired on {record.not_after:%Y-%m-%d}; "
+                             "apply for a new one", serial=record.serial.upper())
+        old_cert = load_certificate(record.cert_der or b"")
+        old_key = certificate_public_key(old_cert)
+        if csr is None:
+            window_opens = record.not_after - timedelta(days=profile.renewal_window_days)
+            if now < window_opens:
+                raise StateError(f"certificate {record.serial.upper()} can be renewed from "
+                                 f"{window_opens:%Y-%m-%d} (renewal window {profile.renewal_window_days} days "
+                                 "before expiry)", serial=record.serial.upper(),
+                                 window_opens=window_opens.isoformat())
+            kind, new_key, csr_der = "renew", old_key, None
+        else:
+            request = load_csr(csr)
+            new_key = verify_csr(request, distid=ca_info.distid)
+            if new_key == old_key:
+                raise PolicyError("the CSR has the certificate's current key: re-key needs a new key "
+                                  "(renew without --csr keeps the key)", field="csr")
+            kind, csr_der = "rekey", request.dump()
+        key = self.load_key(ca_info, password)
+        old_app = self.ra.get(record.application_id) if record.application_id else None
+        with self.home.store.transaction() as conn:
+            app_id = self.home.store.insert(
+                conn, applications, ca_id=ca_info.id, kind=kind, profile=record.profile,
+                subject=record.subject, applicant=old_app.applicant if old_app else operator,
+                id_number=record.id_number, public_key_der=new_key.to_der(), csr_der=csr_der,
+                key_generated=False,
+                subject_alt_names=json.dumps([list(s) for s in (old_app.subject_alt_names if old_app else ())]),
+                predecessor_serial=record.serial, state="approved", created_at=now, decided_by=operator,
+                decided_at=now, decision_comment=f"{kind} of {record.serial.upper()}")
+            audit.append(conn, at=now, actor=operator, action=f"certificate.{kind}",
+                         target=f"{ca_info.name}:{record.serial}", details={"application": app_id})
+        return self._issue(ca_info, key, self.ra.get(app_id), profile, operator)
+
+    # ---------------------------------------------------------------- status changes
+
+    def _change(self, serial: str, ca: str | None, operator: str, action: str, allowed: Sequence[str],
+                values: dict[str, Any], details: dict[str, Any]) -> CertificateRecord:
+        record = self.show(serial, ca=ca)
+        if record.status not in allowed:
+            verb = action.split(".")[1]
+            raise StateError(f"certificate {record.serial.upper()} is {record.status}: cannot {verb} it",
+                             serial=record.serial.upper(), status=record.status)
+        now = self.home.clock.now()
+        ca_info = self.get(record.ca)
+        with self.home.store.transaction() as conn:
+            result = conn.execute(sa.update(certificates).where(
+                certificates.c.ca_id == ca_info.id, certificates.c.serial == record.serial,
+                certificates.c.status == record.status).values(status_changed_at=now, **{
+                    k: (now if v is _NOW else v) for k, v in values.items()}))
+            if result.rowcount != 1:
+                raise StateError(f"certificate {record.serial.upper()} changed meanwhile; try again",
+                                 serial=record.serial.upper())
+            audit.append(conn, at=now, actor=operator, action=action,
+                         target=f"{ca_info.name}:{record.serial}", details=details)
+        return self.show(record.serial, ca=ca_info.name)
+
+    def hold(self, serial: str, *, operator: str = "operator", ca: str | None = None) -> CertificateRecord:
+        """Suspend (certificateHold): e.g. the medium was reported lost (补办: hold first)."""
+        return self._change(serial, ca, operator, "certificate.hold", ("issued",),
+                            {"status": "held", "revoked_at": _NOW, "revocation_reason": "certificate_hold",
+                             "released_at": None}, {})
+
+    def release(self, serial: str, *, operator: str = "operator", ca: str | None = None) -> CertificateRecord:
+        """Resume a held certificate (恢复); delta CRLs then list it with removeFromCRL."""
+        return self._change(serial, ca, operator, "certificate.release", ("held",),
+                            {"status": "issued", "revoked_at": None, "revocation_reason": None,
+                             "released_at": _NOW}, {})
+
+    def revoke(self, serial: str, *, reason: str, operator: str = "operator",
+               ca: str | None = None) -> CertificateRecord:
+        """Revoke for an RFC 5280 reason; a held certificate can be revoked, a revoked one cannot change."""
+        reason = normalise_reason(reason)
+        return self._change(serial, ca, operator, "certificate.revoke", ("issued", "held"),
+                            {"status": "revoked", "revoked_at": _NOW, "revocation_reason": reason,
+                             "active_key": None}, {"reason": reason})
+
+    # ---------------------------------------------------------------- queries
+
+    def show(self, serial: str, *, ca: str | None = None) -> CertificateRecord:
+        stored = parse_serial(serial)
+        with self.home.store.read() as conn:
+            query = sa.select(certificates, cas.c.name.label("ca_name")).join(
+                cas, cas.c.id == certificates.c.ca_id).where(certificates.c.serial == stored)
+            if ca is not None:
+                query = query.where(cas.c.name == ca)
+            rows = conn.execute(query).mappings().all()
+        if not rows:
+            raise NotFound(f"no certificate with serial {stored.upper()}" + (f" in CA {ca}" if ca else ""),
+                           serial=stored.upper())
+        if len(rows) > 1:
+            raise PolicyError(f"serial {stored.upper()} exists in several CAs: name one with --ca",
+                              serial=stored.upper())
+        return _record(rows[0])
+
+    def certificate_der(self, serial: str, *, ca: str | None = None) -> bytes:
+        record = self.show(serial, ca=ca)
+        if record.cert_der is None:
+            raise StateError(f"certificate {record.serial.upper()} was reserved but never recorded as issued",
+                             serial=record.serial.upper())
+        return record.cert_der
+
+    def list(self, *, status: str | None = None, subject: str | None = None, ca: str | None = None,
+             limit: int | None = None) -> list[CertificateRecord]:
+        query = sa.select(certificates, cas.c.name.label("ca_name")).join(cas, cas.c.id == certificates.c.ca_id)
+        if status is not None:
+            if status not in ("reserved", "issued", "held", "revoked", "expired"):
+                raise PolicyError(f"unknown status {status!r} (reserved, issued, held, revoked, expired)",
+                                  field="status")
+            if status == "expired":
+                query = query.where(certificates.c.not_after <= self.home.clock.now())
+            else:
+                query = query.where(certificates.c.status == status)
+        if subject:
+            query = query.where(certificates.c.subject.contains(subject, autoescape=True))
+        if ca is not None:
+            query = query.where(cas.c.name == self.get(ca).name)
+        query = query.order_by(certificates.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self.home.store.read() as conn:
+            return [_record(r) for r in conn.execute(query).mappings()]
+
+    def stats(self) -> dict[str, Any]:
+        now = self.home.clock.now()
+        with self.home.store.read() as conn:
+            by_status = conn.execute(sa.select(cas.c.name, certificates.c.status, sa.func.count())
+                                     .join(cas, cas.c.id == certificates.c.ca_id)
+                                     .group_by(cas.c.name, certificates.c.status)).all()
+            expired = dict(conn.execute(sa.select(cas.c.name, sa.func.count())
+                                        .join(cas, cas.c.id == certificates.c.ca_id)
+                                        .where(certificates.c.not_after <= now,
+                                               certificates.c.status == "issued")
+                                        .group_by(cas.c.name)).all())
+            apps = conn.execute(sa.select(applications.c.state, sa.func.count())
+                                .group_by(applications.c.state)).all()
+        out: dict[str, Any] = {"cas": {}, "applications": {state: n for state, n in apps}}
+        for ca_name, status, n in by_status:
+            out["cas"].setdefault(ca_name, {})[status] = n
+        for ca_name, n in expired.items():
+            out["cas"].setdefault(ca_name, {})["expired"] = n
+        for ca_info in self.cas():
+            out["cas"].setdefault(ca_info.name, {})
+        return out
+
+    def check(self, *, ca: str | None = None) -> list[CertificateRecord]:
+        """Serials reserved but never recorded as issued: possibly signed, so revocable."""
+        return self.list(status="reserved", ca=ca)
+
+
+class _Now:
+    """Marker: 'the time of this change' inside `_change` values."""
+
+
+_NOW = _Now()
+
+
+def _record(row: Any) -> CertificateRecord:
+    return CertificateRecord(
+        ca=row["ca_name"], serial=row["serial"], profile=row["profile"], subject=row["subject"],
+        id_number=row["id_number"], status=row["status"], not_before=row["not_before"],
+        not_after=row["not_after"], revoked_at=row["revoked_at"], revocation_reason=row["revocation_reason"],
+        released_at=row["released_at"], application_id=row["application_id"],
+        predecessor_serial=row["predecessor_serial"], cert_der=row["cert_der"],
+        public_key_fp=row["public_key_fp"])
+
+
+def _years_before(at: datetime, years: int) -> datetime:
+    try:
+        return at.replace(year=at.year - years)
+    except ValueError:  # 29 February
+        return at.replace(year=at.year - years, day=28)
+
+
+@dataclass(frozen=True)
+class PurgedRecord:
+    ca: str
+    serial: str
+    subject: str
+    ended: datetime
+    retention_years: int
+
+
+def purge(authority: CertificateAuthority, *, operator: str = "operator", dry_run: bool = False) -> list[PurgedRecord]:
+    """Remove the records of certificates whose retention period (5 or 10 years after the
+    certificate stopped being valid: expiry, or revocation if earlier) has passed; nothing younger.
+    Applications and evidence go with their last certificate.  The audit log is kept whole."""
+    home = authority.home
+    now = home.clock.now()
+    from .store import evidence as evidence_table
+    with home.store.transaction() as conn:
+        rows = conn.execute(sa.select(certificates.c.id, certificates.c.serial, certificates.c.subject,
+                                      certificates.c.not_after, certificates.c.revoked_at,
+                                      certificates.c.status, certificates.c.retention_years,
+                                      certificates.c.application_id, cas.c.name.label("ca_name"))
+                            .join(cas, cas.c.id == certificates.c.ca_id)).all()
+        ca_serials = {r.serial for r in conn.execute(sa.select(cas.c.serial))}
+        doomed: list[tuple[Any, PurgedRecord]] = []
+        for r in rows:
+            if r.status == "reserved" or r.serial in ca_serials:
+                continue  # possibly-signed reservations and live CA certificates are never purged
+            ended = r.not_after
+            if r.status == "revoked" and r.revoked_at is not None and r.revoked_at < ended:
+                ended = r.revoked_at
+            if ended <= _years_before(now, r.retention_years):
+                doomed.append((r, PurgedRecord(r.ca_name, r.serial, r.subject, ended, r.retention_years)))
+        if dry_run or not doomed:
+            return [p for _, p in doomed]
+        ids = [r.id for r, _ in doomed]
+        app_ids = {r.application_id for r, _ in doomed if r.application_id is not None}
+        conn.execute(sa.delete(certificates).where(certificates.c.id.in_(ids)))
+        still_used = {a for (a,) in conn.execute(sa.select(certificates.c.application_id)
+                                                  .where(certificates.c.application_id.in_(app_ids)))}
+        gone_apps = app_ids - still_used
+        files: list[str] = []
+        if gone_apps:
+            files = [f for (f,) in conn.execute(sa.select(evidence_table.c.stored_path)
+                                                .where(evidence_table.c.application_id.in_(gone_apps)))]
+            conn.execute(sa.delete(evidence_table).where(evidence_table.c.application_id.in_(gone_apps)))
+            conn.execute(sa.update(applications).where(applications.c.predecessor_serial.is_not(None),
+                                                       applications.c.id.in_(gone_apps))
+                         .values(predecessor_serial=None))
+            conn.execute(sa.delete(applications).where(applications.c.id.in_(gone_apps)))
+        still_referenced = {f for (f,) in conn.execute(sa.select(evidence_table.c.stored_path))}
+        audit.append(conn, at=now, actor=operator, action="records.purge", target="certificates",
+                     details={"serials": [f"{p.ca}:{p.serial.upper()}" for _, p in doomed],
+                              "applications": sorted(gone_apps)})
+    for f in set(files) - still_referenced:
+        Path(f).unlink(missing_ok=True)
+    return [p for _, p in doomed]

@@ -1,0 +1,279 @@
+"""The only code that touches the database (SQLAlchemy Core).
+
+SQLite in WAL mode is the embedded default (one file in the home
+directory); PostgreSQL serves several nodes.  Every write runs in one
+transaction (`Store.transaction()`); on SQLite a write transaction starts
+with BEGIN IMMEDIATE so that two processes serialise instead of failing on
+a lock upgrade.  Uniqueness rules (serial per CA, one active certificate per
+person and usage, CRL number per CA) are database constraints as well as
+checks in the calling code.  The store returns rows and raises StoreError /
+Conflict; it never formats messages for people.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .clock import SYSTEM_CLOCK
+from .errors import Conflict, StoreError
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every engine."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+
+cas = sa.Table(
+    "cas", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("cas.id")),
+    sa.Column("serial", sa.String(40), nullable=False),
+    sa.Column("cert_der", sa.LargeBinary, nullable=False),
+    sa.Column("key_file", sa.Text, nullable=False),
+    sa.Column("base_url", sa.Text),
+    sa.Column("distid", sa.LargeBinary, nullable=False),
+    sa.Column("next_crl_number", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+applications = sa.Table(
+    "applications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ca_id", sa.Integer, sa.ForeignKey("cas.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),          # new | renew | rekey
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("applicant", sa.String(128), nullable=False),
+    sa.Column("id_number", sa.String(64)),
+    sa.Column("public_key_der", sa.LargeBinary, nullable=False),
+    sa.Column("csr_der", sa.LargeBinary),
+    sa.Column("key_generated", sa.Boolean, nullable=False),
+    sa.Column("subject_alt_names", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("predecessor_serial", sa.String(40)),
+    sa.Column("state", sa.String(12), nullable=False),         # submitted | approved | rejected | issued
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_at", UtcDateTime),
+    sa.Column("decision_comment", sa.Text),
+    sa.Column("issued_serial", sa.String(40)),
+)
+
+evidence = sa.Table(
+    "evidence", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("application_id", sa.Integer, sa.ForeignKey("applications.id"), nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("stored_path", sa.Text, nullable=False),
+)
+
+certificates = sa.Table(
+    "certificates", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ca_id", sa.Integer, sa.ForeignKey("cas.id"), nullable=False),
+    sa.Column("serial", sa.String(40), nullable=False),
+    sa.Column("application_id", sa.Integer, sa.ForeignKey("applications.id")),
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("id_number", sa.String(64)),
+    # "<id_number>|<usage>" while the certificate is active, else NULL: 一人一证 as a constraint
+    sa.Column("active_key", sa.String(200), unique=True),
+    sa.Column("public_key_fp", sa.String(64), nullable=False),
+    sa.Column("not_before", UtcDateTime, nullable=False),
+    sa.Column("not_after", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),        # reserved | issued | held | revoked
+    sa.Column("tbs_der", sa.LargeBinary, nullable=False),
+    sa.Column("cert_der", sa.LargeBinary),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("revocation_reason", sa.String(32)),
+    sa.Column("released_at", UtcDateTime),
+    sa.Column("status_changed_at", UtcDateTime, nullable=False),
+    sa.Column("predecessor_serial", sa.String(40)),
+    sa.Column("retention_years", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("ca_id", "serial", name="uq_certificates_ca_serial"),
+)
+sa.Index("ix_certificates_status", certificates.c.ca_id, certificates.c.status)
+
+crls = sa.Table(
+    "crls", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ca_id", sa.Integer, sa.ForeignKey("cas.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("delta_base", sa.Integer),
+    sa.Column("this_update", UtcDateTime, nullable=False),
+    sa.Column("next_update", UtcDateTime, nullable=False),
+    sa.Column("der", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("ca_id", "number", name="uq_crls_ca_number"),
+)
+
+audit_events = sa.Table(
+    "audit_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("result_digest", sa.String(64)),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event_hash", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("ca_name", sa.String(64), nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+)
+
+# Versioned migrations: (version, tables created by it).  A later version appends
+# an entry; it never edits an earlier one.  Other packages (seal, docflow) add
+# their tables through `register_migration`.
+_MIGRATIONS: list[tuple[int, str, Sequence[sa.Table]]] = [
+    (1, "CA core", (schema_version, cas, applications, evidence, certificates, crls,
+                    audit_events, audit_head, audit_checkpoints)),
+]
+
+
+def register_migration(version: int, description: str, tables: Sequence[sa.Table]) -> None:
+    """Add a migration for tables declared on `metadata` by another package."""
+    if any(v == version for v, _, _ in _MIGRATIONS):
+        if not any(v == version and t == tuple(tables) for v, _, t in _MIGRATIONS):
+            raise ValueError(f"migration {version} registered twice")
+        return
+    _MIGRATIONS.append((version, description, tuple(tables)))
+    _MIGRATIONS.sort(key=lambda m: m[0])
+
+
+def sqlite_url(path: str) -> str:
+    return f"sqlite:///{path}"
+
+
+@dataclass
+class Store:
+    engine: Engine
+
+    @classmethod
+    def open(cls, url: str) -> "Store":
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot open database {url!r}: {exc}", url=url) from None
+        if engine.dialect.name == "sqlite":
+            @event.listens_for(engine, "connect")
+            def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None   # we issue BEGIN ourselves
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit of work: everything in it commits together or not at all."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict("the change violates a uniqueness rule", detail=str(exc.orig)) from None
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}", detail=str(exc.orig)) from None
+
+    def migrate(self) -> int:
+        """Apply the migrations the database has not seen; returns the schema version."""
+        with self.transaction() as conn:
+            schema_version.create(conn, checkfirst=True)
+            done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
+            for version, _desc, tables in _MIGRATIONS:
+                if version in done:
+                    continue
+                for table in tables:
+                    table.create(conn, checkfirst=True)
+                conn.execute(schema_version.insert().values(
+                    version=version, applied_at=SYSTEM_CLOCK.now()))  # wall time of the migration itself
+                done.add(version)
+            return max(done)
+
+    def schema_versions(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return [r.version for r in conn.execute(sa.select(schema_version.c.version).order_by("version"))]
+
+    # ------------------------------------------------------------------ generic helpers
+
+    @staticmethod
+    def insert(conn: Connection, table: sa.Table, **values: Any) -> int:
+        result = conn.execute(table.insert().values(**values))
+        return result.inserted_primary_key[0]
+
+    @staticmethod
+    def one(conn: Connection, query: Any) -> Mapping[str, Any] | None:
+        row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
+    @staticmethod
+    def all(conn: Connection, query: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    def read(self) -> Any:
+        """A connection for reads outside a write transaction."""
+        return self.engine.connect()
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
