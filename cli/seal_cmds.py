@@ -1,0 +1,156 @@
+"""`yinxin seal …`: thin calls of the seal package's API."""
+from __future__ import annotations
+
+import click
+
+from pki.keyfiles import write_file_atomic
+
+from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
+                     pass_ctx, read_input, read_password)
+from .main import cli
+
+
+@cli.group("seal")
+def seal_group() -> None:
+    """Electronic seals: create, protect, stamp PDFs, verify."""
+
+
+def _registry(ctx: Context):  # type: ignore[no-untyped-def]
+    from seal.records import SealRegistry  # registers the seal tables before the home opens
+    return SealRegistry(open_home(ctx))
+
+
+def _seal_password(file: str | None, prompt: str = "Seal password", env: str = "YINXIN_SEAL_PASSWORD",
+                   confirm: bool = False) -> bytes:
+    pw = read_password(file, env=env, prompt=prompt, confirm=confirm)
+    assert pw is not None
+    return pw
+
+
+@seal_group.command("create")
+@click.argument("name")
+@click.option("--org", "organisation", required=True, help="Owner organisation (drawn on the seal).")
+@click.option("--type", "seal_type", required=True,
+              type=click.Choice(["official", "contract", "finance", "special", "personal"]))
+@click.option("--custodian", required=True, help="The seal custodian (印章管理员): the only one who stamps.")
+@click.option("--approver", required=True, help="Who approves the seal certificate (not the operator).")
+@click.option("--ca", "ca_name", help="CA issuing the seal certificate (and signing the seal as maker).")
+@click.option("--label", help="Text below the star (default per type, e.g. 合同专用章); personal: the name.")
+@click.option("--subject", help="Subject DN of the seal certificate (default from the organisation).")
+@click.option("--algorithm", help="Key algorithm (default: the CA's).")
+@click.option("--valid-days", type=int, default=1095, show_default=True)
+@click.option("--picture", type=click.Path(dir_okay=False), help="An administrator's PNG with transparency.")
+@click.option("--diameter-mm", type=float, help="Size of a PNG picture (default 40 mm).")
+@click.option("--password-file", type=click.Path(dir_okay=False),
+              help="The custodian's initial seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
+@ca_password_option
+@operator_option
+@json_option
+@pass_ctx
+def seal_create(ctx: Context, name: str, organisation: str, seal_type: str, custodian: str, approver: str,
+                ca_name: str | None, label: str | None, subject: str | None, algorithm: str | None,
+                valid_days: int, picture: str | None, diameter_mm: float | None, password_file: str | None,
+                ca_password_file: str | None, operator: str) -> None:
+    """Create a seal: key, seal certificate, picture, and the maker's GB/T 38540 signature."""
+    registry = _registry(ctx)
+    password = _seal_password(password_file, prompt="Initial seal password", confirm=True)
+    record = registry.create(name=name, organisation=organisation, seal_type=seal_type, custodian=custodian,
+                             ca=ca_name, password=password, ca_password=ca_password(ca_password_file),
+                             operator=operator, approver=approver, label=label, subject=subject,
+                             algorithm=algorithm, valid_days=valid_days,
+                             picture_png=read_input(picture, "picture") if picture else None,
+                             diameter_mm=diameter_mm)
+    ctx.emit(record.to_dict(), f"seal {record.name} created ({record.algorithm}, certificate "
+                               f"{record.cert_serial.upper()}); the custodian must change its password "
+                               "before the first stamp" if record.must_change_password else
+             f"seal {record.name} created")
+
+
+@seal_group.command("list")
+@json_option
+@pass_ctx
+def seal_list(ctx: Context) -> None:
+    """List the seals of this home."""
+    records = _registry(ctx).list()
+    if ctx.json:
+        ctx.emit({"seals": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        state = "locked" if r.locked else ("must change password" if r.must_change_password else "ready")
+        click.echo(f"{r.name:<20} {r.seal_type:<9} {r.algorithm:<10} {state:<22} {r.organisation}{r.label}")
+
+
+@seal_group.command("show")
+@click.argument("name", required=False)
+@click.option("--file", "ses_file", type=click.Path(dir_okay=False), help="Read an exported SES_Seal file.")
+@json_option
+@pass_ctx
+def seal_show(ctx: Context, name: str | None, ses_file: str | None) -> None:
+    """Show a seal record, or decode and verify an exported GB/T 38540 SES_Seal (--file)."""
+    registry = _registry(ctx)
+    if (name is None) == (ses_file is None):
+        raise click.UsageError("give a seal NAME or --file SES_FILE")
+    if name is not None:
+        record = registry.get(name)
+        ctx.emit(record.to_dict())
+        return
+    data = registry.verify_ses(read_input(ses_file, "seal file"))
+    ctx.emit({"es_id": data.es_id, "vendor": data.vendor, "type": data.seal_type, "name": data.name,
+              "certificates": len(data.certificates), "created": data.created.isoformat(),
+              "valid_start": data.valid_start.isoformat(), "valid_end": data.valid_end.isoformat(),
+              "picture": f"{data.picture_type} {len(data.picture)} bytes {data.width_mm}x{data.height_mm} mm",
+              "maker_signature": "valid"})
+
+
+@seal_group.command("export")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@json_option
+@pass_ctx
+def seal_export(ctx: Context, name: str, out: str) -> None:
+    """Write the seal in the GB/T 38540 SES_Seal DER encoding."""
+    der = _registry(ctx).export(name)
+    write_file_atomic(out, der, mode=0o644)
+    ctx.emit({"seal": name, "out": out, "bytes": len(der)}, f"seal {name} → {out} ({len(der)} bytes, SES_Seal DER)")
+
+
+@seal_group.command("passwd")
+@click.argument("name")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Current password.")
+@click.option("--new-password-file", type=click.Path(dir_okay=False), help="New password.")
+@operator_option
+@json_option
+@pass_ctx
+def seal_passwd(ctx: Context, name: str, password_file: str | None, new_password_file: str | None,
+                operator: str) -> None:
+    """Change a seal's password (required before the first stamp)."""
+    registry = _registry(ctx)
+    old = _seal_password(password_file, prompt="Current seal password")
+    new = _seal_password(new_password_file, prompt="New seal password", env="YINXIN_NEW_SEAL_PASSWORD",
+                         confirm=True)
+    record = registry.change_password(name, old, new, actor=operator)
+    ctx.emit(record.to_dict(), f"password of seal {name} changed")
+
+
+@seal_group.command("unlock")
+@click.argument("name")
+@click.option("--operator", required=True, help="The administrator unlocking (not the custodian).")
+@json_option
+@pass_ctx
+def seal_unlock(ctx: Context, name: str, operator: str) -> None:
+    """Unlock a seal locked after repeated wrong passwords (audited)."""
+    record = _registry(ctx).unlock(name, operator=operator)
+    ctx.emit(record.to_dict(), f"seal {name} unlocked by {operator}")
+
+
+@seal_group.command("image")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.png, FILE.svg or FILE.pdf")
+@json_option
+@pass_ctx
+def seal_image(ctx: Context, name: str, out: str) -> None:
+    """Write a preview of the seal's picture."""
+    from seal.appearance import write_preview
+    record = _registry(ctx).get(name)
+    write_preview(record.drawing(), out)
+    ctx.emit({"seal": name, "out": out}, f"seal {name} picture → {out}")

@@ -1,0 +1,290 @@
+"""Seal records: creation (key, certificate, picture, the maker's SES_Seal), password protection,
+lockout and unlock, export.  Only the seal custodian's password opens a seal's key."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from asn1crypto import x509 as asn1_x509
+
+from pki import audit
+from pki.algorithms import PrivateKey
+from pki.ca import CertificateAuthority
+from pki.errors import PolicyError, WrongPassword
+from pki.home import Home
+from pki.keyfiles import load_private_key
+from pki.x509 import build_csr, load_certificate, parse_name
+
+from .appearance import SEAL_TYPES, SealSpec, draw_seal, drawing_from_png
+from .errors import (SealError, SealLocked, SealNotFound, SealPasswordError, SealStateError)
+from .passwords import PasswordPolicy, load_password_policy
+from .ses import ORGANISATION_SEAL, PERSONAL_SEAL, build_seal_info, parse_seal, sign_seal, verify_seal
+from .store import seals
+
+#: Chinese labels of the seal types (the seal's name on the picture when none is given)
+TYPE_LABELS = {"official": "", "contract": "合同专用章", "finance": "财务专用章", "special": "专用章",
+               "personal": ""}
+VENDOR = "yinxin"
+
+
+@dataclass(frozen=True)
+class SealRecord:
+    name: str
+    es_id: str
+    organisation: str
+    seal_type: str
+    label: str
+    custodian: str
+    ca: str
+    cert_serial: str
+    cert_der: bytes
+    algorithm: str
+    valid_from: datetime
+    valid_to: datetime
+    picture_kind: str
+    picture_png: bytes | None
+    width_mm: float
+    height_mm: float
+    ses_der: bytes
+    key_pem: bytes          # encrypted under the seal password; never shown
+    must_change_password: bool
+    failed_attempts: int
+    locked: bool
+    created_at: datetime
+    created_by: str
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate:
+        return load_certificate(self.cert_der)
+
+    def spec(self) -> SealSpec:
+        return SealSpec(seal_type=self.seal_type, organisation=self.organisation,
+                        seal_name=self.label if self.seal_type != "personal" else self.label)
+
+    def drawing(self) -> Any:
+        """The seal's picture: the administrator's PNG, or the vector seal."""
+        if self.picture_kind == "png" and self.picture_png is not None:
+            return drawing_from_png(self.picture_png, self.width_mm)
+        return draw_seal(self.spec())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "es_id": self.es_id, "organisation": self.organisation,
+                "type": self.seal_type, "label": self.label, "custodian": self.custodian, "ca": self.ca,
+                "certificate_serial": self.cert_serial.upper(), "algorithm": self.algorithm,
+                "valid_from": self.valid_from.isoformat(), "valid_to": self.valid_to.isoformat(),
+                "picture": self.picture_kind, "size_mm": [self.width_mm, self.height_mm],
+                "must_change_password": self.must_change_password, "failed_attempts": self.failed_attempts,
+                "locked": self.locked, "created_at": self.created_at.isoformat(), "created_by": self.created_by}
+
+
+def _record(row: Any) -> SealRecord:
+    return SealRecord(**{k: row[k] for k in (
+        "name", "es_id", "organisation", "seal_type", "label", "custodian", "cert_serial", "cert_der",
+        "algorithm", "valid_from", "valid_to", "picture_kind", "picture_png", "width_mm", "height_mm",
+        "ses_der", "key_pem", "must_change_password", "failed_attempts", "locked", "created_at", "created_by")},
+        ca=row["ca_name"])
+
+
+class SealRegistry:
+    """Seal records of one home."""
+
+    def __init__(self, home: Home, *, password_policy: PasswordPolicy | None = None) -> None:
+        self.home = home
+        self.authority = CertificateAuthority(home)
+        self.policy = password_policy or load_password_policy(home.profiles.directory)
+
+    # ---------------------------------------------------------------- queries
+
+    def get(self, name: str) -> SealRecord:
+        with self.home.store.read() as conn:
+            row = conn.execute(sa.select(seals).where(seals.c.name == name)).mappings().first()
+        if row is None:
+            raise SealNotFound(f"no seal named {name!r}", seal=name)
+        return _record(row)
+
+    def list(self) -> list[SealRecord]:
+        with self.home.store.read() as conn:
+            return [_record(r) for r in conn.execute(sa.select(seals).order_by(seals.c.id)).mappings()]
+
+    def find_by_certificate(self, cert_der: bytes) -> SealRecord | None:
+        with self.home.store.read() as conn:
+            row = conn.execute(sa.select(seals).where(seals.c.cert_der == cert_der)).mappings().first()
+        return _record(row) if row is not None else None
+
+    # ---------------------------------------------------------------- creation
+
+    def create(self, *, name: str, organisation: str, seal_type: str, custodian: str, ca: str | None,
+               password: bytes, ca_password: bytes, operator: str, approver: str,
+               label: str | None = None, subject: str | None = None, algorithm: str | None = None,
+               valid_days: int = 1095, picture_png: bytes | None = None,
+               diameter_mm: float | None = None) -> SealRecord:
+        """Make a seal: key pair, a `seal`-profile certificate (applied by `operator`, approved by
+        `approver`, issued by the CA), the picture, and the CA's signature over the SES_Seal.
+
+        The password is the custodian's initial password: the policy applies, and the
+        custodian must change it before the first stamp."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+            raise PolicyError("a seal name is letters, digits, - and _ (at most 64)", field="name")
+        if seal_type not in SEAL_TYPES:
+            raise PolicyError(f"unknown seal type {seal_type!r} (one of: {', '.join(SEAL_TYPES)})",
+                              field="type")
+        if not custodian.strip():
+            raise PolicyError("a seal needs a custodian (印章管理员)", field="custodian")
+        if valid_days < 1:
+            raise PolicyError("a seal's validity is at least one day", field="valid_days")
+        with self.home.store.read() as conn:
+            if conn.execute(sa.select(seals.c.id).where(seals.c.name == name)).first() is not None:
+                raise SealError(f"a seal named {name!r} exists already", seal=name)
+        self.policy.check(password, seal_name=name)
+        label = TYPE_LABELS[seal_type] if label is None else label
+        if seal_type == "personal" and not label:
+            raise PolicyError("a personal seal needs --label with the person's name", field="label")
+        spec = SealSpec(seal_type=seal_type, organisation=organisation, seal_name=label)
+        drawing = drawing_from_png(picture_png, diameter_mm or 40.0) if picture_png is not None \
+            else draw_seal(spec)
+        width_mm, height_mm = drawing.width_pt * 25.4 / 72, drawing.height_pt * 25.4 / 72
+        ca_info = self.authority.get(ca)
+        ca_key = self.authority.load_key(ca_info, ca_password)
+        algorithm = algorithm or ca_info.algorithm
+        subject = subject or f"/C=CN/O={organisation}/CN={organisation}{label or '公章'}"
+        key = _generate(algorithm, self.home)
+        csr = build_csr(parse_name(subject), key, distid=ca_info.distid)
+        app = self.authority.ra.apply(ca=ca_info.name, profile="seal", subject=subject, applicant=operator,
+                                      csr=csr.dump())
+        self.authority.ra.approve(app.id, operator=approver, comment=f"seal {name}")
+        issued = self.authority._issue(ca_info, ca_key, self.authority.ra.get(app.id),
+                                       self.home.profiles.get("seal"), operator)
+        now = self.home.clock.now()
+        valid_to = min(now + timedelta(days=valid_days), issued.record.not_after)
+        es_id = f"{VENDOR}-{hashlib.sha256(issued.certificate.dump()).hexdigest()[:24]}"
+        picture_bytes = picture_png if picture_png is not None else drawing.svg().encode("utf-8")
+        info = build_seal_info(
+            es_id=es_id, vendor=VENDOR,
+            seal_type=PERSONAL_SEAL if seal_type == "personal" else ORGANISATION_SEAL,
+            name=f"{organisation}{label}" if seal_type != "personal" else label,
+            certificates=(issued.certificate.dump(),), created=now, valid_start=now, valid_end=valid_to,
+            picture_type="png" if picture_png is not None else "svg", picture=picture_bytes,
+            width_mm=round(width_mm), height_mm=round(height_mm))
+        ses_der = sign_seal(info, maker_key=ca_key, maker_cert_der=ca_info.cert_der, distid=ca_info.distid)
+        scheme = "sm4" if key.algorithm == "sm2" else "aes256"
+        with self.home.store.transaction() as conn:
+            self.home.store.insert(
+                conn, seals, name=name, es_id=es_id, organisation=organisation, seal_type=seal_type,
+                label=label, custodian=custodian.strip(), ca_name=ca_info.name,
+                cert_serial=issued.record.serial, cert_der=issued.certificate.dump(), algorithm=key.algorithm,
+                key_pem=key.to_pem(password, scheme=scheme, rand=self.home.rand), valid_from=now,
+                valid_to=valid_to, picture_kind="png" if picture_png is not None else "vector",
+                picture_png=picture_png, width_mm=width_mm, height_mm=height_mm, ses_der=ses_der,
+                must_change_password=self.policy.change_on_first_use, failed_attempts=0, locked=False,
+                created_at=now, created_by=operator)
+            audit.append(conn, at=now, actor=operator, action="seal.create", target=f"seal:{name}",
+                         details={"organisation": organisation, "type": seal_type, "custodian": custodian,
+                                  "certificate": issued.record.serial.upper(), "ca": ca_info.name},
+                         result_digest=hashlib.sha256(ses_der).hexdigest())
+        return self.get(name)
+
+    # ---------------------------------------------------------------- passwords
+
+    def open_key(self, name: str, password: bytes, *, actor: str, purpose: str = "stamp") -> PrivateKey:
+        """The seal's private key, if the password is right and the seal is not locked.
+
+        A wrong password is counted and audited in its own transaction (it must
+        stick even though the caller's operation fails); the N-th failure locks."""
+        record = self.get(name)
+        if record.locked:
+            raise SealLocked(f"seal {name} is locked after {record.failed_attempts} wrong passwords; "
+                             "an administrator must unlock it (yinxin seal unlock)", seal=name)
+        try:
+            key = load_private_key(record.key_pem, password)
+        except WrongPassword:
+            now = self.home.clock.now()
+            with self.home.store.transaction() as conn:
+                failures = conn.execute(sa.update(seals).where(seals.c.name == name)
+                                        .values(failed_attempts=seals.c.failed_attempts + 1)
+                                        .returning(seals.c.failed_attempts)).scalar_one()
+                locked = failures >= self.policy.max_failures
+                if locked:
+                    conn.execute(sa.update(seals).where(seals.c.name == name).values(locked=True))
+                audit.append(conn, at=now, actor=actor, action="seal.password_failure", target=f"seal:{name}",
+                             details={"purpose": purpose, "failures": failures, "locked": locked})
+            if locked:
+                raise SealLocked(f"wrong password for seal {name}; the seal is now locked after "
+                                 f"{failures} failures", seal=name, failures=failures) from None
+            raise SealPasswordError(f"wrong password for seal {name} (failure {failures} of "
+                                    f"{self.policy.max_failures})", seal=name, failures=failures) from None
+        if record.failed_attempts:
+            with self.home.store.transaction() as conn:
+                conn.execute(sa.update(seals).where(seals.c.name == name).values(failed_attempts=0))
+        return key
+
+    def change_password(self, name: str, old: bytes, new: bytes, *, actor: str) -> SealRecord:
+        record = self.get(name)
+        key = self.open_key(name, old, actor=actor, purpose="passwd")
+        self.policy.check(new, seal_name=name, old=old)
+        now = self.home.clock.now()
+        scheme = "sm4" if key.algorithm == "sm2" else "aes256"
+        with self.home.store.transaction() as conn:
+            conn.execute(sa.update(seals).where(seals.c.name == name).values(
+                key_pem=key.to_pem(new, scheme=scheme, rand=self.home.rand), must_change_password=False,
+                failed_attempts=0))
+            audit.append(conn, at=now, actor=actor, action="seal.passwd", target=f"seal:{record.name}")
+        return self.get(name)
+
+    def unlock(self, name: str, *, operator: str) -> SealRecord:
+        """An administrator's audited unlock; the custodian cannot unlock their own seal."""
+        record = self.get(name)
+        if operator.strip() == record.custodian:
+            raise PolicyError(f"{operator} is the custodian of seal {name}: another administrator unlocks it",
+                              seal=name)
+        now = self.home.clock.now()
+        with self.home.store.transaction() as conn:
+            conn.execute(sa.update(seals).where(seals.c.name == name).values(locked=False, failed_attempts=0))
+            audit.append(conn, at=now, actor=operator, action="seal.unlock", target=f"seal:{name}",
+                         details={"was_locked": record.locked, "failures": record.failed_attempts})
+        return self.get(name)
+
+    # ---------------------------------------------------------------- usability
+
+    def check_usable(self, record: SealRecord, at: datetime) -> None:
+        """The seal may sign at `at`: inside its validity window, certificate issued (not held,
+        revoked or expired), password already changed from the initial one."""
+        if record.must_change_password:
+            raise SealStateError(f"seal {record.name} still has its initial password: the custodian must "
+                                 "change it first (yinxin seal passwd)", seal=record.name)
+        if not record.valid_from <= at <= record.valid_to:
+            raise SealStateError(f"seal {record.name} is valid from {record.valid_from:%Y-%m-%d} to "
+                                 f"{record.valid_to:%Y-%m-%d}, not at {at:%Y-%m-%d %H:%M}", seal=record.name)
+        cert = self.authority.show(record.cert_serial, ca=record.ca)
+        if cert.status != "issued":
+            raise SealStateError(f"the certificate of seal {record.name} ({cert.serial.upper()}) is "
+                                 f"{cert.status}" + (f" ({cert.revocation_reason})" if cert.revocation_reason else ""),
+                                 seal=record.name, status=cert.status)
+        if cert.not_after <= at:
+            raise SealStateError(f"the certificate of seal {record.name} expired on {cert.not_after:%Y-%m-%d}",
+                                 seal=record.name)
+
+    def chain(self, record: SealRecord) -> tuple[asn1_x509.Certificate, ...]:
+        return self.authority.chain(self.authority.get(record.ca))
+
+    # ---------------------------------------------------------------- GB/T 38540
+
+    def export(self, name: str) -> bytes:
+        return self.get(name).ses_der
+
+    def verify_ses(self, der: bytes) -> Any:
+        """Parse an SES_Seal and check the maker's signature against this home's CA of that certificate."""
+        data = parse_seal(der)
+        maker = load_certificate(data.maker_cert)
+        for info in self.authority.cas():
+            if info.cert_der == data.maker_cert:
+                return verify_seal(der, info.public_key(), distid=info.distid)
+        from pki.x509 import certificate_public_key
+        return verify_seal(der, certificate_public_key(maker), distid=None)
+
+
+def _generate(algorithm: str, home: Home) -> PrivateKey:
+    from pki.algorithms import generate_key
+    return generate_key(algorithm, rand=home.rand)
