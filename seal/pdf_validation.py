@@ -1,0 +1,144 @@
+"""Plugging SM2 into pyHanko's validation, and the revocation data callers supply.
+
+pyhanko-certvalidator checks every signature it meets — the CMS signature
+over a PDF, each certificate on a path, each CRL and OCSP response — through
+one `SignatureValidator`.  `SM2SignatureValidator` verifies SM2-with-SM3
+(e = SM3(Z ‖ M), Z from the signer's key and the distinguishing ID) with
+yinxin's own SM2 code and hands every other algorithm to pyHanko's default,
+so an SM2 chain and an RSA chain are validated by the same code path.
+
+`RevocationData` carries CRLs and OCSP responses (DER) the caller has; yinxin
+never fetches anything over the network while validating.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import pki
+from asn1crypto import crl as asn1_crl
+from asn1crypto import keys, ocsp, x509
+from asn1crypto.algos import SignedDigestAlgorithm
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import AlgorithmNotSupported
+from pyhanko_certvalidator.sig_validate import (DEFAULT_VALIDATION_CONTEXT,
+                                                DefaultSignatureValidator,
+                                                SignatureValidationContext,
+                                                SignatureValidator)
+
+from . import cms_signer  # noqa: F401  (checks the SM2/SM3 seams at import)
+
+__all__ = ["SM2SignatureValidator", "RevocationData", "RevocationMode", "validation_context"]
+
+RevocationMode = Literal["soft-fail", "hard-fail", "require"]
+
+
+class SM2SignatureValidator(SignatureValidator):
+    """SM2-with-SM3 here, everything else through pyHanko's default validator.
+
+    `distid` is the distinguishing ID the signers used (GM/T 0009's
+    ``1234567812345678`` unless the CA says otherwise); it applies to the
+    PDF signature, the certificates, CRLs and OCSP responses alike.
+    """
+
+    def __init__(self, distid: bytes | None = None,
+                 fallback: SignatureValidator | None = None) -> None:
+        self.distid = pki.DEFAULT_DISTID if distid is None else distid
+        self._fallback = fallback or DefaultSignatureValidator()
+
+    def validate_signature(self, signature: bytes, signed_data: bytes,
+                           public_key_info: keys.PublicKeyInfo,
+                           signature_algorithm: SignedDigestAlgorithm,
+                           context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT) -> None:
+        try:
+            mechanism = signature_algorithm.signature_algo
+        except ValueError:
+            mechanism = signature_algorithm["algorithm"].native
+        if mechanism != "sm2":
+            self._fallback.validate_signature(signature, signed_data, public_key_info,
+                                              signature_algorithm, context)
+            return
+        if context.prehashed:
+            # SM2 signs SM3(Z ‖ M): a bare digest of M cannot be checked.
+            raise AlgorithmNotSupported("SM2 signatures need the signed data, not a digest")
+        try:
+            public = pki.public_key_from_spki(public_key_info)
+        except pki.YinxinError as exc:
+            raise CryptoInvalidSignature(f"unusable SM2 public key: {exc}") from None
+        if public.algorithm != "sm2":
+            raise CryptoInvalidSignature(f"SM2 signature but a {public.algorithm} key")
+        try:
+            public.verify(signature, signed_data, distid=self.distid)
+        except pki.InvalidSignature:
+            raise CryptoInvalidSignature("SM2 signature does not verify") from None
+        except ValueError:  # malformed DER (r, s)
+            raise CryptoInvalidSignature("SM2 signature is malformed") from None
+
+
+def _der(item: bytes | object, kind) -> object:
+    if isinstance(item, (bytes, bytearray)):
+        try:
+            parsed = kind.load(bytes(item))
+            parsed.native  # noqa: B018 - force a full parse so junk fails here
+            return parsed
+        except (ValueError, TypeError) as exc:
+            raise pki.CertificateError(f"not a DER {kind.__name__}: {exc}") from None
+    if not isinstance(item, kind):
+        raise TypeError(f"expected DER bytes or {kind.__name__}, not {type(item).__name__}")
+    return item
+
+
+@dataclass(frozen=True)
+class RevocationData:
+    """Revocation information the caller supplies: CRLs and OCSP responses, DER.
+
+    `mode` is how missing or unusable information counts: "soft-fail"
+    (accept when nothing says revoked), "hard-fail" (reject when fetched data
+    is unusable — we never fetch, so: when supplied data cannot be used) or
+    "require" (reject unless every certificate on the path has fresh data).
+    """
+
+    crls: tuple[bytes, ...] = ()
+    ocsps: tuple[bytes, ...] = ()
+    mode: RevocationMode = "hard-fail"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crls", tuple(self.crls))
+        object.__setattr__(self, "ocsps", tuple(self.ocsps))
+        if self.mode not in ("soft-fail", "hard-fail", "require"):
+            raise ValueError(f"revocation mode must be soft-fail, hard-fail or require, "
+                             f"not {self.mode!r}")
+        for c in self.crls:
+            _der(c, asn1_crl.CertificateList)
+        for o in self.ocsps:
+            _der(o, ocsp.OCSPResponse)
+
+    def parsed_crls(self) -> list[asn1_crl.CertificateList]:
+        return [_der(c, asn1_crl.CertificateList) for c in self.crls]  # type: ignore[misc]
+
+    def parsed_ocsps(self) -> list[ocsp.OCSPResponse]:
+        return [_der(o, ocsp.OCSPResponse) for o in self.ocsps]  # type: ignore[misc]
+
+
+def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datetime,
+                       revocation: RevocationData | None = None,
+                       other_certs: Iterable[x509.Certificate] = (),
+                       extra_crls: Iterable[asn1_crl.CertificateList] = (),
+                       extra_ocsps: Iterable[ocsp.OCSPResponse] = (),
+                       distid: bytes | None = None) -> ValidationContext:
+    """A pyHanko validation context that trusts exactly `trust_roots` (never the
+    system's list), validates at `moment`, fetches nothing, and checks SM2."""
+    if moment.tzinfo is None:
+        raise ValueError("moment must be timezone-aware")
+    roots = [_der(c, x509.Certificate) for c in trust_roots]
+    crls = [*(revocation.parsed_crls() if revocation else ()), *extra_crls]
+    ocsps = [*(revocation.parsed_ocsps() if revocation else ()), *extra_ocsps]
+    mode = revocation.mode if revocation else "soft-fail"
+    return ValidationContext(
+        trust_roots=roots, other_certs=list(other_certs), moment=moment,
+        allow_fetching=False, crls=crls, ocsps=ocsps, revocation_mode=mode,
+        signature_validator=SM2SignatureValidator(distid),
+    )
