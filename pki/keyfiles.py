@@ -203,7 +203,25 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         is_encrypted = False
     if is_encrypted:
         return _load_encrypted(data, password)
+    try:
+        keys.PrivateKeyInfo.load(data, strict=True)["private_key_algorithm"].native
+    except Exception:
+        traditional = _from_traditional_der(data)  # what `openssl pkey -outform DER` writes for EC
+        if traditional is not None:
+            return traditional
     return _private_key_from_pki(data)
+
+
+def _from_traditional_der(der: bytes) -> PrivateKey | None:
+    """SEC 1 ECPrivateKey (SM2 included) or PKCS#1 RSAPrivateKey, DER; None if neither."""
+    sm2 = _from_traditional_ec(der)
+    if sm2 is not None:
+        return sm2
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except Exception:  # ValueError, TypeError, UnsupportedAlgorithm: not a traditional key
+        return None
+    return _from_cryptography(key)
 
 
 def _load_encrypted(der: bytes, password: bytes | None) -> PrivateKey:
