@@ -7,12 +7,26 @@ import xml.etree.ElementTree as ET
 
 import pikepdf
 import pytest
+from appearance_support import (
+    MM,
+    iou,
+    needs_poppler,
+    needs_qpdf,
+    pdftoppm,
+    qpdf_check,
+    red_mask_rgb,
+    red_mask_rgba,
+)
 from PIL import Image, ImageDraw
 
-from appearance_support import (MM, iou, needs_poppler, needs_qpdf, pdftoppm, qpdf_check,
-                                red_mask_rgb, red_mask_rgba)
-from seal.appearance import (AppearanceError, ImageSeal, SealSpec, draw_seal,
-                             drawing_from_png, write_preview)
+from seal.appearance import (
+    AppearanceError,
+    ImageSeal,
+    SealSpec,
+    draw_seal,
+    drawing_from_png,
+    write_preview,
+)
 
 
 def png_bytes(image: Image.Image, **params) -> bytes:
@@ -43,7 +57,7 @@ def test_png_seal_dimensions_and_pieces():
     assert piece.alpha[centre] == 255
     assert piece.rgb[3 * centre:3 * centre + 3] == bytes((230, 0, 18))
     width, height, rgb, alpha = piece                        # unpacks like a tuple
-    assert (width, height) == (400, 300)
+    assert (width, height, rgb, alpha) == tuple(piece)
     again = Image.open(io.BytesIO(seal.png()))
     assert again.format == "PNG" and again.mode == "RGBA" and again.size == (400, 300)
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 import pytest
 
 from pki.errors import YinxinError
+from seal.appearance import (
+    DIAMETER_MM,
+    PERSONAL_SIDE_MM,
+    SEAL_TYPES,
+    AppearanceError,
+    SealSpec,
+    draw_seal,
+)
 from seal.errors import SealError
-from seal.appearance import (DIAMETER_MM, PERSONAL_SIDE_MM, SEAL_TYPES, AppearanceError,
-                             SealSpec, draw_seal)
 
 MM = 72 / 25.4
 

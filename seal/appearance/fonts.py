@@ -28,6 +28,9 @@ _ZH_HANS_LANGS = {0x0804, 0x1004}  # PRC, Singapore
 _ZH_HANT_LANGS = {0x0404, 0x0C04, 0x1404}  # Taiwan, Hong Kong, Macao
 
 _FC_TIMEOUT = 30
+#: fontTools reads lazily from an open file that the faces of a collection share, so
+#: glyph reading is serialised across all faces
+_READ_LOCK = threading.Lock()
 
 
 def find_cjk_font() -> str:
@@ -41,16 +44,16 @@ def find_cjk_face() -> tuple[str, int]:
     Official seals are cut in Song (宋体) characters, so a serif Simplified-Chinese face is
     asked for first; fontconfig's answer is only taken if the face really has the
     characters (`fc-match` falls back to a Latin font when nothing fits).  Failing that,
-    any font whose charset holds the probe characters will do.
+    any font whose charset holds the probe characters will do, Simplified-Chinese and
+    Song faces first.
     """
-    probe = " ".join(f"{ord(ch):x}" for ch in PROBE_TEXT)
     for pattern in ("serif:lang=zh-cn:weight=bold", ":lang=zh-cn"):
-        for path, index in _fontconfig(["fc-match", "-f", "%{file}|%{index}\n", pattern]):
+        for path, index, _ in _fontconfig(["fc-match", pattern]):
             if _face_has(path, index, PROBE_TEXT):
                 return path, index
-    candidates = _fontconfig(["fc-list", "-f", "%{file}|%{index}\n", f":charset={probe}"])
-    ranked = sorted(candidates, key=lambda c: -_face_preference(*c))
-    for path, index in ranked:
+    probe = " ".join(f"{ord(ch):x}" for ch in PROBE_TEXT)
+    candidates = _fontconfig(["fc-list", f":charset={probe}"])
+    for path, index, _ in sorted(candidates, key=lambda c: -_family_preference(c[2], set())):
         if _face_has(path, index, PROBE_TEXT):
             return path, index
     raise AppearanceError(
@@ -58,21 +61,24 @@ def find_cjk_face() -> tuple[str, int]:
         "or configure a font path", field="font_path")
 
 
-def _fontconfig(argv: list[str]) -> list[tuple[str, int]]:
+def _fontconfig(argv: list[str]) -> list[tuple[str, int, str]]:
+    """(file, face index, family) of each font a fontconfig tool names."""
     if shutil.which(argv[0]) is None:
         raise AppearanceError(
             f"fontconfig's {argv[0]} is not installed; configure a font path instead",
             field="font_path")
+    command = [argv[0], "-f", "%{index}|%{family[0]}|%{file}\n", *argv[1:]]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=_FC_TIMEOUT,
+        result = subprocess.run(command, capture_output=True, text=True, timeout=_FC_TIMEOUT,
                                 check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AppearanceError(f"{argv[0]} failed: {exc}", field="font_path") from exc
     found = []
     for line in result.stdout.splitlines():
-        path, _, index = line.rpartition("|")
-        if path and index.isdigit() and os.path.isfile(path):
-            found.append((path, int(index)))
+        index, _, rest = line.partition("|")
+        family, _, path = rest.partition("|")
+        if index.isdigit() and path and os.path.isfile(path):
+            found.append((path, int(index), family))
     return found
 
 
@@ -82,15 +88,6 @@ def _face_has(path: str, index: int, text: str) -> bool:
     except AppearanceError:
         return False
     return not face.missing(text)
-
-
-def _face_preference(path: str, index: int) -> int:
-    """Higher for faces closer to a seal's Simplified-Chinese Song type."""
-    try:
-        face = load_face(path, index)
-    except AppearanceError:
-        return -100
-    return face.preference
 
 
 # --------------------------------------------------------------------------- faces
@@ -104,13 +101,12 @@ class EmBox:
 
 
 class FontFace:
-    """One face of a font file, with a cache of its glyph outlines (thread-safe)."""
+    """One face of a font file, with a cache of its glyph outlines (safe across threads)."""
 
     def __init__(self, path: str, index: int, font: TTFont) -> None:
         self.path = path
         self.index = index
         self._font = font
-        self._lock = threading.Lock()
         self.units_per_em = int(font["head"].unitsPerEm)
         self._cmap = font.getBestCmap() or {}
         self._glyphs = font.getGlyphSet()
@@ -137,7 +133,7 @@ class FontFace:
 
     def outline(self, ch: str) -> tuple[PathOps, float]:
         """(path operations in font units, advance width) for one character."""
-        with self._lock:
+        with _READ_LOCK:
             cached = self._outlines.get(ch)
             if cached is None:
                 self.require(ch)
@@ -184,6 +180,11 @@ def _family_name(font: TTFont) -> str:
 
 def _name_preference(font: TTFont, family: str) -> int:
     langs = {r.langID for r in font["name"].names if r.platformID == 3} if "name" in font else set()
+    return _family_preference(family, langs)
+
+
+def _family_preference(family: str, langs: set[int]) -> int:
+    """Higher for faces closer to a seal's Simplified-Chinese Song type."""
     score = 0
     if langs & _ZH_HANS_LANGS or re.search(r"\b(SC|GB|Simplified|CN)\b", family):
         score += 4

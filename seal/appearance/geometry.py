@@ -139,10 +139,3 @@ def signed_area(points: list[tuple[float, float]]) -> float:
     for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]):
         total += x0 * y1 - x1 * y0
     return total / 2
-
-
-def bounds(ops: PathOps) -> tuple[float, float, float, float]:
-    """Bounding box of all points, control points included (a superset of the ink)."""
-    xs = [v for _, args in ops for v in args[0::2]]
-    ys = [v for _, args in ops for v in args[1::2]]
-    return (min(xs), min(ys), max(xs), max(ys))
