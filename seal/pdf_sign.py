@@ -249,12 +249,27 @@ def _open_reader(stream: IO[bytes]) -> PdfFileReader:
 
 
 def _existing_field_names(writer) -> set[str]:
+    """Fully qualified names of every form field (not only signature fields)."""
+    names: set[str] = set()
     try:
-        form = writer.root["/AcroForm"]
-        return {name for name, _, _ in sig_fields.enumerate_fields_in(form["/Fields"])} \
-            if "/Fields" in form else set()
+        fields = writer.root["/AcroForm"]["/Fields"]
     except KeyError:
-        return set()
+        return names
+    stack = [(f, "") for f in fields]
+    seen = 0
+    while stack and seen < 100_000:   # bounded: a malicious form tree may loop
+        seen += 1
+        node, prefix = stack.pop()
+        obj = node.get_object()
+        if not isinstance(obj, generic.DictionaryObject):
+            continue
+        name = prefix
+        if "/T" in obj:
+            name = f"{prefix}.{obj['/T']}" if prefix else str(obj["/T"])
+            names.add(name)
+        if "/Kids" in obj:
+            stack.extend((k, name) for k in obj["/Kids"])
+    return names
 
 
 def _new_field_name(writer) -> str:

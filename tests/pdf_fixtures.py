@@ -164,7 +164,7 @@ def cjk_ttf() -> Path:
 
 
 def make_document(path: Path, *, pages: int = 3, page_size=(595.28, 841.89), org: str = ORG,
-                  date: str = DATE, rotate: int = 0, anchor_on_page: int | None = None,
+                  date: str = DATE, anchor_on_page: int | None = None,
                   cid_fonts: bool = True) -> Path:
     """A GB/T 9704-like notice: title, body, and on the last page the signing
     organisation's name above the date, right-aligned.  Each page also has a
@@ -202,8 +202,6 @@ def make_document(path: Path, *, pages: int = 3, page_size=(595.28, 841.89), org
             c.drawRightString(w - 120, 230, date)
         c.setFont("YinxinCJK", 10)
         c.drawCentredString(w / 2, 40, f"第 {i} 页")
-        if rotate:
-            c.setPageRotation(rotate)
         c.showPage()
     c.save()
     if cid_fonts:
@@ -219,3 +217,46 @@ def document(pages: int = 3) -> bytes:
     path = workdir() / f"notice-{pages}.pdf"
     make_document(path, pages=pages)
     return path.read_bytes()
+
+
+# --------------------------------------------------------------------------- independent judges
+
+def pdfsig(path: Path) -> str:
+    """poppler's pdfsig report (its exit code is 0 even when a signature fails: read the text)."""
+    proc = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True)
+    return proc.stdout + proc.stderr
+
+
+def qpdf_check(path: Path) -> None:
+    proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No syntax or stream encoding errors found" in proc.stdout, proc.stdout
+
+
+def render(path: Path, page: int, dpi: int = 72, *, cropbox: bool = False):
+    """Page `page` (1-based) as a PIL image, rendered by poppler's pdftoppm
+    (the MediaBox, or with `cropbox` the CropBox as viewers show it)."""
+    from PIL import Image
+
+    prefix = workdir() / f"render-{path.stem}-{page}-{dpi}"
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", str(page), "-l", str(page),
+                    *(["-cropbox"] if cropbox else []),
+                    "-singlefile", str(path), str(prefix)], check=True)
+    image = Image.open(f"{prefix}.png")
+    image.load()
+    return image.convert("RGB")
+
+
+def red_mask(image):
+    """A mask of the seal-red pixels (strong red, weak green and blue)."""
+    from PIL import ImageChops
+
+    r, g, b = image.split()
+    return ImageChops.multiply(r.point(lambda v: 255 if v > 150 else 0),
+                               ImageChops.multiply(g.point(lambda v: 255 if v < 120 else 0),
+                                                   b.point(lambda v: 255 if v < 120 else 0)))
+
+
+def red_box(image) -> tuple[int, int, int, int] | None:
+    """Bounding box (left, top, right, bottom) of the red pixels, None if there are none."""
+    return red_mask(image).getbbox()
