@@ -546,7 +546,8 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
 
         vc = None
         if embed_validation_info:
-            vc = validation_context(trust_roots, moment=clock.now(), revocation=revocation)
+            vc = validation_context(trust_roots, moment=clock.now(), revocation=revocation,
+                                    signer=signer.signing_cert)
         meta = PdfSignatureMetadata(
             field_name=name, md_algorithm=None, subfilter=sig_fields.SigSeedSubFilter.PADES,
             reason=reason, location=location, contact_info=contact,

@@ -24,6 +24,8 @@ from asn1crypto.algos import SignedDigestAlgorithm
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import AlgorithmNotSupported
+from pyhanko_certvalidator.policy_decl import (REQUIRE_REVINFO, CertRevTrustPolicy,
+                                               RevocationCheckingPolicy, RevocationCheckingRule)
 from pyhanko_certvalidator.sig_validate import (DEFAULT_VALIDATION_CONTEXT,
                                                 DefaultSignatureValidator,
                                                 SignatureValidationContext,
@@ -31,9 +33,10 @@ from pyhanko_certvalidator.sig_validate import (DEFAULT_VALIDATION_CONTEXT,
 
 from . import cms_signer  # noqa: F401  (checks the SM2/SM3 seams at import)
 
-__all__ = ["SM2SignatureValidator", "RevocationData", "RevocationMode", "validation_context"]
+__all__ = ["SM2SignatureValidator", "RevocationData", "RevocationMode", "validation_context",
+           "covered_by", "crl_covers", "ocsp_covers", "declares_ocsp"]
 
-RevocationMode = Literal["soft-fail", "hard-fail", "require"]
+RevocationMode = Literal["available", "require"]
 
 
 class SM2SignatureValidator(SignatureValidator):
@@ -95,22 +98,30 @@ def _der(item: bytes | object, kind) -> object:
 class RevocationData:
     """Revocation information the caller supplies: CRLs and OCSP responses, DER.
 
-    `mode` is how missing or unusable information counts: "soft-fail"
-    (accept when nothing says revoked), "hard-fail" (reject when fetched data
-    is unusable — we never fetch, so: when supplied data cannot be used) or
-    "require" (reject unless every certificate on the path has fresh data).
+    `mode` says how missing information counts:
+
+    * "available" (default): information that exists for a certificate — from
+      the caller or embedded in the document — is always checked (a CRL that
+      lists the signer makes the seal invalid, whatever the certificate
+      declares); a certificate nobody has information about passes with
+      revocation status "unknown".
+    * "require": every certificate on the path except the trust anchor must
+      be covered by valid, fresh information, or the chain fails.
+
+    (pyhanko-certvalidator's own "soft-fail"/"hard-fail" modes ignore even a
+    supplied CRL when the certificate names no distribution point; yinxin's
+    policy does not.)
     """
 
     crls: tuple[bytes, ...] = ()
     ocsps: tuple[bytes, ...] = ()
-    mode: RevocationMode = "hard-fail"
+    mode: RevocationMode = "available"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "crls", tuple(self.crls))
         object.__setattr__(self, "ocsps", tuple(self.ocsps))
-        if self.mode not in ("soft-fail", "hard-fail", "require"):
-            raise ValueError(f"revocation mode must be soft-fail, hard-fail or require, "
-                             f"not {self.mode!r}")
+        if self.mode not in ("available", "require"):
+            raise ValueError(f"revocation mode must be 'available' or 'require', not {self.mode!r}")
         for c in self.crls:
             _der(c, asn1_crl.CertificateList)
         for o in self.ocsps:
@@ -123,22 +134,73 @@ class RevocationData:
         return [_der(o, ocsp.OCSPResponse) for o in self.ocsps]  # type: ignore[misc]
 
 
+def declares_ocsp(cert: x509.Certificate) -> bool:
+    """Does the certificate name an OCSP responder (AIA)?  pyhanko-certvalidator
+    consults OCSP responses only for certificates that do."""
+    aia = cert.authority_information_access_value
+    return aia is not None and any(e["access_method"].native == "ocsp" for e in aia)
+
+
+def crl_covers(cert: x509.Certificate, crls: Iterable[asn1_crl.CertificateList]) -> bool:
+    """Is there a CRL from the certificate's issuer?"""
+    return any(c.issuer == cert.issuer for c in crls)
+
+
+def ocsp_covers(cert: x509.Certificate, ocsps: Iterable[ocsp.OCSPResponse]) -> bool:
+    """Is there an OCSP response about this certificate's serial from its issuer?"""
+    for o in ocsps:
+        try:
+            basic = o.basic_ocsp_response
+            responses = basic["tbs_response_data"]["responses"] if basic is not None else ()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        for single in responses:
+            cert_id = single["cert_id"]
+            if cert_id["serial_number"].native != cert.serial_number:
+                continue
+            if cert_id["hash_algorithm"]["algorithm"].native != "sha1" or \
+                    cert_id["issuer_name_hash"].native == cert.issuer.sha1:
+                return True
+    return False
+
+
+def covered_by(cert: x509.Certificate, crls: Iterable[asn1_crl.CertificateList],
+               ocsps: Iterable[ocsp.OCSPResponse]) -> bool:
+    """Is there revocation information about `cert` that path validation will use?"""
+    return crl_covers(cert, crls) or (declares_ocsp(cert) and ocsp_covers(cert, ocsps))
+
+
 def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datetime,
                        revocation: RevocationData | None = None,
                        other_certs: Iterable[x509.Certificate] = (),
                        extra_crls: Iterable[asn1_crl.CertificateList] = (),
                        extra_ocsps: Iterable[ocsp.OCSPResponse] = (),
+                       signer: x509.Certificate | None = None,
                        distid: bytes | None = None) -> ValidationContext:
     """A pyHanko validation context that trusts exactly `trust_roots` (never the
-    system's list), validates at `moment`, fetches nothing, and checks SM2."""
+    system's list), validates at `moment`, fetches nothing, and checks SM2.
+
+    Revocation (see `RevocationData`): when information about `signer` is at
+    hand, checking it is mandatory for the end-entity certificate; CA
+    certificates are checked when they declare where their status is published.
+    (An OCSP response about a certificate that names no responder is not seen
+    by path validation; `seal.pdf_verify` checks it separately.)
+    """
     if moment.tzinfo is None:
         raise ValueError("moment must be timezone-aware")
     roots = [_der(c, x509.Certificate) for c in trust_roots]
     crls = [*(revocation.parsed_crls() if revocation else ()), *extra_crls]
     ocsps = [*(revocation.parsed_ocsps() if revocation else ()), *extra_ocsps]
-    mode = revocation.mode if revocation else "soft-fail"
+    if revocation is not None and revocation.mode == "require":
+        policy = REQUIRE_REVINFO
+    else:
+        ee_rule = (RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+                   if signer is not None and covered_by(signer, crls, ocsps)
+                   else RevocationCheckingRule.CHECK_IF_DECLARED_SOFT)
+        policy = RevocationCheckingPolicy(ee_rule, RevocationCheckingRule.CHECK_IF_DECLARED_SOFT)
     return ValidationContext(
         trust_roots=roots, other_certs=list(other_certs), moment=moment,
-        allow_fetching=False, crls=crls, ocsps=ocsps, revocation_mode=mode,
+        allow_fetching=False, crls=crls, ocsps=ocsps,
+        revinfo_policy=CertRevTrustPolicy(policy),
         signature_validator=SM2SignatureValidator(distid),
     )

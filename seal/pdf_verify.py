@@ -41,7 +41,8 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from .pdf_errors import EncryptedPdf, NotAPdf
-from .pdf_validation import RevocationData, validation_context
+from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
+                             validation_context)
 
 __all__ = ["SealCheck", "ChainStatus", "RevocationStatus", "SignatureReport",
            "VerificationReport", "verify_pdf"]
@@ -204,23 +205,37 @@ _SUBINDICATION_TEXT = {
 }
 
 
-def _covers(cert: x509.Certificate, crls, ocsps) -> bool:
-    """Is there revocation information about `cert` (a CRL of its issuer, an OCSP
-    response for its serial)?"""
-    for c in crls:
-        if c.issuer == cert.issuer:
-            return True
-    for o in ocsps:
-        try:
-            basic = o.basic_ocsp_response
-        except (ValueError, KeyError, AttributeError):
-            continue
-        if basic is None:
-            continue
-        for single in basic["tbs_response_data"]["responses"]:
-            if single["cert_id"]["serial_number"].native == cert.serial_number:
-                return True
-    return False
+def _reason(reason) -> str | None:
+    if reason is None:
+        return None
+    try:
+        return reason.human_friendly
+    except (AttributeError, ValueError):
+        return str(reason.native)
+
+
+def _undeclared_ocsp(cert: x509.Certificate, path, vc) -> tuple[datetime | None, str | None, bool]:
+    """Check an OCSP response about a certificate that names no OCSP responder
+    (path validation skips those).  Returns (revoked_at, reason, checked)."""
+    from pyhanko_certvalidator.errors import RevokedError
+    from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+
+    if path is None:
+        return None, None, False
+    try:
+        asyncio.run(verify_ocsp_response(cert, path, vc))
+    except RevokedError as exc:
+        return exc.revocation_dt, _reason(exc.reason), True
+    except Exception:  # unusable response: as if there were none
+        return None, None, False
+    return None, None, True
+
+
+def _signer_cert(sig) -> x509.Certificate | None:
+    try:
+        return sig.signer_cert
+    except Exception:  # malformed CMS: pyHanko's validation reports it
+        return None
 
 
 def _revision_labels(reader: PdfFileReader, after: int, signed: dict[int, str]) -> tuple[str, ...]:
@@ -271,7 +286,8 @@ def _verify(reader: PdfFileReader, trust_roots, revocation, seal_check, now: dat
     for index, sig in enumerate(signatures):
         vc = validation_context(trust_roots, moment=now, revocation=revocation,
                                 other_certs=[*dss_certs, *sig.other_embedded_certs],
-                                extra_crls=dss_crls, extra_ocsps=dss_ocsps, distid=distid)
+                                extra_crls=dss_crls, extra_ocsps=dss_ocsps,
+                                signer=_signer_cert(sig), distid=distid)
         with _pyhanko_warnings() as warnings:
             try:
                 status = asyncio.run(async_validate_pdf_signature(sig, vc))
@@ -279,7 +295,7 @@ def _verify(reader: PdfFileReader, trust_roots, revocation, seal_check, now: dat
                 reports.append(_broken_report(reader, sig, exc, signed_revs))
                 continue
         reports.append(_report(reader, sig, status, warnings.messages, seal_check,
-                               all_crls, all_ocsps, signed_revs,
+                               all_crls, all_ocsps, signed_revs, vc,
                                is_last=sig.signed_revision == last_rev))
     problems = []
     after_last = total - 1 > last_rev
@@ -296,7 +312,7 @@ def _verify(reader: PdfFileReader, trust_roots, revocation, seal_check, now: dat
 
 
 def _report(reader, sig, status, warnings: list[str], seal_check, crls, ocsps,
-            signed_revs: dict[int, str], *, is_last: bool) -> SignatureReport:
+            signed_revs: dict[int, str], vc, *, is_last: bool) -> SignatureReport:
     cert = status.signing_cert
     problems: list[str] = []
     if not status.intact:
@@ -342,15 +358,20 @@ def _report(reader, sig, status, warnings: list[str], seal_check, crls, ocsps,
     timestamp = ts.timestamp if ts is not None and ts.valid and ts.trusted else None
     when = timestamp or signing_time
     details = status.revocation_details
+    revoked_at = reason_text = None
     if details is not None:
         revoked_at = details.revocation_date
-        revocation = RevocationStatus("revoked", revoked_at,
-                                      details.revocation_reason.human_friendly
-                                      if details.revocation_reason is not None else None,
+        reason_text = _reason(details.revocation_reason)
+    elif status.trusted and not declares_ocsp(cert) and ocsp_covers(cert, ocsps):
+        revoked_at, reason_text, checked = _undeclared_ocsp(cert, status.validation_path, vc)
+        if checked and revoked_at is None:
+            details = "good"
+    if revoked_at is not None:
+        revocation = RevocationStatus("revoked", revoked_at, reason_text,
                                       (revoked_at <= when) if when is not None else None)
         if not any(p.startswith("certificate not trusted") for p in problems):
             problems.append("the signer's certificate is revoked")
-    elif status.trusted and _covers(cert, crls, ocsps):
+    elif status.trusted and (details == "good" or covered_by(cert, crls, ocsps)):
         revocation = RevocationStatus("good")
     else:
         revocation = RevocationStatus("unknown")

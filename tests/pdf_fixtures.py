@@ -85,6 +85,11 @@ authorityKeyIdentifier=keyid
 """
 
 
+_DECLARED_REVINFO = """authorityInfoAccess=OCSP;URI:http://127.0.0.1:9/ocsp
+crlDistributionPoints=URI:http://127.0.0.1:9/root.crl
+"""
+
+
 def _load_cert(path: Path) -> x509.Certificate:
     data = path.read_bytes()
     if pem.detect(data):
@@ -105,7 +110,10 @@ def identity(name: str) -> Identity:
     req_sign = _SIGN[name]
     openssl("req", "-new", "-key", "leaf.key", *req_sign,
             "-subj", f"/C=CN/O={ORG}/CN={ORG}电子印章 {name}", "-utf8", "-out", "leaf.csr", cwd=d)
-    (d / "leaf.ext").write_text(_LEAF_EXT)
+    # The RSA leaf names where its status is published (never fetched: nothing listens
+    # there and validation does not fetch); the others name nothing, so both the
+    # declared and the undeclared revocation paths get tested.
+    (d / "leaf.ext").write_text(_LEAF_EXT + (_DECLARED_REVINFO if name == "rsa" else ""))
     vfy = ["-vfyopt", f"distid:{DISTID}"] if name == "sm2" else []
     openssl("x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key",
             *_SIGN[name], *vfy, "-days", "365", "-set_serial", "4660", "-extfile", "leaf.ext",
@@ -260,3 +268,68 @@ def red_mask(image):
 def red_box(image) -> tuple[int, int, int, int] | None:
     """Bounding box (left, top, right, bottom) of the red pixels, None if there are none."""
     return red_mask(image).getbbox()
+
+
+# --------------------------------------------------------------------------- revocation data
+
+_CA_CNF = """[ ca ]
+default_ca = CA_default
+[ CA_default ]
+dir = .
+database = $dir/index.txt
+crlnumber = $dir/crlnumber
+certificate = $dir/root.pem
+private_key = $dir/root.key
+default_md = {md}
+default_crl_days = 30
+default_days = 365
+policy = policy_any
+[ policy_any ]
+commonName = supplied
+"""
+
+
+def _ca_dir(name: str, case: str) -> Path:
+    ident = identity(name)
+    d = workdir() / f"ca-{name}-{case}"
+    if d.exists():
+        return d
+    d.mkdir()
+    for f in ("root.pem", "root.key", "leaf.pem"):
+        shutil.copy(ident.dir / f, d / f)
+    (d / "index.txt").write_text("")
+    (d / "crlnumber").write_text("01\n")
+    (d / "ca.cnf").write_text(_CA_CNF.format(md="sm3" if name == "sm2" else "sha256"))
+    return d
+
+
+def _sigopt(name: str) -> list[str]:
+    return ["-sigopt", f"distid:{DISTID}"] if name == "sm2" else []
+
+
+@functools.cache
+def crl(name: str, *, revoked: bool) -> bytes:
+    """A DER CRL from the identity's root, made by `openssl ca -gencrl`, listing the
+    leaf as revoked (keyCompromise) or listing nothing."""
+    d = _ca_dir(name, "revoked" if revoked else "clean")
+    if revoked:
+        openssl("ca", "-config", "ca.cnf", "-revoke", "leaf.pem", "-crl_reason", "keyCompromise",
+                cwd=d)
+    openssl("ca", "-config", "ca.cnf", "-gencrl", *_sigopt(name), "-out", "crl.pem", cwd=d)
+    return openssl("crl", "-in", "crl.pem", "-outform", "DER", cwd=d)
+
+
+@functools.cache
+def ocsp_response(name: str, *, revoked: bool) -> bytes:
+    """A DER OCSP response about the leaf, signed by the root, made by `openssl ocsp`."""
+    d = _ca_dir(name, "ocsp-revoked" if revoked else "ocsp-good")
+    if revoked:
+        openssl("ca", "-config", "ca.cnf", "-revoke", "leaf.pem", cwd=d)
+    else:
+        openssl("ca", "-config", "ca.cnf", "-valid", "leaf.pem", cwd=d)
+    openssl("ocsp", "-issuer", "root.pem", "-cert", "leaf.pem", "-no_nonce", "-reqout", "req.der",
+            cwd=d)
+    openssl("ocsp", "-index", "index.txt", "-rsigner", "root.pem", "-rkey", "root.key",
+            "-CA", "root.pem", "-reqin", "req.der", "-respout", "resp.der", "-ndays", "1",
+            *(["-rsigopt", f"distid:{DISTID}"] if name == "sm2" else []), cwd=d)
+    return (d / "resp.der").read_bytes()
