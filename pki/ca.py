@@ -497,9 +497,11 @@ class CertificateAuthority:
 
     def revoke(self, serial: str, *, reason: str, operator: str = "operator",
                ca: str | None = None) -> CertificateRecord:
-        """Revoke for an RFC 5280 reason; a held certificate can be revoked, a revoked one cannot change."""
+        """Revoke for an RFC 5280 reason; a held certificate can be revoked, a revoked one cannot change.
+        A reserved serial (a crash between signing and recording, see `check()`) may have been
+        signed, so it can be revoked too."""
         reason = normalise_reason(reason)
-        return self._change(serial, ca, operator, "certificate.revoke", ("issued", "held"),
+        return self._change(serial, ca, operator, "certificate.revoke", ("issued", "held", "reserved"),
                             {"status": "revoked", "revoked_at": _NOW, "revocation_reason": reason,
                              "active_key": None}, {"reason": reason})
 

@@ -135,6 +135,18 @@ def ensure_slot_free(conn: Any, slot: str | None, now: datetime, *, except_seria
                        serial=row.serial.upper(), id_number=id_number, usage=usage)
 
 
+def _ensure_no_active_or_pending(conn: Any, slot: str, id_number: str | None, profile: str,
+                                 now: datetime) -> None:
+    """一人一证: no active certificate and no pending application for this person and usage."""
+    ensure_slot_free(conn, slot, now)
+    pending = conn.execute(sa.select(applications.c.id).where(
+        applications.c.id_number == id_number, applications.c.profile == profile,
+        applications.c.state.in_(PENDING))).first()
+    if pending is not None:
+        raise Conflict(f"identity number {id_number} already has a pending {profile} "
+                       f"application {pending.id}", application=pending.id, id_number=id_number)
+
+
 class RegistrationAuthority:
     def __init__(self, home: Home) -> None:
         self.home = home
@@ -203,24 +215,39 @@ class RegistrationAuthority:
                               profile=profile)
         check_san(prof, sans)
         slot = active_key(prof, id_number)
+        if slot is not None:
+            # 一人一证 refuses before a key is generated or evidence stored (checked again below)
+            with self.home.store.transaction() as conn:
+                _ensure_no_active_or_pending(conn, slot, id_number, profile, now)
         stored = [self._store_evidence(Path(p)) for p in evidence_files]
+        generated: Path | None = None
         if public_key is None:
             key = generate_key(algorithm, rand=self.home.rand)
             write_file_atomic(generate_key_out, key.to_pem(key_password, scheme=key_scheme, rand=self.home.rand))
+            generated = Path(generate_key_out)
             public_key = key.public_key()
+        try:
+            app_id = self._record_application(
+                ca_row, prof, name, applicant, id_number, public_key, csr_der, csr is None, sans, slot,
+                stored, now)
+        except BaseException:
+            if generated is not None:  # no key file for an application that was not recorded
+                generated.unlink(missing_ok=True)
+            raise
+        return self.get(app_id)
+
+    def _record_application(self, ca_row: Any, prof: Profile, name: asn1_x509.Name, applicant: str,
+                            id_number: str | None, public_key: PublicKey, csr_der: bytes | None,
+                            key_generated: bool, sans: tuple[tuple[str, str], ...], slot: str | None,
+                            stored: Sequence[tuple[str, str, int, Path]], now: datetime) -> int:
+        profile = prof.name
         with self.home.store.transaction() as conn:
             if slot is not None:
-                ensure_slot_free(conn, slot, now)
-                pending = conn.execute(sa.select(applications.c.id).where(
-                    applications.c.id_number == id_number, applications.c.profile == profile,
-                    applications.c.state.in_(PENDING))).first()
-                if pending is not None:
-                    raise Conflict(f"identity number {id_number} already has a pending {profile} "
-                                   f"application {pending.id}", application=pending.id, id_number=id_number)
+                _ensure_no_active_or_pending(conn, slot, id_number, profile, now)
             app_id = self.home.store.insert(
                 conn, applications, ca_id=ca_row["id"], kind="new", profile=profile,
                 subject=name_to_text(name), applicant=applicant.strip(), id_number=id_number,
-                public_key_der=public_key.to_der(), csr_der=csr_der, key_generated=csr is None,
+                public_key_der=public_key.to_der(), csr_der=csr_der, key_generated=key_generated,
                 subject_alt_names=json.dumps([list(s) for s in sans]), state="submitted",
                 created_at=now)
             for filename, digest, size, path in stored:
@@ -229,10 +256,10 @@ class RegistrationAuthority:
             audit.append(conn, at=now, actor=applicant.strip(), action="application.submit",
                          target=f"application:{app_id}",
                          details={"ca": ca_row["name"], "profile": profile, "subject": name_to_text(name),
-                                  "id_number": id_number, "key_generated": csr is None,
+                                  "id_number": id_number, "key_generated": key_generated,
                                   "evidence": [{"file": f, "sha256": d} for f, d, _, _ in stored]},
                          result_digest=public_key.fingerprint())
-        return self.get(app_id)
+        return app_id
 
     def _store_evidence(self, path: Path) -> tuple[str, str, int, Path]:
         try:

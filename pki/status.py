@@ -56,7 +56,9 @@ def _delta_entries(conn: Any, ca: CaInfo, since: datetime, now: datetime) -> lis
     """What changed since the base CRL: new revocations/holds, and released holds (removeFromCRL)."""
     rows = conn.execute(sa.select(certificates.c.serial, certificates.c.status, certificates.c.revoked_at,
                                   certificates.c.revocation_reason, certificates.c.released_at)
-                        .where(certificates.c.ca_id == ca.id, certificates.c.status_changed_at > since,
+                        # >=: X.509 times have whole seconds, so a change in the base CRL's own
+                        # second may be missing from the base; listing it twice is harmless
+                        .where(certificates.c.ca_id == ca.id, certificates.c.status_changed_at >= since,
                                certificates.c.not_after > now - EXPIRED_ENTRY_GRACE)
                         .order_by(certificates.c.status_changed_at, certificates.c.serial))
     out = []
@@ -91,10 +93,13 @@ def generate_crl(authority: CertificateAuthority, ca: CaInfo, key: PrivateKey, *
         number = conn.execute(sa.update(cas).where(cas.c.id == ca.id)
                               .values(next_crl_number=cas.c.next_crl_number + 1)
                               .returning(cas.c.next_crl_number)).scalar_one() - 1
+        # a full CRL names where its deltas are published (Freshest CRL, RFC 5280 5.2.6)
+        freshest = (ca.urls()["delta_crl"],) if ca.base_url and not delta else ()
         tbs = encode_tbs_crl_der(issuer=ca_cert.subject, this_update=now, next_update=next_update,
                                  crl_number=number, entries=entries, authority_key_identifier=aki,
                                  signature_algorithm=key.public_key().signature_algorithm(),
-                                 delta_base=base.number if base is not None else None)
+                                 delta_base=base.number if base is not None else None,
+                                 freshest_crl_urls=freshest)
         der = sign_crl_der(tbs, key, distid=ca.sign_distid)
         conn.execute(crls.insert().values(ca_id=ca.id, number=number,
                                           delta_base=base.number if base is not None else None,

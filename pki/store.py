@@ -215,7 +215,12 @@ class Store:
 
             @event.listens_for(engine, "begin")
             def _sqlite_begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # writers take the write lock up front; readers (`read()`) must not, or every
+                # `list`/`show`/OCSP lookup would wait for (and block) issuance in WAL mode
+                if conn.get_execution_options().get("yinxin_read_only"):
+                    conn.exec_driver_sql("BEGIN")
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
         store = cls(engine)
         store.migrate()
         return store
@@ -271,8 +276,8 @@ class Store:
         return [dict(r) for r in conn.execute(query).mappings()]
 
     def read(self) -> Any:
-        """A connection for reads outside a write transaction."""
-        return self.engine.connect()
+        """A connection for reads outside a write transaction (a snapshot; takes no write lock)."""
+        return self.engine.connect().execution_options(yinxin_read_only=True)
 
 
 def to_json(value: Any) -> str:
