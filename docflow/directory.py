@@ -1,0 +1,221 @@
+"""The organisation directory: organisations, departments, people and their roles.
+
+One YAML file per organisation (see ``policies/examples/``)::
+
+    name: 北京市测试局
+    code: 京测                    # 发文机关代字 for 发文字号 (default: the name)
+    seal: official-sm2            # the organisation's official seal in this home
+    routes: [my-upward.yaml]      # optional: route files overriding the defaults, relative to this file
+    people:
+      - {id: sun,  name: 孙拟稿, department: 业务处}
+      - {id: chen, name: 陈处长, department: 业务处, head: true}
+      - {id: li,   name: 李副局长, roles: [leader]}
+
+Validated completely on load: unknown fields, duplicate ids, unknown roles,
+``head`` without a department, and every route in effect checked against the
+people (`routes.check_route_for`).  The seal need not exist yet when the file is
+loaded (an organisation is usually set up before its seal is made); it must
+exist, be this organisation's and be usable when a document is sealed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import DirectoryError
+from .routes import KINDS, ROLES, Route, check_route_for, load_route_file, routes_by_kind
+
+_ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description"}
+_PERSON_FIELDS = {"id", "name", "department", "head", "roles"}
+_PERSON_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    organisation: str
+    department: str | None = None
+    head: bool = False
+    roles: frozenset[str] = frozenset()
+
+    def label(self) -> str:
+        return f"{self.name}({self.id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "name": self.name}
+        if self.department:
+            data["department"] = self.department
+        if self.head:
+            data["head"] = True
+        if self.roles:
+            data["roles"] = sorted(self.roles)
+        return data
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    code: str
+    seal: str | None
+    people: tuple[Person, ...]
+    routes: Mapping[str, Route] = field(default_factory=dict)   # the route in effect for each kind
+    description: str = ""
+
+    def person(self, person_id: str) -> Person:
+        for p in self.people:
+            if p.id == person_id:
+                return p
+        raise DirectoryError(f"{person_id!r} is not a person of {self.name}", person=person_id,
+                             organisation=self.name)
+
+    def has_person(self, person_id: str) -> bool:
+        return any(p.id == person_id for p in self.people)
+
+    def with_role(self, role: str) -> tuple[Person, ...]:
+        return tuple(p for p in self.people if role in p.roles)
+
+    @property
+    def departments(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for p in self.people:
+            if p.department and p.department not in seen:
+                seen.append(p.department)
+        return tuple(seen)
+
+    def heads(self, department: str) -> tuple[Person, ...]:
+        return tuple(p for p in self.people if p.department == department and p.head)
+
+    def route(self, kind: str) -> Route:
+        try:
+            return self.routes[kind]
+        except KeyError:
+            raise DirectoryError(f"{self.name} has no route for kind {kind!r}", kind=kind,
+                                 organisation=self.name) from None
+
+    def definition(self) -> dict[str, Any]:
+        """The organisation as data (what is stored and shown), routes included."""
+        return {"name": self.name, "code": self.code, "seal": self.seal, "description": self.description,
+                "people": [p.to_dict() for p in self.people],
+                "routes": {k: r.to_data() | {"source": r.source} for k, r in sorted(self.routes.items())}}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.definition()
+        data["departments"] = {d: {"heads": [p.id for p in self.heads(d)],
+                                   "people": [p.id for p in self.people if p.department == d]}
+                               for d in self.departments}
+        data["roles"] = {r: [p.id for p in self.with_role(r)] for r in ROLES}
+        return data
+
+
+def parse_organisation(data: Any, *, source: str, default_routes: Mapping[str, Route],
+                       base_dir: Path | None = None) -> Organisation:
+    """A validated organisation from the mapping of its file; DirectoryError/RouteError name the problem."""
+    if not isinstance(data, Mapping):
+        raise DirectoryError(f"{source}: an organisation file is a mapping (name, seal, people)", file=source)
+    unknown = set(map(str, data)) - _ORG_FIELDS
+    if unknown:
+        raise DirectoryError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}", file=source)
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DirectoryError(f"{source}: the organisation needs a name", file=source, field="name")
+    name = name.strip()
+    code = data.get("code", name)
+    if not isinstance(code, str) or not code.strip():
+        raise DirectoryError(f"{source}: code (发文机关代字) must be text", file=source, field="code")
+    seal = data.get("seal")
+    if seal is not None and (not isinstance(seal, str) or not seal.strip()):
+        raise DirectoryError(f"{source}: seal must be the name of a seal", file=source, field="seal")
+    raw_people = data.get("people")
+    if not isinstance(raw_people, list) or not raw_people:
+        raise DirectoryError(f"{source}: people must list the organisation's people", file=source,
+                             field="people")
+    people: list[Person] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(raw_people, 1):
+        where = f"{source}: person {n}"
+        if not isinstance(raw, Mapping):
+            raise DirectoryError(f"{where}: a person is a mapping with id and name", file=source, person=n)
+        extra = set(map(str, raw)) - _PERSON_FIELDS
+        if extra:
+            raise DirectoryError(f"{where}: unknown field(s) {', '.join(sorted(extra))}", file=source, person=n)
+        pid = raw.get("id")
+        if not isinstance(pid, str) or not _PERSON_ID.match(pid):
+            raise DirectoryError(f"{where}: id must be letters, digits, '.', '-' or '_' starting with a letter",
+                                 file=source, person=n, field="id")
+        where = f"{source}: person {pid}"
+        if pid in seen:
+            raise DirectoryError(f"{where}: id {pid!r} is used twice", file=source, person=pid)
+        seen.add(pid)
+        pname = raw.get("name")
+        if not isinstance(pname, str) or not pname.strip():
+            raise DirectoryError(f"{where}: name is missing", file=source, person=pid, field="name")
+        dept = raw.get("department")
+        if dept is not None and (not isinstance(dept, str) or not dept.strip()):
+            raise DirectoryError(f"{where}: department must be text", file=source, person=pid)
+        head = raw.get("head", False)
+        if not isinstance(head, bool):
+            raise DirectoryError(f"{where}: head is true or false", file=source, person=pid, field="head")
+        if head and not dept:
+            raise DirectoryError(f"{where}: head: true needs a department", file=source, person=pid)
+        roles_raw = raw.get("roles", [])
+        if isinstance(roles_raw, str):
+            roles_raw = [roles_raw]
+        if not isinstance(roles_raw, list) or not all(isinstance(r, str) for r in roles_raw):
+            raise DirectoryError(f"{where}: roles must be a list", file=source, person=pid, field="roles")
+        bad = [r for r in roles_raw if r not in ROLES]
+        if bad:
+            raise DirectoryError(f"{where}: unknown role(s) {', '.join(map(repr, bad))} "
+                                 f"(known: {', '.join(ROLES)})", file=source, person=pid, roles=bad)
+        people.append(Person(id=pid, name=pname.strip(), organisation=name,
+                             department=dept.strip() if dept else None, head=head, roles=frozenset(roles_raw)))
+    routes = dict(default_routes)
+    raw_routes = data.get("routes") or []
+    if isinstance(raw_routes, str):
+        raw_routes = [raw_routes]
+    if not isinstance(raw_routes, list) or not all(isinstance(r, str) for r in raw_routes):
+        raise DirectoryError(f"{source}: routes lists route files", file=source, field="routes")
+    own = routes_by_kind([load_route_file((base_dir or Path(".")) / r) for r in raw_routes])
+    routes.update(own)
+    missing = [k for k in KINDS if k not in routes]
+    if missing:
+        raise DirectoryError(f"{source}: no route for kind(s) {', '.join(missing)}", file=source)
+    org = Organisation(name=name, code=code.strip(), seal=seal.strip() if seal else None,
+                       people=tuple(people), routes=routes, description=str(data.get("description") or ""))
+    for route in {id(r): r for r in routes.values()}.values():
+        check_route_for(route, org)
+    return org
+
+
+def load_organisation_file(path: str | Path, default_routes: Mapping[str, Route]) -> Organisation:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DirectoryError(f"cannot read organisation file {p}: {exc.strerror}", file=str(p)) from None
+    except yaml.YAMLError:
+        raise DirectoryError(f"{p}: not valid YAML", file=str(p)) from None
+    return parse_organisation(data, source=str(p), default_routes=default_routes, base_dir=p.parent)
+
+
+def organisation_from_definition(data: Mapping[str, Any]) -> Organisation:
+    """An organisation as stored by `Organisation.definition` (validated when it was loaded)."""
+    from .routes import parse_route
+    routes: dict[str, Route] = {}
+    parsed: dict[str, Route] = {}
+    for kind, rdata in data["routes"].items():
+        rdata = dict(rdata)
+        source = rdata.pop("source", "") or f"stored route {rdata.get('name')}"
+        key = f"{source}|{rdata.get('name')}"
+        if key not in parsed:
+            parsed[key] = parse_route(rdata, source)
+        routes[kind] = parsed[key]
+    people = tuple(Person(id=p["id"], name=p["name"], organisation=data["name"], department=p.get("department"),
+                          head=bool(p.get("head", False)), roles=frozenset(p.get("roles", ())))
+                   for p in data["people"])
+    return Organisation(name=data["name"], code=data["code"], seal=data.get("seal"), people=people,
+                        routes=routes, description=data.get("description") or "")
