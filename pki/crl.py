@@ -209,13 +209,8 @@ def encode_tbs_crl_der(*, issuer: asn1_x509.Name, this_update: datetime, next_up
     revoked_tlv = (b"\x30" + _der_length(len(revoked))) if count else b""
     tail = _tlv(0xA0, extensions)
     body_length = len(head) + len(revoked_tlv) + len(revoked) + len(tail)
-    out = bytearray(b"\x30" + _der_length(body_length))
-    out += head
-    out += revoked_tlv
-    out += revoked
-    del revoked
-    out += tail
-    return bytes(out)
+    # one copy of the (possibly 50 MB) entry list into the result
+    return b"".join((b"\x30" + _der_length(body_length), head, revoked_tlv, revoked, tail))
 
 
 def build_tbs_crl(*, issuer: asn1_x509.Name, this_update: datetime, next_update: datetime,
@@ -262,18 +257,16 @@ def sign_crl_der(tbs_der: bytes, key: PrivateKey, distid: bytes | None = None) -
     tag, start, end = _read_header(view, 0)
     if tag != 0x30 or end != len(tbs_der):
         raise ValueError("tbs_der is not one DER SEQUENCE")
-    _, _, version_end = _read_header(view, start)  # version
-    _, _, algorithm_end = _read_header(view, version_end)
-    inner = algos.SignedDigestAlgorithm.load(bytes(view[version_end:algorithm_end]))
+    tag, _, field_end = _read_header(view, start)
+    algorithm_start = field_end if tag == 0x02 else start  # skip the version (absent in v1)
+    _, _, algorithm_end = _read_header(view, algorithm_start)
+    inner = algos.SignedDigestAlgorithm.load(bytes(view[algorithm_start:algorithm_end]))
     _check_algorithm_fits_key(inner, key, "the TBSCertList")
     signature = _sign(key, tbs_der, distid)
     verify_signed_data(key.public_key(), inner, signature, tbs_der, distid=distid)
     bit_string = _tlv(0x03, b"\x00" + signature)
-    out = bytearray(b"\x30" + _der_length(len(tbs_der) + len(algorithm_der) + len(bit_string)))
-    out += tbs_der
-    out += algorithm_der
-    out += bit_string
-    return bytes(out)
+    header = b"\x30" + _der_length(len(tbs_der) + len(algorithm_der) + len(bit_string))
+    return b"".join((header, tbs_der, algorithm_der, bit_string))
 
 
 def sign_crl(tbs: asn1_crl.TbsCertList, key: PrivateKey, *,

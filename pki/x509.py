@@ -274,6 +274,8 @@ _UTC = timezone.utc
 def _utc(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime")
+    if value.tzinfo is _UTC:  # the common case, kept cheap for million-entry CRLs
+        return value.replace(microsecond=0) if value.microsecond else value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware")
     return value.astimezone(_UTC).replace(microsecond=0)

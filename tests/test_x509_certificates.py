@@ -42,6 +42,8 @@ def test_root_and_leaf_verify_with_openssl(tmp_path, alg):
     # strict DER: cryptography's (Rust) parser refuses BER and non-canonical encodings
     parsed = crypto_x509.load_der_x509_certificate(leaf.cert.dump())
     assert parsed.serial_number == leaf.cert.serial_number
+    assert crypto_x509.load_der_x509_certificate(root.cert.dump()).extensions.get_extension_for_class(
+        crypto_x509.BasicConstraints).value.ca
     assert certificate_public_key(leaf.cert) == key(alg, 1).public_key()
 
 
