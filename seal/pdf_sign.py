@@ -59,6 +59,7 @@ from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.stamp.base import BaseStamp, BaseStampStyle
 
+from .cms_signer import KeySigner, signature_placeholder_size
 from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, PlacementError
 from .pdf_placement import (MM, AnchorText, AtPosition, ExistingField, PageGeometry, Placement,
                             find_text)
@@ -476,9 +477,53 @@ def _copy_input(source: bytes | str | os.PathLike[str], out: IO[bytes]) -> None:
         out.write(source)
     else:
         with open(source, "rb") as src:
-            shutil.copyfileobj(src, out, CHUNK_SIZE)  # sendfile/copy_file_range where possible
+            _kernel_copy(src, out)
     out.flush()
     out.seek(0)
+
+
+def _kernel_copy(src: IO[bytes], out: IO[bytes]) -> None:
+    """Copy a whole file without passing it through Python (copy_file_range, which
+    may share blocks on the same file system, or sendfile), else in chunks."""
+    size = os.fstat(src.fileno()).st_size
+    in_fd, out_fd = src.fileno(), out.fileno()
+    out.flush()
+    copied = 0
+    for call in (getattr(os, "copy_file_range", None), getattr(os, "sendfile", None)):
+        if call is None:
+            continue
+        try:
+            while copied < size:
+                if call is os.sendfile:
+                    n = os.sendfile(out_fd, in_fd, copied, min(size - copied, 1 << 30))
+                else:
+                    n = call(in_fd, out_fd, min(size - copied, 1 << 30), copied, copied)
+                if n == 0:
+                    break
+                copied += n
+        except OSError:
+            continue          # not supported between these files: try the next way
+        if copied == size:
+            out.seek(size)
+            return
+    src.seek(copied)
+    out.seek(copied)
+    shutil.copyfileobj(src, out, CHUNK_SIZE)
+
+
+def _reserved_bytes(signer: Signer) -> int:
+    """Room for the CMS in /Contents (hex digits), computed instead of estimated.
+
+    pyHanko's estimate builds a whole dummy CMS (a few dozen milliseconds of
+    asn1crypto work per seal); without a timestamp or embedded validation data
+    the CMS is the certificates plus a signer info whose size is bounded by the
+    issuer name, serial, algorithms, three signed attributes and the signature.
+    The margin is generous: unused room is zeros inside the signed file.
+    """
+    cert = signer.signing_cert
+    certs = sum(len(c.dump()) for c in signer.cert_registry) + len(cert.dump())
+    bound = certs + 2 * len(cert.issuer.dump()) + signature_placeholder_size(cert) + 1024
+    return 2 * (bound + 2048)
 
 
 def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[str], *,
@@ -566,8 +611,12 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
             session = pdf_signer.init_signing_session(writer, existing_fields_only=field_spec is None)
             session.system_time = signing_time
             validation_info = await session.perform_presign_validation(writer)
-            reserved = await session.estimate_signature_container_size(
-                validation_info, tight=meta.tight_size_estimates)
+            if timestamper is None and validation_info is None and \
+                    isinstance(signer, KeySigner):
+                reserved = _reserved_bytes(signer)
+            else:
+                reserved = await session.estimate_signature_container_size(
+                    validation_info, tight=meta.tight_size_estimates)
             tbs = session.prepare_tbs_document(validation_info=validation_info,
                                                bytes_reserved=reserved)
             # The field now exists with its seal widget; everything added before

@@ -333,3 +333,15 @@ def ocsp_response(name: str, *, revoked: bool) -> bytes:
             "-CA", "root.pem", "-reqin", "req.der", "-respout", "resp.der", "-ndays", "1",
             *(["-rsigopt", f"distid:{DISTID}"] if name == "sm2" else []), cwd=d)
     return (d / "resp.der").read_bytes()
+
+
+def flip_signed_byte(data: bytes) -> bytes:
+    """Flip one bit in the middle of the first signed byte range of the last signature
+    (inside the original document, never inside /Contents)."""
+    import re
+
+    ranges = re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", data)
+    start, length = int(ranges[-1][0]), int(ranges[-1][1])
+    out = bytearray(data)
+    out[start + length // 2] ^= 0x01
+    return bytes(out)

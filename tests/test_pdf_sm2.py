@@ -2,21 +2,22 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import cms
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 import pki
-from pdf_fixtures import DISTID, ORG, document, identity, openssl, qpdf_check
+from pdf_fixtures import DISTID, ORG, document, flip_signed_byte, identity, openssl, qpdf_check
 from seal.appearance import SealSpec, draw_seal
 from seal.cms_signer import KeySigner, make_signer, signature_placeholder_size
 from seal.pdf_placement import AnchorText, AtPosition
 from seal.pdf_sign import stamp_pdf
 from seal.pdf_verify import verify_pdf
 
-CLOCK = pki.FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
+# a little after "now": the certificates are made later in the session than this import
+CLOCK = pki.FixedClock(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +104,8 @@ def test_sm2_seal_verifies_and_fails_after_a_byte_flip(tmp_path, drawing):
     (sig,) = report.signatures
     assert sig.algorithm == "sm3_sm2" and sig.digest_algorithm == "sm3"
     assert sig.chain.trusted and len(sig.chain.path) == 2   # SM2 leaf → SM2 root, checked by us
-    data = bytearray(out.read_bytes())
-    data[len(data) // 3] ^= 0x01
-    report = verify_pdf(bytes(data), trust_roots=[identity("sm2").root], clock=CLOCK)
+    report = verify_pdf(flip_signed_byte(out.read_bytes()), trust_roots=[identity("sm2").root],
+                        clock=CLOCK)
     assert not report.valid
     assert not report.signatures[0].intact
 
