@@ -1,0 +1,234 @@
+"""Stamping = signing, and verification, on top of seal records and the PDF engine.
+
+`SealService` is what the CLI and docflow call: it applies the seal rules
+(custodian's password, lockout, first-use change, validity window, the seal
+certificate's status in the home's CA) before any PDF work, and audits every
+stamp.  The PDF work itself is `seal.pdf_sign` (pyHanko, incremental update).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from asn1crypto import x509 as asn1_x509
+
+from pki import audit
+from pki.home import Home
+from pki.status import latest_crl
+
+from .cms_signer import make_signer
+from .pdf_placement import AnchorText, AtPosition, ExistingField, Placement
+from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
+from .pdf_validation import RevocationData
+from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
+from .records import SealRecord, SealRegistry
+
+__all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
+           "AnchorText", "ExistingField"]
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """One signature judged by the PDF engine and by this home's seal and CA records."""
+    report: SignatureReport
+    seal_name: str | None
+    organisation: str | None
+    certificate_status: str | None       # issued | held | revoked (this home's CA), None if not ours
+    problems: tuple[str, ...]
+    valid: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.report
+        return {"field": r.field_name, "page": r.page, "seal": self.seal_name,
+                "organisation": self.organisation, "signer": r.signer_subject,
+                "serial": f"{r.signer_serial:X}", "algorithm": r.algorithm, "digest": r.digest_algorithm,
+                "signing_time": r.signing_time.isoformat() if r.signing_time else None,
+                "intact": r.intact, "signature_valid": r.signature_valid, "coverage": r.coverage,
+                "modified_after": list(r.modified_after),
+                "chain": {"trusted": r.chain.trusted, "reason": r.chain.reason, "path": list(r.chain.path)},
+                "revocation": {"status": r.revocation.status, "reason": r.revocation.reason,
+                               "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None},
+                "certificate_status": self.certificate_status,
+                "problems": list(self.problems), "valid": self.valid}
+
+
+@dataclass(frozen=True)
+class SealVerification:
+    """The whole document: valid only if every signature is valid and nothing unsigned follows the last."""
+    signatures: tuple[SignatureCheck, ...]
+    engine: VerificationReport
+    problems: tuple[str, ...]
+    valid: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"valid": self.valid, "revisions": self.engine.revisions,
+                "modified_after_last_signature": self.engine.modified_after_last_signature,
+                "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures]}
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    pdf: bytes
+    digest: str             # SHA-256 of the sealed PDF, hex
+    field_name: str
+    result: StampResult
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class SealService:
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.registry = SealRegistry(home)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _revocation(self, chain: Sequence[asn1_x509.Certificate]) -> RevocationData:
+        """The latest CRLs this home published for the CAs of a chain (nothing fetched)."""
+        crls = []
+        for info in self.registry.authority.cas():
+            if any(info.cert_der == c.dump() for c in chain):
+                der = latest_crl(self.registry.authority, info)
+                if der:
+                    crls.append(der)
+        return RevocationData(crls=tuple(crls))
+
+    def open_signer(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
+        """Check that the seal may sign now, open its key, return (record, pyHanko signer)."""
+        record = self.registry.get(seal_name)
+        self.registry.check_usable(record, self.home.clock.now())
+        key = self.registry.open_key(seal_name, password, actor=actor)
+        chain = self.registry.chain(record)
+        ca = self.registry.authority.get(record.ca)
+        signer = make_signer(key, record.certificate, chain,
+                             distid=ca.distid if key.algorithm == "sm2" else None)
+        return record, signer
+
+    def _options(self, record: SealRecord, timestamp_url: str | None,
+                 with_validation_info: bool) -> dict[str, Any]:
+        options: dict[str, Any] = {"timestamp_url": timestamp_url, "clock": self.home.clock}
+        if with_validation_info:
+            chain = self.registry.chain(record)
+            options.update(embed_validation_info=True, trust_roots=[chain[-1]],
+                           revocation=self._revocation(chain))
+        return options
+
+    # ---------------------------------------------------------------- stamping
+
+    def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
+                   output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
+                   actor: str, reason: str | None = None, timestamp_url: str | None = None,
+                   with_validation_info: bool = False) -> StampResult:
+        """Seal one PDF file into `output_path` (written whole or not at all)."""
+        if Path(output_path).resolve() == Path(input_path).resolve():
+            raise ValueError("the output must not overwrite the input")
+        record, signer = self.open_signer(seal_name, password, actor=actor)
+        result = stamp_pdf(input_path, output_path, signer=signer, drawing=record.drawing(),
+                           placement=placement, riding=riding, reason=reason or f"{record.organisation}盖章",
+                           **self._options(record, timestamp_url, with_validation_info))
+        self._audit_stamp(record, actor, result, Path(input_path))
+        return result
+
+    def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
+              riding: bool = False, actor: str, reason: str | None = None,
+              timestamp_url: str | None = None, with_validation_info: bool = False) -> StampOutcome:
+        """Seal PDF bytes; returns the sealed bytes."""
+        with tempfile.TemporaryDirectory(prefix="yinxin-stamp-") as tmp:
+            src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+            src.write_bytes(pdf)
+            result = self.stamp_file(seal_name, password, src, dst, placement=placement, riding=riding,
+                                     actor=actor, reason=reason, timestamp_url=timestamp_url,
+                                     with_validation_info=with_validation_info)
+            data = dst.read_bytes()
+        return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
+                            result=result)
+
+    def stamp_many(self, seal_name: str, password: bytes, files: Sequence[str | os.PathLike[str]],
+                   out_dir: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
+                   actor: str, processes: int = 2, reason: str | None = None,
+                   progress: Callable[[int, int, BatchItem], None] | None = None) -> list[BatchItem]:
+        """Seal many PDFs with one password check; the key is loaded once per worker process."""
+        record, signer = self.open_signer(seal_name, password, actor=actor)
+        items = stamp_batch(files, out_dir, lambda: signer, drawing=record.drawing(), placement=placement,
+                            riding=riding, processes=processes, progress=progress,
+                            reason=reason or f"{record.organisation}盖章", clock=self.home.clock)
+        now = self.home.clock.now()
+        with self.home.store.transaction() as conn:
+            for item in items:
+                if item.ok:
+                    audit.append(conn, at=now, actor=actor, action="seal.stamp", target=f"seal:{record.name}",
+                                 details={"input": str(item.source), "output": str(item.output), "batch": True},
+                                 result_digest=_sha256_file(item.output))
+        return items
+
+    def _audit_stamp(self, record: SealRecord, actor: str, result: StampResult, source: Path) -> None:
+        with self.home.store.transaction() as conn:
+            audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
+                         target=f"seal:{record.name}",
+                         details={"input_sha256": _sha256_file(source), "output": str(result.output),
+                                  "field": result.field_name, "page": result.page,
+                                  "riding_pages": result.riding_pages},
+                         result_digest=_sha256_file(result.output))
+
+    # ---------------------------------------------------------------- verification
+
+    def trust_roots(self) -> list[asn1_x509.Certificate]:
+        """The home's root CAs: trusted by default."""
+        return [info.certificate for info in self.registry.authority.cas() if info.parent is None]
+
+    def verify(self, pdf: bytes | str | os.PathLike[str], *,
+               trust: Sequence[asn1_x509.Certificate] = ()) -> SealVerification:
+        """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
+        chain to a trusted root, revocation (this home's CA records are authoritative for its own
+        certificates, held or revoked counts now; CRLs/OCSP embedded or published are used too),
+        the certificate belongs to a seal of this home, the seal's validity window at signing time."""
+        authority = self.registry.authority
+        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+
+        def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
+            record = self.registry.find_by_certificate(cert.dump())
+            if record is None:
+                return SealCheck(False, reason="the signing certificate belongs to no seal of this home")
+            return SealCheck(True, seal=record.name)
+
+        engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(), *trust],
+                            revocation=RevocationData(crls=crls, mode="soft-fail"), seal_check=seal_check,
+                            clock=self.home.clock)
+        checks = tuple(self._judge(sig) for sig in engine.signatures)
+        problems = list(engine.problems)
+        if not engine.signatures:
+            problems.append("the document carries no seal")
+        valid = engine.valid and bool(checks) and all(c.valid for c in checks)
+        return SealVerification(checks, engine, tuple(problems), valid)
+
+    def _judge(self, sig: SignatureReport) -> SignatureCheck:
+        problems = list(sig.problems)
+        record = self.registry.find_by_certificate(sig.signer_certificate.dump())
+        status = None
+        if record is not None:
+            at = sig.timestamp or sig.signing_time
+            if at is None:
+                problems.append("the signature states no signing time")
+            elif not record.valid_from <= at <= record.valid_to:
+                problems.append(f"seal {record.name} was not valid at signing time {at:%Y-%m-%d %H:%M} "
+                                f"(valid {record.valid_from:%Y-%m-%d} to {record.valid_to:%Y-%m-%d})")
+            cert = self.registry.authority.show(record.cert_serial, ca=record.ca)
+            status = cert.status
+            if cert.status in ("held", "revoked"):
+                problems.append(f"the certificate of seal {record.name} is {cert.status}"
+                                + (f" ({cert.revocation_reason})" if cert.revocation_reason else "")
+                                + (f" since {cert.revoked_at:%Y-%m-%d %H:%M}" if cert.revoked_at else ""))
+        return SignatureCheck(report=sig, seal_name=record.name if record else None,
+                              organisation=record.organisation if record else None,
+                              certificate_status=status, problems=tuple(dict.fromkeys(problems)),
+                              valid=sig.valid and record is not None and not problems)
