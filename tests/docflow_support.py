@@ -81,10 +81,11 @@ class Bureau:
         return self.path / "yinxin.db"
 
 
-def bureau(tmp_path: Path, *, org: dict[str, Any] | None = None, seal_service: Any = None) -> Bureau:
-    """A fresh home with the example organisation loaded (no seals yet)."""
+def bureau(tmp_path: Path, *, org: dict[str, Any] | None = None, seal_service: Any = None,
+           path: Path | None = None) -> Bureau:
+    """A fresh home (at `path`, default tmp_path/home) with the example organisation loaded (no seals yet)."""
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
-    path = tmp_path / "home"
+    path = path or tmp_path / "home"
     home = Home.open(path, clock=clock)
     flow = DocumentFlow(home, seal_service=seal_service)
     flow.load_organisation_data(org or example_org(), actor="admin", source=str(EXAMPLE_ORG))

@@ -1,0 +1,360 @@
+"""`yinxin org …` and `yinxin doc …`: thin calls of the docflow package's API."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pki.keyfiles import write_file_atomic
+
+from .common import Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password
+from .main import cli
+
+
+def _flow(ctx: Context):  # type: ignore[no-untyped-def]
+    from docflow import DocumentFlow  # registers the docflow tables before the home opens
+    return DocumentFlow(open_home(ctx))
+
+
+def _people(org: Any, ids: Any) -> str:
+    names = []
+    for pid in ids:
+        names.append(org.person(pid).label() if org.has_person(pid) else pid)
+    return ", ".join(names) or "nobody"
+
+
+def _status(flow: Any, doc: Any) -> str:
+    org = flow.organisation(doc.organisation)
+    if doc.state == "in_flow" or doc.state == "draft":
+        return f"{doc.step_title}, waiting for {_people(org, doc.pending)}"
+    return {"sent": "sent", "done": "done (办结)", "archived": "archived"}.get(doc.state, doc.state)
+
+
+# ============================================================================ org
+
+@cli.group("org")
+def org_group() -> None:
+    """The organisation directory: organisations, departments, people and roles."""
+
+
+@org_group.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@operator_option
+@json_option
+@pass_ctx
+def org_load(ctx: Context, file: str, operator: str) -> None:
+    """Load an organisation from its YAML file (loading again updates it; audited)."""
+    result = _flow(ctx).load_organisation(file, actor=operator)
+    org = result.organisation
+    verb = "loaded" if result.created else ("updated" if result.changed else "unchanged")
+    lines = [f"organisation {org.name} {verb} (version {result.version}, {len(org.people)} people, "
+             f"seal {org.seal or '-'})"] + [f"note: {n}" for n in result.notes]
+    ctx.emit(result.to_dict(), "\n".join(lines))
+
+
+@org_group.command("show")
+@click.argument("name")
+@json_option
+@pass_ctx
+def org_show(ctx: Context, name: str) -> None:
+    """Show an organisation: people, departments with their heads, roles, routes."""
+    data = _flow(ctx).organisation_record(name)
+    lines = [f"{data['name']}  (代字 {data['code']}, seal {data['seal'] or '-'}, version {data['version']})"]
+    for dept, info in data["departments"].items():
+        lines.append(f"  {dept}: heads {', '.join(info['heads']) or '-'}; people {', '.join(info['people'])}")
+    for role, ids in data["roles"].items():
+        lines.append(f"  {role}: {', '.join(ids) or '-'}")
+    for kind, route in data["routes"].items():
+        lines.append(f"  route {kind}: {route['name']}: " + " → ".join(s["title"] for s in route["steps"]))
+    ctx.emit(data, "\n".join(lines))
+
+
+@org_group.command("list")
+@json_option
+@pass_ctx
+def org_list(ctx: Context) -> None:
+    """List the organisations of this home."""
+    orgs = _flow(ctx).organisations()
+    ctx.emit({"organisations": [{"name": o.name, "code": o.code, "seal": o.seal, "people": len(o.people)}
+                                for o in orgs]},
+             "\n".join(f"{o.name}\t{o.code}\t{o.seal or '-'}\t{len(o.people)} people" for o in orgs)
+             or "no organisations")
+
+
+# ============================================================================ doc
+
+@cli.group("doc")
+def doc_group() -> None:
+    """Official documents: draft, review, sign off, register, seal, send, receive, archive."""
+
+
+@doc_group.command("new")
+@click.option("--kind", required=True, type=click.Choice(["upward", "downward", "parallel"]),
+              help="上行文 (upward), 下行文 (downward) or 平行文 (parallel).")
+@click.option("--title", required=True, help="标题.")
+@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False), help="The body (正文) as PDF.")
+@click.option("--drafter", required=True, help="Who drafted it (拟稿人), a person id.")
+@click.option("--attach", "attach", multiple=True, type=click.Path(dir_okay=False),
+              help="An attachment file (repeatable); never the body itself.")
+@click.option("--declare", "declared", multiple=True,
+              help="An attachment the document declares (附件说明), by file name or stem (repeatable).")
+@click.option("--main-to", "main_to", multiple=True, help="主送机关 (repeatable).")
+@click.option("--cc", multiple=True, help="抄送机关 (repeatable).")
+@click.option("--urgency", help="紧急程度: 特急, 加急 (telegrams: 特提, 平急).")
+@click.option("--classification", help="密级: only 无 is accepted; classified content never enters the system.")
+@click.option("--note", help="附注.")
+@click.option("--to", "to", help="The department reviewer, when several heads could review.")
+@json_option
+@pass_ctx
+def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str, attach: tuple[str, ...],
+            declared: tuple[str, ...], main_to: tuple[str, ...], cc: tuple[str, ...], urgency: str | None,
+            classification: str | None, note: str | None, to: str | None) -> None:
+    """Create a document and submit it to the first step of its route; prints its id."""
+    from docflow import Attachment
+    flow = _flow(ctx)
+    attachments = [Attachment(Path(p).name, read_input(p, "attachment")) for p in attach]
+    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "PDF"), drafter=drafter,
+                            attachments=attachments, declared_attachments=declared, main_recipients=main_to,
+                            copy_to=cc, urgency=urgency, classification=classification, note=note, to=to)
+    if not ctx.json:
+        click.echo(f"document {doc.id}: {_status(flow, doc)}", err=True)
+    ctx.emit(doc.to_dict(), str(doc.id))
+
+
+@doc_group.command("todo")
+@click.option("--user", required=True, help="A person id.")
+@json_option
+@pass_ctx
+def doc_todo(ctx: Context, user: str) -> None:
+    """What waits for a user: steps to act on, the inbox (receivers), returned deliveries (secretaries)."""
+    items = _flow(ctx).todo(user)
+    lines = []
+    for i in items:
+        where = {"step": i.step_title, "inbox": f"收文 from {i.organisation} ({i.detail})",
+                 "returned": f"returned by {i.organisation}: {i.detail}"}[i.what]
+        lines.append(f"{i.doc_id}\t{i.kind}\t{where}\t{i.title}\t{i.since:%Y-%m-%d %H:%M}")
+    ctx.emit({"user": user, "items": [i.to_dict() for i in items]}, "\n".join(lines) or "nothing to do")
+
+
+@doc_group.command("act")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="Who acts, a person id.")
+@click.option("--action", required=True, type=click.Choice(["approve", "return", "forward", "sign-off", "register"]))
+@click.option("--to", "to", help="The next handler where the route leaves a choice (a person; for the "
+                                 "distribute step of incoming documents, the handling department).")
+@click.option("--opinion", help="The opinion (required on approval steps and for a return).")
+@json_option
+@pass_ctx
+def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opinion: str | None) -> None:
+    """Act on the step a document is at."""
+    flow = _flow(ctx)
+    result = flow.act(doc, user=user, action=action, opinion=opinion, to=to)
+    extra = ""
+    if action == "sign-off":
+        extra = f" (签发人 {result.elements.signer}, 成文日期 {result.elements.date})"
+    elif action == "register" and result.elements.doc_number:
+        extra = f" (发文字号 {result.elements.doc_number})"
+    elif action == "register" and result.elements.received_number:
+        extra = f" (收文编号 {result.elements.received_number})"
+    ctx.emit(result.to_dict(), f"document {doc}: {action} by {user}{extra}; now {_status(flow, result)}")
+
+
+@doc_group.command("revise")
+@click.argument("doc", type=int)
+@click.option("--user", required=True)
+@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--note", help="What changed.")
+@json_option
+@pass_ctx
+def doc_revise(ctx: Context, doc: int, user: str, pdf_file: str, note: str | None) -> None:
+    """A new version of the body; after sign-off it goes back to the signer."""
+    flow = _flow(ctx)
+    result = flow.revise(doc, user=user, pdf=read_input(pdf_file, "PDF"), note=note)
+    ctx.emit(result.to_dict(), f"document {doc}: version {result.current_version} "
+                               f"(sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
+
+
+def _placement(page: int | None, at: str | None, anchor: str | None, field: str | None) -> Any:
+    from seal.pdf_placement import AnchorText, AtPosition, ExistingField
+    chosen = [x for x in (at, anchor, field) if x is not None]
+    if len(chosen) > 1:
+        raise click.UsageError("give one of --at, --anchor, --field")
+    if page is not None and at is None:
+        raise click.UsageError("--page goes with --at X,Y")
+    if at is not None:
+        try:
+            x, y = (float(v) for v in at.split(","))
+        except ValueError:
+            raise click.UsageError("--at takes X,Y in millimetres from the page's lower-left corner") from None
+        try:
+            return AtPosition(page if page is not None else -1, x, y)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if anchor is not None:
+        try:
+            return AnchorText(anchor)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if field is not None:
+        return ExistingField(field)
+    return None
+
+
+@doc_group.command("seal")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="The seal custodian (印章管理员).")
+@click.option("--seal", "seal_name", required=True, help="The organisation's seal.")
+@click.option("--password-file", type=click.Path(dir_okay=False),
+              help="The seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
+@click.option("--page", type=int, help="With --at: the page (1-based, negative from the end; default last).")
+@click.option("--at", "at", help="X,Y: the seal's centre in mm from the lower-left corner of the page.")
+@click.option("--anchor", help="Centre the seal over this text (default: the organisation's name).")
+@click.option("--field", help="Seal into this existing empty signature field.")
+@click.option("--riding", is_flag=True, help="Add a riding seal (骑缝章) across the right edges of all pages.")
+@json_option
+@pass_ctx
+def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: str | None, page: int | None,
+             at: str | None, anchor: str | None, field: str | None, riding: bool) -> None:
+    """Seal the signed-off, registered document with the organisation's seal (over its name and the date)."""
+    placement = _placement(page, at, anchor, field)
+    password = read_password(password_file, env="YINXIN_SEAL_PASSWORD", prompt="Seal password")
+    assert password is not None
+    flow = _flow(ctx)
+    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding)
+    ctx.emit(result.to_dict(), f"document {doc}: sealed with {seal_name} (version {result.current_version}, "
+                               f"sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
+
+
+@doc_group.command("send")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="The secretary sending it.")
+@click.option("--to", "to", required=True, multiple=True, help="A recipient organisation (repeatable).")
+@json_option
+@pass_ctx
+def doc_send(ctx: Context, doc: int, user: str, to: tuple[str, ...]) -> None:
+    """Verify the seal on the outgoing bytes again and send to organisations' inboxes."""
+    result = _flow(ctx).send(doc, user=user, to=list(to))
+    ctx.emit(result.to_dict(), f"document {doc} ({result.elements.doc_number}) sent to {', '.join(to)}; "
+                               "the seal verified on the outgoing bytes")
+
+
+@doc_group.command("open")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="A receiver of the recipient organisation.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the delivered PDF here.")
+@json_option
+@pass_ctx
+def doc_open(ctx: Context, doc: int, user: str, out: str | None) -> None:
+    """Open a delivered document (the sender can no longer recall it)."""
+    data = _flow(ctx).open(doc, user=user)
+    if out:
+        write_file_atomic(Path(out), data, mode=0o644)
+    from docflow import Digests
+    ctx.emit({"doc": doc, "user": user, "out": out, **Digests.of(data).to_dict()},
+             f"document {doc} opened by {user}" + (f"; written to {out}" if out else ""))
+
+
+@doc_group.command("recall")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="A secretary of the sending organisation.")
+@json_option
+@pass_ctx
+def doc_recall(ctx: Context, doc: int, user: str) -> None:
+    """Recall a sent document while no recipient has opened it."""
+    flow = _flow(ctx)
+    result = flow.recall(doc, user=user)
+    ctx.emit(result.to_dict(), f"document {doc} recalled; now {_status(flow, result)}")
+
+
+@doc_group.command("receive")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="A receiver of the recipient organisation.")
+@json_option
+@pass_ctx
+def doc_receive(ctx: Context, doc: int, user: str) -> None:
+    """Verify a delivered document and receive it into the 收文 route (or return it with the reason)."""
+    from docflow import VerificationFailed
+    receipt = _flow(ctx).receive(doc, user=user)
+    if not receipt.accepted:
+        if ctx.json:
+            click.echo(json.dumps(receipt.to_dict(), ensure_ascii=False, indent=2, default=str))
+        raise VerificationFailed(f"document {doc} does not verify and was returned to the sender: "
+                                 + "; ".join(receipt.problems), doc=doc, problems=list(receipt.problems))
+    ctx.emit(receipt.to_dict(), f"document {doc} received by {receipt.organisation} at "
+                                f"{receipt.at:%Y-%m-%d %H:%M:%S} UTC; the seal verified; incoming document "
+                                f"{receipt.incoming_doc_id}")
+
+
+@doc_group.command("archive")
+@click.argument("doc", type=int)
+@click.option("--user", required=True, help="A secretary of the organisation.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Also write the archived PDF and the verification reports into this directory.")
+@json_option
+@pass_ctx
+def doc_archive(ctx: Context, doc: int, user: str, out: str | None) -> None:
+    """Archive a finished document with its log and verification reports (append-only)."""
+    flow = _flow(ctx)
+    record = flow.archive(doc, user=user)
+    written = _write_archive(flow, doc, out) if out else []
+    ctx.emit(record.to_dict() | {"written": written},
+             f"document {doc} archived ({len(record.reports)} verification reports, sha256 "
+             f"{record.digests.sha256[:16]}…)" + "".join(f"\n  {w}" for w in written))
+
+
+def _write_archive(flow: Any, doc: int, out: str) -> list[str]:
+    record, data = flow.archived(doc)
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    pdf_path, report_path = directory / f"document-{doc}.pdf", directory / f"document-{doc}-archive.json"
+    write_file_atomic(pdf_path, data, mode=0o644)
+    write_file_atomic(report_path, json.dumps(record.to_dict(), ensure_ascii=False, indent=2,
+                                              default=str).encode(), mode=0o644)
+    return [str(pdf_path), str(report_path)]
+
+
+@doc_group.command("show")
+@click.argument("doc", type=int)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the PDF (current or --version) here.")
+@click.option("--version", "version", type=int, help="With --out: which version.")
+@json_option
+@pass_ctx
+def doc_show(ctx: Context, doc: int, out: str | None, version: int | None) -> None:
+    """Show a document: elements, state, versions with digests, attachments, deliveries."""
+    from docflow.elements import LABELS
+    flow = _flow(ctx)
+    d = flow.show(doc)
+    if out:
+        write_file_atomic(Path(out), flow.pdf(doc, version), mode=0o644)
+    data = d.to_dict() | ({"out": out} if out else {})
+    lines = [f"document {d.id}  {d.organisation}  {d.kind}  {d.route_name}  state {d.state}"]
+    if d.state in ("in_flow", "draft"):
+        lines.append(f"  step: {_status(flow, d)}")
+    for key, value in d.elements.to_dict().items():
+        if value not in (None, [], ""):
+            lines.append(f"  {LABELS.get(key, key)}: {', '.join(value) if isinstance(value, list) else value}")
+    for v in d.versions:
+        marks = [m for m, n in (("signed off", d.signed_off_version), ("sealed", d.sealed_version)) if n == v.number]
+        lines.append(f"  version {v.number} ({v.purpose}{', ' + ', '.join(marks) if marks else ''}): "
+                     f"sha256 {v.digests.sha256} sm3 {v.digests.sm3} {v.digests.size} bytes")
+    for a in d.attachments:
+        lines.append(f"  附件 {a.position}: {a.name} sha256 {a.digests.sha256}")
+    for x in d.deliveries:
+        lines.append(f"  delivery to {x.organisation}: {x.state}" + (f" ({x.reason})" if x.reason else ""))
+    if out:
+        lines.append(f"  written to {out}")
+    ctx.emit(data, "\n".join(lines))
+
+
+@doc_group.command("log")
+@click.argument("doc", type=int)
+@json_option
+@pass_ctx
+def doc_log(ctx: Context, doc: int) -> None:
+    """The document's actions: who, when, which step, the opinion, the digest of the version acted on."""
+    entries = _flow(ctx).log(doc)
+    lines = [f"{e.seq}\t{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.step or '-'}\t"
+             f"{e.opinion or ''}\tv{e.version} {(e.sha256 or '')[:16]}" for e in entries]
+    ctx.emit({"doc": doc, "log": [e.to_dict() for e in entries]}, "\n".join(lines))

@@ -1,0 +1,317 @@
+"""Reading documents and writing their rows: the base the parts of `DocumentFlow` share.
+
+Reads return frozen values (`Document`, `LogEntry`, `TodoItem`); the write helpers run
+inside the one transaction of each operation (see `docflow.flow`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pki import audit
+from pki.store import to_json
+
+from . import store as t
+from .directory import Organisation
+from .elements import Digests, Elements
+from .errors import AttachmentError, ChangedMeanwhile, DocumentNotFound, IntegrityFailure
+from .model import AttachmentInfo, Delivery, Document, Guard, LogEntry, TodoItem, Version
+from .routes import Route, Step, parse_route
+from .organisations import OrganisationsMixin
+from .verification import SealCheck
+
+@dataclass(frozen=True)
+class _Doc:
+    """A document as the guard reads it."""
+
+    row: Mapping[str, Any]
+    org: Organisation
+    route: Route
+    elements: Elements
+    step_state: Mapping[str, Any]
+    pending: tuple[str, ...]
+
+    @property
+    def id(self) -> int:
+        return self.row["id"]
+
+    @property
+    def state(self) -> str:
+        return self.row["state"]
+
+    @property
+    def drafter(self) -> str | None:
+        return self.row["drafter"]
+
+    @property
+    def step(self) -> Step | None:
+        sid = self.row["step"]
+        return None if sid in (None, "draft") else self.route.step(sid)
+
+    def where(self) -> str:
+        if self.row["step"] == "draft":
+            return "returned to its drafter"
+        step = self.step
+        return f"at step {step.id} ({step.title})" if step else f"{self.state}"
+
+
+class RecordsMixin(OrganisationsMixin):
+    """Reading and writing the document-flow tables of one home."""
+
+    def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
+        row = conn.execute(sa.select(t.doc_documents).where(t.doc_documents.c.id == doc_id)).mappings().first()
+        if row is None:
+            raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
+        org = self._org_by_id(conn, row["org_id"])
+        route_data = json.loads(row["route"])
+        source = route_data.pop("source", "") or f"route of document {doc_id}"
+        route = parse_route(route_data, source)
+        pending = tuple(r[0] for r in conn.execute(
+            sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == doc_id)
+            .order_by(t.doc_pending.c.person_id)))
+        order = {p.id: i for i, p in enumerate(org.people)}
+        pending = tuple(sorted(pending, key=lambda p: order.get(p, 10**6)))
+        return _Doc(row=dict(row), org=org, route=route, elements=Elements.from_dict(json.loads(row["elements"])),
+                    step_state=json.loads(row["step_state"]), pending=pending)
+
+    def _version_bytes(self, conn: Connection, doc_id: int, number: int) -> tuple[bytes, Digests, Mapping[str, Any]]:
+        row = conn.execute(sa.select(t.doc_versions).where(t.doc_versions.c.doc_id == doc_id,
+                                                           t.doc_versions.c.number == number)).mappings().first()
+        if row is None:
+            raise IntegrityFailure(f"document {doc_id} has lost version {number}", doc=doc_id, version=number)
+        return bytes(row["pdf"]), Digests(row["sha256"], row["sm3"], row["size"]), row
+
+    def _intact(self, conn: Connection, doc_id: int, number: int, guard: Guard,
+                expect_sha256: str | None = None) -> bytes | None:
+        """The bytes of a version if they still match every digest recorded for them."""
+        try:
+            data, recorded, _ = self._version_bytes(conn, doc_id, number)
+        except IntegrityFailure as exc:
+            guard.fail(IntegrityFailure, exc.message)
+            return None
+        if not recorded.matches(data):
+            guard.fail(IntegrityFailure, f"version {number} of document {doc_id} no longer matches its recorded "
+                                         "SHA-256/SM3 digests: the stored bytes were changed")
+            return None
+        if expect_sha256 is not None and recorded.sha256 != expect_sha256:
+            guard.fail(IntegrityFailure, f"version {number} of document {doc_id} is not the version that was "
+                                         "signed off or sealed (digest mismatch)")
+            return None
+        return data
+
+    def _attachments_intact(self, conn: Connection, d: _Doc, guard: Guard) -> None:
+        rows = conn.execute(sa.select(t.doc_attachments).where(t.doc_attachments.c.doc_id == d.id)).mappings().all()
+        names = []
+        for r in rows:
+            names.append(r["name"])
+            if not Digests(r["sha256"], r["sm3"], r["size"]).matches(bytes(r["data"])):
+                guard.fail(IntegrityFailure, f"attachment {r['name']} of document {d.id} no longer matches "
+                                             "its digests")
+        for declared in d.elements.attachments:
+            if not any(_attachment_matches(declared, n) for n in names):
+                guard.fail(AttachmentError, f"declared attachment {declared!r} is missing")
+
+    def show(self, doc_id: int) -> Document:
+        with self.home.store.read() as conn:
+            return self._document(conn, doc_id)
+
+    def _document(self, conn: Connection, doc_id: int) -> Document:
+        d = self._read_doc(conn, doc_id)
+        versions = tuple(Version(number=r["number"], purpose=r["purpose"],
+                                 digests=Digests(r["sha256"], r["sm3"], r["size"]),
+                                 created_at=r["created_at"], created_by=r["created_by"])
+                         for r in conn.execute(sa.select(t.doc_versions.c.number, t.doc_versions.c.purpose,
+                                                         t.doc_versions.c.sha256, t.doc_versions.c.sm3,
+                                                         t.doc_versions.c.size, t.doc_versions.c.created_at,
+                                                         t.doc_versions.c.created_by)
+                                               .where(t.doc_versions.c.doc_id == doc_id)
+                                               .order_by(t.doc_versions.c.number)).mappings())
+        attachments = tuple(AttachmentInfo(r["position"], r["name"], Digests(r["sha256"], r["sm3"], r["size"]))
+                            for r in conn.execute(sa.select(t.doc_attachments.c.position, t.doc_attachments.c.name,
+                                                            t.doc_attachments.c.sha256, t.doc_attachments.c.sm3,
+                                                            t.doc_attachments.c.size)
+                                                  .where(t.doc_attachments.c.doc_id == doc_id)
+                                                  .order_by(t.doc_attachments.c.position)).mappings())
+        step = d.step
+        return Document(
+            id=doc_id, organisation=d.org.name, kind=d.row["kind"], drafter=d.drafter, state=d.state,
+            step=d.row["step"], step_title=step.title if step else ("退回拟稿人" if d.row["step"] == "draft" else None),
+            pending=d.pending, elements=d.elements, current_version=d.row["current_version"], versions=versions,
+            attachments=attachments, signed_off_version=d.row["signed_off_version"],
+            signed_off_by=d.row["signed_off_by"], sealed_version=d.row["sealed_version"],
+            deliveries=self._deliveries(conn, doc_id), source_delivery_id=d.row["source_delivery_id"],
+            route_name=d.route.name, step_state=d.step_state, created_at=d.row["created_at"],
+            updated_at=d.row["updated_at"])
+
+    def _deliveries(self, conn: Connection, doc_id: int) -> tuple[Delivery, ...]:
+        rows = conn.execute(sa.select(t.doc_deliveries, t.doc_organisations.c.name.label("org_name"))
+                            .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_deliveries.c.org_id)
+                            .where(t.doc_deliveries.c.doc_id == doc_id)
+                            .order_by(t.doc_deliveries.c.id)).mappings().all()
+        return tuple(_delivery(r) for r in rows)
+
+    def pdf(self, doc_id: int, version: int | None = None) -> bytes:
+        """The PDF of a version (default: the current one), checked against its digests."""
+        with self.home.store.read() as conn:
+            d = self._read_doc(conn, doc_id)
+            guard = Guard()
+            data = self._intact(conn, doc_id, version or d.row["current_version"], guard)
+        guard.raise_if_any(doc=doc_id)
+        assert data is not None
+        return data
+
+    def attachment(self, doc_id: int, position: int) -> tuple[str, bytes]:
+        with self.home.store.read() as conn:
+            row = conn.execute(sa.select(t.doc_attachments).where(
+                t.doc_attachments.c.doc_id == doc_id, t.doc_attachments.c.position == position)).mappings().first()
+        if row is None:
+            raise DocumentNotFound(f"document {doc_id} has no attachment {position}", doc=doc_id)
+        data = bytes(row["data"])
+        if not Digests(row["sha256"], row["sm3"], row["size"]).matches(data):
+            raise IntegrityFailure(f"attachment {row['name']} no longer matches its digests", doc=doc_id)
+        return row["name"], data
+
+    def log(self, doc_id: int) -> list[LogEntry]:
+        with self.home.store.read() as conn:
+            self._read_doc(conn, doc_id)
+            rows = conn.execute(sa.select(t.doc_actions).where(t.doc_actions.c.doc_id == doc_id)
+                                .order_by(t.doc_actions.c.seq)).mappings().all()
+        return [LogEntry(seq=r["seq"], at=r["at"], actor=r["actor"], step=r["step"], action=r["action"],
+                         opinion=r["opinion"], version=r["version"], sha256=r["sha256"], sm3=r["sm3"],
+                         details=json.loads(r["details"]), audit_seq=r["audit_seq"]) for r in rows]
+
+    def verifications(self, doc_id: int) -> list[dict[str, Any]]:
+        """Every verification report recorded for the document, oldest first."""
+        with self.home.store.read() as conn:
+            rows = conn.execute(sa.select(t.doc_verifications).where(t.doc_verifications.c.doc_id == doc_id)
+                                .order_by(t.doc_verifications.c.id)).mappings().all()
+        return [{"purpose": r["purpose"], "at": r["at"].isoformat(), "actor": r["actor"], "valid": r["valid"],
+                 "delivery_id": r["delivery_id"], "sha256": r["sha256"], "report": json.loads(r["report"])}
+                for r in rows]
+
+    def todo(self, user: str) -> list[TodoItem]:
+        """Steps waiting for `user`, deliveries in the inbox of their organisation (receivers), and
+        deliveries a recipient returned (the sender's secretaries)."""
+        with self.home.store.read() as conn:
+            org, person = self._whois(conn, user)
+            items: list[TodoItem] = []
+            rows = conn.execute(sa.select(t.doc_pending.c.doc_id, t.doc_pending.c.since)
+                                .where(t.doc_pending.c.person_id == user)
+                                .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id)).all()
+            for doc_id, since in rows:
+                d = self._read_doc(conn, doc_id)
+                step = d.step
+                items.append(TodoItem(what="step", doc_id=doc_id, title=d.elements.title, kind=d.row["kind"],
+                                      organisation=d.org.name, step=d.row["step"],
+                                      step_title=step.title if step else "退回拟稿人", since=since))
+            org_id = self._org_id(conn, org.name)
+            if "receiver" in person.roles:
+                for r in conn.execute(sa.select(t.doc_deliveries).where(
+                        t.doc_deliveries.c.org_id == org_id,
+                        t.doc_deliveries.c.state.in_(("delivered", "opened")))
+                        .order_by(t.doc_deliveries.c.id)).mappings():
+                    d = self._read_doc(conn, r["doc_id"])
+                    items.append(TodoItem(what="inbox", doc_id=r["doc_id"], title=d.elements.title,
+                                          kind=d.row["kind"], organisation=d.org.name, step=None,
+                                          step_title="收文", since=r["sent_at"], delivery_id=r["id"],
+                                          detail=r["state"]))
+            if "secretary" in person.roles:
+                for r in conn.execute(sa.select(t.doc_deliveries, t.doc_organisations.c.name.label("org_name"))
+                                      .join(t.doc_documents, t.doc_documents.c.id == t.doc_deliveries.c.doc_id)
+                                      .join(t.doc_organisations,
+                                            t.doc_organisations.c.id == t.doc_deliveries.c.org_id)
+                                      .where(t.doc_documents.c.org_id == org_id,
+                                             t.doc_documents.c.state == "sent",
+                                             t.doc_deliveries.c.state == "returned")
+                                      .order_by(t.doc_deliveries.c.id)).mappings():
+                    d = self._read_doc(conn, r["doc_id"])
+                    if self._latest_delivery_state(conn, r["doc_id"], r["org_id"]) != "returned":
+                        continue
+                    items.append(TodoItem(what="returned", doc_id=r["doc_id"], title=d.elements.title,
+                                          kind=d.row["kind"], organisation=r["org_name"], step=None,
+                                          step_title="被退回", since=r["closed_at"], delivery_id=r["id"],
+                                          detail=r["reason"]))
+        return items
+
+    def _latest_delivery_state(self, conn: Connection, doc_id: int, org_id: int) -> str | None:
+        return conn.execute(sa.select(t.doc_deliveries.c.state).where(
+            t.doc_deliveries.c.doc_id == doc_id, t.doc_deliveries.c.org_id == org_id)
+            .order_by(t.doc_deliveries.c.id.desc()).limit(1)).scalar()
+
+    def _update(self, conn: Connection, d: _Doc, now: datetime, **values: Any) -> None:
+        result = conn.execute(sa.update(t.doc_documents).where(
+            t.doc_documents.c.id == d.id, t.doc_documents.c.revision == d.row["revision"])
+            .values(revision=d.row["revision"] + 1, updated_at=now, **values))
+        if result.rowcount != 1:
+            raise ChangedMeanwhile(f"document {d.id} changed while this operation was checked; look again "
+                                   "(yinxin doc show) and retry", doc=d.id)
+
+    @staticmethod
+    def _set_pending(conn: Connection, doc_id: int, step: str | None, people: Iterable[str], now: datetime) -> None:
+        conn.execute(sa.delete(t.doc_pending).where(t.doc_pending.c.doc_id == doc_id))
+        for pid in dict.fromkeys(people):
+            conn.execute(t.doc_pending.insert().values(doc_id=doc_id, person_id=pid, step=step or "", since=now))
+
+    @staticmethod
+    def _log(conn: Connection, doc_id: int, *, at: datetime, actor: str, step: str | None, action: str,
+             org: str, opinion: str | None = None, version: int | None = None, digests: Digests | None = None,
+             details: Mapping[str, Any] | None = None, audit_seq: int | None = None) -> int:
+        """One action: the document's log entry and (unless `audit_seq` is given) its audit event."""
+        seq = (conn.execute(sa.select(sa.func.max(t.doc_actions.c.seq))
+                            .where(t.doc_actions.c.doc_id == doc_id)).scalar() or 0) + 1
+        details = dict(details or {})
+        if audit_seq is None:
+            audit_seq = audit.append(
+                conn, at=at, actor=actor, action=f"doc.{action}", target=f"doc:{doc_id}",
+                details={"organisation": org, "step": step, "opinion": opinion, "version": version,
+                         "sha256": digests.sha256 if digests else None, "sm3": digests.sm3 if digests else None,
+                         **details},
+                result_digest=digests.sha256 if digests else None)
+        conn.execute(t.doc_actions.insert().values(
+            doc_id=doc_id, seq=seq, at=at, actor=actor, step=step, action=action, opinion=opinion,
+            version=version, sha256=digests.sha256 if digests else None, sm3=digests.sm3 if digests else None,
+            details=to_json(details), audit_seq=audit_seq))
+        return audit_seq
+
+    def _add_version(self, conn: Connection, doc_id: int, number: int, purpose: str, data: bytes,
+                     digests: Digests, now: datetime, actor: str) -> None:
+        conn.execute(t.doc_versions.insert().values(
+            doc_id=doc_id, number=number, purpose=purpose, pdf=data, sha256=digests.sha256, sm3=digests.sm3,
+            size=digests.size, created_at=now, created_by=actor))
+
+    def _next_number(self, conn: Connection, org_id: int, series: str, year: int) -> int:
+        current = conn.execute(sa.select(t.doc_counters.c.last).where(
+            t.doc_counters.c.org_id == org_id, t.doc_counters.c.series == series,
+            t.doc_counters.c.year == year)).scalar()
+        if current is None:
+            conn.execute(t.doc_counters.insert().values(org_id=org_id, series=series, year=year, last=1))
+            return 1
+        conn.execute(sa.update(t.doc_counters).where(
+            t.doc_counters.c.org_id == org_id, t.doc_counters.c.series == series, t.doc_counters.c.year == year,
+            t.doc_counters.c.last == current).values(last=current + 1))
+        return current + 1
+
+    @staticmethod
+    def _record_verification(conn: Connection, doc_id: int, delivery_id: int | None, purpose: str, at: datetime,
+                             actor: str, check: SealCheck) -> None:
+        conn.execute(t.doc_verifications.insert().values(
+            doc_id=doc_id, delivery_id=delivery_id, purpose=purpose, at=at, actor=actor, valid=check.valid,
+            sha256=check.report["sha256"], report=to_json(check.to_dict())))
+
+
+def _delivery(r: Mapping[str, Any]) -> Delivery:
+    return Delivery(id=r["id"], doc_id=r["doc_id"], organisation=r["org_name"], state=r["state"],
+                    version=r["version"], sha256=r["sha256"], sent_at=r["sent_at"], sent_by=r["sent_by"],
+                    opened_at=r["opened_at"], opened_by=r["opened_by"], received_at=r["received_at"],
+                    received_by=r["received_by"], incoming_doc_id=r["incoming_doc_id"], closed_at=r["closed_at"],
+                    closed_by=r["closed_by"], reason=r["reason"])
+
+
+def _attachment_matches(declared: str, name: str) -> bool:
+    return declared == name or declared == Path(name).stem
