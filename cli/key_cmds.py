@@ -419,12 +419,12 @@ def key_import_p12(ctx: Context, file: str, out: str, cert_out: str | None, p12_
     p12_password = _password(p12_password_file, env="YINXIN_P12_PASSWORD",
                              prompt=f"Password of {file}")
     key, cert, chain = pki.load_pkcs12(data, p12_password)
+    certs = ([cert] if cert else []) + chain
+    if cert_out is not None and not certs:
+        raise InputError(f"{file} holds no certificate for --cert-out")
     new_password = _new_key_password(password_file, no_password)
     _write(out, key.to_pem(new_password, scheme=scheme), 0o600)
-    certs = ([cert] if cert else []) + chain
     if cert_out is not None:
-        if not certs:
-            raise InputError(f"{file} holds no certificate for --cert-out (the key was written to {out})")
         _write(cert_out, b"".join(pem.armor("CERTIFICATE", c) for c in certs), 0o644)
     result = {"file": out, **_key_facts(key.public_key()), "encrypted": new_password is not None,
               "scheme": scheme if new_password is not None else None,

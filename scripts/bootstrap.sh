@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Make this machine ready for yinxin: Debian packages the tests and the demo use, a Python
+# virtual environment, and the package installed in it (editable, with its test extras).
+# Idempotent: a second run installs nothing and takes a second or two.
+#
+#   YINXIN_VENV    the virtual environment to create/use (default: .venv in the repository)
+#   YINXIN_PYTHON  the Python (>= 3.11) to create it with (default: python3, python3.13, …)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${YINXIN_VENV:-$REPO/.venv}
+say() { echo "bootstrap: $*" >&2; }
+
+# ------------------------------------------------------------------ Debian packages
+# package -> how to tell it is there without dpkg (tools may come from elsewhere)
+declare -A PROBE=(
+    [openssl]="command -v openssl"
+    [poppler-utils]="command -v pdfsig && command -v pdftoppm"
+    [qpdf]="command -v qpdf"
+    [fontconfig]="command -v fc-match && command -v fc-list"
+    [fonts-noto-cjk]="fc-list :lang=zh-cn file | grep -q ."
+    [postgresql]="command -v psql && { command -v postgres || ls /usr/lib/postgresql/*/bin/postgres; }"
+    [wrk]="command -v wrk"
+)
+ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk)
+
+installed() {  # installed PACKAGE
+    if command -v dpkg-query >/dev/null 2>&1 &&
+        dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; then
+        return 0
+    fi
+    bash -c "${PROBE[$1]}" >/dev/null 2>&1
+}
+
+missing=()
+for pkg in "${ORDER[@]}"; do
+    installed "$pkg" || missing+=("$pkg")
+done
+
+pick_python() {
+    local candidates=("${YINXIN_PYTHON:-}" python3 python3.13 python3.12 python3.11)
+    for py in "${candidates[@]}"; do
+        [ -n "$py" ] || continue
+        if command -v "$py" >/dev/null 2>&1 &&
+            "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    PYTHON=$(pick_python || true)
+    if [ -z "$PYTHON" ]; then
+        missing+=(python3)
+    elif ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        missing+=(python3-venv)
+    fi
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "not a Debian/Ubuntu system: please install ${missing[*]} yourself; continuing"
+    else
+        SUDO=()
+        if [ "$(id -u)" -ne 0 ]; then
+            if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+                SUDO=(sudo -n)
+            else
+                SUDO=(skip)
+            fi
+        fi
+        if [ "${SUDO[*]:-}" = skip ]; then
+            say "not root (and no password-less sudo): cannot install ${missing[*]}"
+            say "ask an administrator for: apt-get install ${missing[*]}; continuing without them"
+        else
+            say "installing Debian packages: ${missing[*]}"
+            export DEBIAN_FRONTEND=noninteractive
+            "${SUDO[@]}" apt-get update -qq
+            "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        fi
+    fi
+fi
+
+# ------------------------------------------------------------------ virtual environment
+if [ ! -x "$VENV/bin/python" ]; then
+    PYTHON=$(pick_python) || { say "no Python >= 3.11 found (set YINXIN_PYTHON)"; exit 1; }
+    say "creating the virtual environment $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# ------------------------------------------------------------------ the package
+STAMP="$VENV/.yinxin-pyproject.sha256"
+want=$(cat "$REPO/pyproject.toml" | sha256sum | cut -d' ' -f1)
+have=$(cat "$STAMP" 2>/dev/null || true)
+current() {  # the venv's yinxin is this checkout's, and its console script exists
+    [ -x "$VENV/bin/yinxin" ] &&
+        "$VENV/bin/python" - "$REPO" <<'PY' >/dev/null 2>&1
+import pathlib, sys
+import cli, pki, pytest, hypothesis  # the package and its test extras
+sys.exit(pathlib.Path(pki.__file__).resolve().parent.parent != pathlib.Path(sys.argv[1]).resolve())
+PY
+}
+if [ "$want" != "$have" ] || ! current; then
+    say "installing yinxin and its dependencies into $VENV (pip install -e '.[test]')"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[test]"
+    echo "$want" > "$STAMP"
+fi
+say "ready: $VENV ($("$VENV/bin/yinxin" --help >/dev/null && echo "yinxin installed"))"
