@@ -36,20 +36,19 @@ does not grow with the document's size.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
 import pki
 from asn1crypto import x509
-from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -223,8 +222,50 @@ def _page_count(reader: PdfFileReader) -> int:
     return int(reader.root["/Pages"]["/Count"])
 
 
-def _page_refs(writer: IncrementalPdfFileWriter, count: int) -> list[generic.IndirectObject]:
-    return [writer.find_page_for_modification(i)[0] for i in range(count)]
+class _Pages:
+    """The document's page references, looked up lazily: a seal on one page costs one
+    page-tree lookup; iterating (riding seals, field lookups) walks the tree once."""
+
+    def __init__(self, writer: IncrementalPdfFileWriter, count: int) -> None:
+        self._writer = writer
+        self._count = count
+        self._all: list[generic.IndirectObject] | None = None
+        self._one: dict[int, generic.IndirectObject] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> generic.IndirectObject:
+        if self._all is not None:
+            return self._all[index]
+        if index not in self._one:
+            self._one[index] = self._writer.find_page_for_modification(index)[0]
+        return self._one[index]
+
+    def __iter__(self) -> Iterator[generic.IndirectObject]:
+        if self._all is None:
+            self._all = self._walk()
+        return iter(self._all)
+
+    def _walk(self) -> list[generic.IndirectObject]:
+        pages: list[generic.IndirectObject] = []
+        root = self._writer.root.raw_get("/Pages")
+        stack, seen = [root], set()
+        while stack:
+            ref = stack.pop()
+            key = ref.reference if isinstance(ref, generic.IndirectObject) else id(ref)
+            if key in seen:
+                raise NotAPdf("the page tree has a cycle")
+            seen.add(key)
+            node = ref.get_object()
+            if node.get("/Type") == "/Pages" or "/Kids" in node:
+                kids = node["/Kids"]
+                stack.extend(kids.raw_get(i) for i in reversed(range(len(kids))))
+            else:
+                pages.append(ref)
+        if len(pages) != self._count:
+            raise NotAPdf(f"the page tree has {len(pages)} pages but says {self._count}")
+        return pages
 
 
 def _check_header(stream: IO[bytes]) -> None:
@@ -300,7 +341,7 @@ def _widgets(field_obj: generic.DictionaryObject) -> list[generic.IndirectObject
     return list(field_obj["/Kids"])  # iterating a pyHanko array yields the raw references
 
 
-def _page_index_of_annot(writer, annot_ref, page_refs: Sequence) -> int | None:
+def _page_index_of_annot(writer, annot_ref, page_refs: _Pages) -> int | None:
     target = annot_ref.reference if isinstance(annot_ref, generic.IndirectObject) else None
     annot = annot_ref.get_object()
     p = annot.raw_get("/P") if "/P" in annot else None
@@ -335,7 +376,8 @@ def _seal_rect(geometry: PageGeometry, cx: float, cy: float, w: float, h: float)
     return geometry.display_rect_to_user(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def _resolve(placement: Placement, writer, reader, source, page_refs, w: float, h: float) -> _Resolved:
+def _resolve(placement: Placement, writer, reader, source, page_refs: _Pages, w: float,
+             h: float) -> _Resolved:
     count = len(page_refs)
     if isinstance(placement, AtPosition):
         index = placement.page - 1 if placement.page > 0 else count + placement.page
@@ -562,7 +604,7 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
         _copy_input(input, fh)
         reader = _open_reader(fh)
         writer = IncrementalPdfFileWriter(fh, prev=reader)
-        page_refs = _page_refs(writer, _page_count(reader))
+        page_refs = _Pages(writer, _page_count(reader))
         if not page_refs:
             raise NotAPdf("the PDF has no pages")
         anchor_source = bytes(input) if isinstance(input, (bytes, bytearray, memoryview)) \

@@ -35,7 +35,6 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.general import SignedDataCerts
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
