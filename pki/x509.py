@@ -10,6 +10,24 @@ Names are read in two notations, the OpenSSL one (``/C=CN/O=…/CN=…``, most
 significant RDN first) and RFC 4514 (``CN=…,O=…,C=CN``, most significant
 RDN last); both give the same `Name`, which `name_to_text` writes back in
 RFC 4514 form.
+
+OpenSSL 3.0 and the SM2 distinguishing ID (what the tests establish):
+
+* ``openssl verify -vfyopt distid:…`` applies the ID to the end certificate's
+  signature only; every other signature in the chain (intermediates, and the
+  trust anchor's self-signature under ``-check_ss_sig``) is checked with the
+  empty ID.  A GM/T chain root → sub-CA → leaf therefore fails in one call
+  ("error 7 at 1 depth lookup"); it verifies link by link
+  (``-vfyopt … -CAfile root sub`` and ``-vfyopt … -partial_chain -CAfile sub leaf``)
+  and signature by signature with ``openssl pkeyutl -verify -rawin -digest sm3
+  -pkeyopt distid:…`` over the DER TBS.
+* ``openssl crl -CAfile`` and ``openssl ocsp`` have no ``-vfyopt``: they check
+  SM2 CRLs and OCSP responses with the empty ID.  ``openssl req -verify`` and
+  ``openssl x509 -req`` take ``-vfyopt distid:…``.
+* ``openssl req -new`` signs SM2 CSRs with the empty ID unless given
+  ``-sigopt distid:…``.
+A CA whose distid is set to ``b""`` produces chains, CRLs and responses that
+OpenSSL 3.0 verifies in one call; the default stays the GM/T ID.
 """
 from __future__ import annotations
 

@@ -105,6 +105,10 @@ def test_sm2_full_chain_in_one_openssl_call_fails_with_gmt_id(tmp_path, sm2_chai
                      check=False)
     assert not _verify_ok(result)
     assert "at 1 depth lookup: certificate signature failure" in result.out + result.err
+    # the trust anchor's self-signature is likewise checked with the empty ID
+    root_pem = tmp_path / "root.pem"
+    ss = openssl("verify", "-check_ss_sig", "-vfyopt", DISTID_OPT, "-CAfile", root_pem, root_pem, check=False)
+    assert not _verify_ok(ss)
 
 
 def test_sm2_chain_signed_with_empty_id_verifies_in_one_openssl_call(tmp_path):
