@@ -142,9 +142,14 @@ class DeliveryMixin(StepsMixin):
                               f"{user} is not a secretary of {org.name}")
                 for name in recipients:
                     oid = self._org_id(conn, name)
-                    if oid is not None:
-                        guard.require(self._latest_delivery_state(conn, doc_id, oid) in ("returned", "recalled"),
-                                      FlowStateError, f"document {doc_id} was sent to {name} already")
+                    if oid is None:
+                        continue                      # unknown organisation: reported below
+                    latest = self._latest_delivery_state(conn, doc_id, oid)
+                    if latest is None:
+                        guard.fail(FlowStateError, f"document {doc_id} is sent: it goes again only to a recipient "
+                                                   f"that returned it, and {name} was not a recipient")
+                    elif latest not in ("returned", "recalled"):
+                        guard.fail(FlowStateError, f"document {doc_id} was sent to {name} already ({latest})")
             elif d.state != "in_flow" or step is None or step.type != "send":
                 sealed = d.row["sealed_version"] is not None
                 guard.fail(FlowStateError, f"document {doc_id} cannot be sent: "

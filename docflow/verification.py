@@ -1,17 +1,15 @@
 """The seal checks of the document flow: on the exact bytes, the seal's organisation included.
 
-`SealService.verify` judges the signatures cryptographically (integrity, chain to a
-CA of this home, revocation data, the seal's validity window, what was appended
-after a signature).  On top of that the flow checks what only it knows, reading
-the PDF's signatures itself with pyHanko:
+`SealService.verify` judges the signatures (integrity, chain to a CA of this home,
+revocation — the home's CA records count at once, before any CRL is published —,
+the seal's validity window, what was appended after a signature).  On top of that
+the flow checks what only it knows, reading the PDF's signatures itself with pyHanko:
 
 * every signature on the document was made with the *expected organisation's own
   seal* — looked up in this home's seal records by the signer's certificate, not by
   a name the document claims;
-* that seal's certificate is still *issued* in this home's CA (not held, not
-  revoked — even before a new CRL is published) and the seal inside its validity
-  window;
-* the last seal covers the *whole file*: not one byte was appended after it;
+* the last seal covers the *whole file*: not one byte was appended after it, not
+  even an update the seal engine would judge harmless;
 * for the sender, the sealed file is the signed-off file plus the seal's
   incremental update, so not one byte the signer approved changed.
 
@@ -23,6 +21,8 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Protocol, Sequence
+
+from pki.errors import YinxinError
 
 from .elements import Digests
 
@@ -92,30 +92,23 @@ def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_
         if record.organisation != organisation or (seal_name is not None and record.name != seal_name):
             expected = f"{organisation}'s seal {seal_name}" if seal_name else f"a seal of {organisation}"
             problems.append(f"seal {n} is seal {record.name} of {record.organisation}, not {expected}")
-        try:
-            cert = registry.authority.show(record.cert_serial, ca=record.ca)
-        except Exception as exc:  # the CA lost the record: report, never crash a verification
-            problems.append(f"the certificate of seal {record.name} is unknown to its CA ({exc})")
-        else:
-            if cert.status != "issued":
-                detail = f" ({cert.revocation_reason})" if getattr(cert, "revocation_reason", None) else ""
-                problems.append(f"the certificate of seal {record.name} ({cert.serial.upper()}) is "
-                                f"{cert.status}{detail}")
-        signed_at = sig["signing_time"]
-        if not record.valid_from <= now <= record.valid_to or (
-                signed_at is not None and not record.valid_from <= signed_at <= record.valid_to):
-            problems.append(f"seal {record.name} is valid from {record.valid_from:%Y-%m-%d} to "
-                            f"{record.valid_to:%Y-%m-%d} only")
-    report = verifier.verify(pdf)
-    if not report.valid:
-        seal_problems = list(report.problems)
-        for sig in getattr(report, "signatures", ()):
-            seal_problems += [p for p in sig.problems if p not in seal_problems]
-        problems.extend(p for p in (seal_problems or ["the seal does not verify"]) if p not in problems)
+    try:
+        report = verifier.verify(pdf)
+    except YinxinError as exc:            # not a PDF, encrypted, unreadable: a verdict, not a crash
+        problems.append(f"the document cannot be verified: {exc.message}")
+        report = None
+    if report is not None and not report.valid and embedded:
+        found = list(report.problems) + [p for sig in getattr(report, "signatures", ()) for p in sig.problems]
+        for problem in found:
+            line = problem.splitlines()[0].strip()       # the full text stays in the report
+            if line and not any(line in known or known in line for known in problems):
+                problems.append(line)
+        if not found:
+            problems.append("the seal does not verify")
     digests = Digests.of(pdf)
     data = {"valid": not problems, "problems": problems, "organisation": organisation, "seal": seal_name,
             "sha256": digests.sha256, "sm3": digests.sm3, "size": digests.size, "checked_at": now.isoformat(),
             "seals": seals_found,
             "extends_signed_off": None if signed_off is None else pdf.startswith(signed_off),
-            "seal_report": report.to_dict()}
+            "seal_report": report.to_dict() if report is not None else None}
     return SealCheck(valid=not problems, problems=tuple(problems), report=data)
