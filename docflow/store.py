@@ -176,7 +176,7 @@ def _append_only(table: sa.Table) -> None:
             f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END").execute_if(dialect="sqlite"))
     sa.event.listen(table, "after_create", sa.DDL(
         "CREATE OR REPLACE FUNCTION yinxin_append_only() RETURNS trigger AS $$ BEGIN "
-        "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql").execute_if(
+        "RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql").execute_if(
         dialect="postgresql"))
     sa.event.listen(table, "after_create", sa.DDL(
         f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
