@@ -230,13 +230,6 @@ def _undeclared_ocsp(cert: x509.Certificate, path, vc) -> tuple[datetime | None,
     return None, None, True
 
 
-def _signer_cert(sig) -> x509.Certificate | None:
-    try:
-        return sig.signer_cert
-    except Exception:  # malformed CMS: pyHanko's validation reports it
-        return None
-
-
 def _revision_labels(reader: PdfFileReader, after: int, signed: dict[int, str]) -> tuple[str, ...]:
     total = reader.xrefs.total_revisions
     labels = []
@@ -262,9 +255,13 @@ def verify_pdf(data: bytes | str | os.PathLike[str], *, trust_roots: Sequence[x5
     per signature, whether the certificate belongs to a known seal.
     `distid` is the SM2 distinguishing ID (default 1234567812345678).
     """
+    roots = [x509.Certificate.load(c) if isinstance(c, (bytes, bytearray)) else c
+             for c in trust_roots]
+    if not all(isinstance(c, x509.Certificate) for c in roots):
+        raise TypeError("trust_roots must be asn1crypto Certificates (or DER bytes)")
     stream, reader = _open(data)
     try:
-        return _verify(reader, trust_roots, revocation, seal_check, clock.now(), distid)
+        return _verify(reader, roots, revocation, seal_check, clock.now(), distid)
     finally:
         stream.close()
 
@@ -283,14 +280,14 @@ def _verify(reader: PdfFileReader, trust_roots, revocation, seal_check, now: dat
     last_rev = max(signed_revs)
     reports = []
     for index, sig in enumerate(signatures):
-        vc = validation_context(trust_roots, moment=now, revocation=revocation,
-                                other_certs=[*dss_certs, *sig.other_embedded_certs],
-                                extra_crls=dss_crls, extra_ocsps=dss_ocsps,
-                                signer=_signer_cert(sig), distid=distid)
         with _pyhanko_warnings() as warnings:
             try:
+                vc = validation_context(trust_roots, moment=now, revocation=revocation,
+                                        other_certs=[*dss_certs, *sig.other_embedded_certs],
+                                        extra_crls=dss_crls, extra_ocsps=dss_ocsps,
+                                        signer=sig.signer_cert, distid=distid)
                 status = asyncio.run(async_validate_pdf_signature(sig, vc))
-            except Exception as exc:  # a malformed signature: report it, don't crash
+            except Exception as exc:  # a malformed or tampered CMS: report it, don't crash
                 reports.append(_broken_report(reader, sig, exc, signed_revs))
                 continue
         reports.append(_report(reader, sig, status, warnings.messages, seal_check,
