@@ -7,7 +7,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${YINXIN_VENV:-$REPO/.venv}
 bash "$REPO/scripts/bootstrap.sh" || exit $?
 cd "$REPO"
-"$VENV/bin/python" -m pytest -q tests "$@"
+"$VENV/bin/python" -m pytest tests "$@"  # -q comes from pyproject addopts; twice would hide the summary
 rc=$?
 if [ $rc -eq 5 ]; then
     echo "test.sh: pytest collected no tests: that is a failure" >&2
