@@ -32,7 +32,7 @@ from .x509 import (MAX_SERIAL_BITS, _check_algorithm_fits_key, _der_blocks, _sig
                    verify_signed_data)
 
 __all__ = [
-    "REASONS", "RevokedEntry", "build_tbs_crl", "crl_delta_base", "crl_entries", "crl_number",
+    "REASONS", "EncodedEntries", "RevokedEntry", "build_tbs_crl", "crl_delta_base", "crl_entries", "crl_number",
     "crl_to_pem", "encode_tbs_crl_der", "load_crl", "sign_crl", "sign_crl_der",
     "verify_crl_signature",
 ]
@@ -59,6 +59,26 @@ class RevokedEntry:
         object.__setattr__(self, "revoked_at", _utc(self.revoked_at, "revoked_at"))
         if self.reason is not None and self.reason not in _REASON_CODES:
             raise ValueError(f"unknown revocation reason {self.reason!r} (one of {', '.join(REASONS)})")
+
+
+@dataclass(frozen=True)
+class EncodedEntries:
+    """revokedCertificates already DER-encoded by the caller: the content octets (the entries,
+    without the outer SEQUENCE header) and how many entries they hold.  For sources that can
+    produce entry DER faster than `RevokedEntry` objects (`pki.crl_source` reads a million rows
+    from the database this way); the caller answers for their validity and uniqueness."""
+
+    content: bytes | bytearray
+    count: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.content, (bytes, bytearray)):
+            raise TypeError("content must be bytes")
+        if self.count < 0 or (self.count == 0) != (len(self.content) == 0):
+            raise ValueError("count must be the number of entries in content")
+
+    def __len__(self) -> int:
+        return self.count
 
 
 # --------------------------------------------------------------------------- DER by hand
@@ -171,12 +191,13 @@ def _check_crl_number(value: int, what: str) -> None:
 
 def encode_tbs_crl_der(*, issuer: asn1_x509.Name, this_update: datetime, next_update: datetime,
                        crl_number: int,
-                       entries: Iterable[RevokedEntry | tuple[int, datetime, str | None]],
+                       entries: Iterable[RevokedEntry | tuple[int, datetime, str | None]] | EncodedEntries,
                        authority_key_identifier: bytes,
                        signature_algorithm: algos.SignedDigestAlgorithm,
                        delta_base: int | None = None,
                        freshest_crl_urls: Sequence[str] = ()) -> bytes:
-    """DER TBSCertList (v2).  `entries` are `RevokedEntry`s or plain (serial, revoked_at, reason) tuples.
+    """DER TBSCertList (v2).  `entries` are `RevokedEntry`s or plain (serial, revoked_at, reason) tuples,
+    or `EncodedEntries` encoded by the caller.
 
     `delta_base` set makes a delta CRL (critical Delta CRL Indicator naming the
     base CRL number); only delta CRLs may carry removeFromCRL entries.
@@ -199,7 +220,10 @@ def encode_tbs_crl_der(*, issuer: asn1_x509.Name, this_update: datetime, next_up
     if not isinstance(authority_key_identifier, bytes) or not authority_key_identifier:
         raise ValueError("authority_key_identifier must be non-empty bytes")
 
-    revoked, count = _encode_entries(entries, delta=delta_base is not None)
+    if isinstance(entries, EncodedEntries):
+        revoked, count = entries.content, entries.count
+    else:
+        revoked, count = _encode_entries(entries, delta=delta_base is not None)
     extensions = _crl_extensions(crl_number=crl_number, authority_key_identifier=authority_key_identifier,
                                  delta_base=delta_base, freshest_crl_urls=tuple(freshest_crl_urls))
     head = (b"\x02\x01\x01"  # version v2

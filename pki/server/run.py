@@ -1,0 +1,210 @@
+"""Running the status service: one listening socket, N HTTP worker processes, one maintainer.
+
+The parent process opens the home, loads the signing keys (so no password is
+handed to a child), binds the socket, and forks:
+
+* `workers` HTTP workers, each running uvicorn (uvloop + httptools) on the
+  shared socket with its own `StatusService` and database connections;
+* one maintainer running `Maintainer` (pre-signing and CRL publication).
+
+It then only supervises: a child that dies unexpectedly is started again
+(at most once a second), SIGTERM/SIGINT stop them all.  Forking after the
+keys are loaded and before any thread or event loop exists keeps the
+children simple; each child opens its own database connections.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from ..ca import CertificateAuthority
+from ..presign import OcspPolicy
+from .app import StatusApp
+from .maintain import CrlPolicy, Maintainer, ServedCa
+from .service import Endpoint, StatusService
+
+log = logging.getLogger("yinxin.server")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    poll_interval: float = 0.1          # seconds: the bound on seeing a committed status change
+    revalidate_after: float = 30.0
+    cache_size: int = 100_000
+    max_age: int = 3600                 # cap of Cache-Control max-age, seconds
+    policy: OcspPolicy = field(default_factory=OcspPolicy)
+    crl_policy: CrlPolicy = field(default_factory=CrlPolicy)
+    sweep_interval: float = 300.0
+    backlog: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0..65535")
+        if self.poll_interval < 0 or self.revalidate_after < 0 or self.max_age < 0:
+            raise ValueError("intervals must not be negative")
+
+
+def read_engine(url: sa.engine.URL) -> sa.engine.Engine:
+    """An engine for reads only: autocommit, so every statement sees the latest commit and no
+    transaction is ever held open (SQLite WAL readers never block writers)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA query_only=ON")
+            cur.close()
+    return engine
+
+
+def bind(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_handler(_signum: int, _frame: Any) -> None:
+    raise _Stop()
+
+
+def _worker_main(authority: CertificateAuthority, served: list[ServedCa], sock: socket.socket,
+                 options: ServeOptions) -> None:
+    import uvicorn
+    engine = read_engine(authority.home.store.engine.url)
+    endpoints = {s.ca.name: Endpoint(s.ca, s.signer) for s in served}
+    service = StatusService(endpoints, engine, clock=authority.home.clock, policy=options.policy,
+                            poll_interval=options.poll_interval, revalidate_after=options.revalidate_after,
+                            cache_size=options.cache_size)
+    app = StatusApp(service, max_age=options.max_age)
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+                            log_config=None, log_level="warning", server_header=False,
+                            timeout_keep_alive=15, backlog=options.backlog)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _maintainer_main(authority: CertificateAuthority, served: list[ServedCa], options: ServeOptions) -> None:
+    stopping = False
+
+    def stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    maintainer = Maintainer(authority, served, read_engine(authority.home.store.engine.url),
+                            policy=options.policy, crl_policy=options.crl_policy,
+                            sweep_interval=options.sweep_interval)
+    maintainer.run(lambda: stopping)
+
+
+def _spawn(role: str, target: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        target()
+    except KeyboardInterrupt:
+        pass
+    except BaseException:  # the parent logs the exit and starts another
+        log.exception("status service %s failed", role)
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def serve(authority: CertificateAuthority, served: list[ServedCa], options: ServeOptions = ServeOptions(),
+          *, on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT.  `on_ready(host, port)` is called once the socket listens."""
+    if not served:
+        raise ValueError("nothing to serve: no CA")
+    sock = bind(options.host, options.port, options.backlog)
+    host, port = sock.getsockname()[:2]
+    authority.home.store.engine.dispose()   # no connection crosses a fork
+    if on_ready is not None:
+        on_ready(host, port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    roles: dict[int, str] = {}
+
+    def start(role: str) -> None:
+        if role == "maintainer":
+            pid = _spawn(role, lambda: (sock.close(), _maintainer_main(authority, served, options)))
+        else:
+            pid = _spawn(role, lambda: _worker_main(authority, served, sock, options))
+        roles[pid] = role
+
+    old_term = signal.signal(signal.SIGTERM, _stop_handler)
+    old_int = signal.signal(signal.SIGINT, _stop_handler)
+    try:
+        start("maintainer")
+        for i in range(options.workers):
+            start(f"worker {i + 1}")
+        last_restart = 0.0
+        while True:
+            pid, status = os.wait()
+            role = roles.pop(pid, None)
+            if role is None:
+                continue
+            log.warning("status service %s (pid %d) exited with %s; starting another", role, pid,
+                        os.waitstatus_to_exitcode(status))
+            pause = last_restart + 1.0 - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            last_restart = time.monotonic()
+            start(role)
+    except _Stop:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for pid in list(roles):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while roles and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                roles.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        for pid in roles:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        sock.close()
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
