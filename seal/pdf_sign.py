@@ -125,6 +125,15 @@ class _PictureForms:
         self._image_ref: generic.IndirectObject | None = None
 
     def _body(self, writer) -> tuple[bytes, generic.DictionaryObject]:
+        """The picture with the Multiply blend mode: like stamp ink, the red darkens what is
+        under it instead of hiding it, so the organisation's name and the date stay legible."""
+        content, resources = self._picture_body(writer)
+        resources = generic.DictionaryObject(dict(resources))
+        resources[pdf_name("/ExtGState")] = generic.DictionaryObject({pdf_name("/SealInk"): generic.DictionaryObject({
+            pdf_name("/Type"): pdf_name("/ExtGState"), pdf_name("/BM"): pdf_name("/Multiply")})})
+        return b"q /SealInk gs\n" + content + b"\nQ", resources
+
+    def _picture_body(self, writer) -> tuple[bytes, generic.DictionaryObject]:
         pic = self._picture
         if hasattr(pic, "pdf_content"):
             if self._content is None:

@@ -202,7 +202,7 @@ class SealService:
             return SealCheck(True, seal=record.name)
 
         engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(), *trust],
-                            revocation=RevocationData(crls=crls, mode="soft-fail"), seal_check=seal_check,
+                            revocation=RevocationData(crls=crls), seal_check=seal_check,
                             clock=self.home.clock)
         checks = tuple(self._judge(sig) for sig in engine.signatures)
         problems = list(engine.problems)
