@@ -79,10 +79,21 @@ def read_input(path: str, what: str = "file") -> bytes:
 
 
 def error_exit(ctx: Context | None, exc: YinxinError) -> None:
+    """The error as JSON on stdout when --json was given, and always one line on stderr."""
     if ctx is not None and ctx.json:
         click.echo(json.dumps(exc.to_dict(), ensure_ascii=False, default=str))
-    else:
-        click.echo(f"yinxin: error: {exc.message}", err=True)
+    click.echo(f"yinxin: error: {' '.join(exc.message.split())}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def usage_error_exit(ctx: Context | None, exc: click.ClickException) -> None:
+    """A command-line mistake (click's errors and ours): one line, with where to find help."""
+    message = " ".join(exc.format_message().split())
+    command = getattr(exc, "ctx", None)
+    hint = f" (see '{command.command_path} --help')" if isinstance(exc, click.UsageError) and command else ""
+    if ctx is not None and ctx.json:
+        click.echo(json.dumps({"error": "UsageError", "message": message}, ensure_ascii=False))
+    click.echo(f"yinxin: error: {message}{hint}", err=True)
     sys.exit(exc.exit_code)
 
 

@@ -9,7 +9,7 @@ import click
 
 from pki.errors import YinxinError
 
-from .common import Context, error_exit, json_option
+from .common import Context, error_exit, json_option, usage_error_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("yinxin: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        usage_error_exit(ctx_obj, exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BrokenPipeError:

@@ -103,6 +103,7 @@ def verify(store: Store, ca_public_key: Callable[[str], tuple[PublicKey, bytes |
     signatures, or None when that CA is unknown."""
     problems: list[AuditProblem] = []
     hashes: dict[int, str] = {}
+    unverified: dict[int, Any] = {}       # seq → row whose hash does not fit its own seq
     with store.read() as conn:
         rows: Iterable[Any] = conn.execute(sa.select(audit_events).order_by(audit_events.c.seq))
         expected_seq, prev, count = 1, GENESIS, 0
@@ -114,12 +115,13 @@ def verify(store: Store, ca_public_key: Callable[[str], tuple[PublicKey, bytes |
             recomputed = _event_hash(row.seq, row.at, row.actor, row.action, row.target, row.details,
                                      row.result_digest, row.prev_hash)
             if recomputed != row.hash:
-                problems.append(AuditProblem(row.seq, f"event {row.seq} ({row.action} {row.target}) was edited"))
-            elif row.prev_hash != prev and row.seq == expected_seq:
+                unverified[row.seq] = row
+            elif row.prev_hash != prev and row.seq == expected_seq and row.seq - 1 not in unverified:
                 problems.append(AuditProblem(row.seq, f"event {row.seq} does not follow event {row.seq - 1} "
                                                       "(reordered or the previous event was replaced)"))
             prev, expected_seq = row.hash, row.seq + 1
             hashes[row.seq] = row.hash
+        problems.extend(_edited_or_moved(unverified, hashes))
         head = conn.execute(sa.select(audit_head)).first()
         if head is not None and head.last_seq != expected_seq - 1:
             problems.append(AuditProblem(head.last_seq, f"the log ends at event {expected_seq - 1} but "
@@ -142,6 +144,44 @@ def verify(store: Store, ca_public_key: Callable[[str], tuple[PublicKey, bytes |
             problems.append(AuditProblem(cp.seq, f"checkpoint at event {cp.seq} has a bad signature"))
     problems.sort(key=lambda p: p.seq)
     return AuditReport(events=count, checkpoints=len(checkpoints), problems=tuple(problems))
+
+
+def _edited_or_moved(unverified: dict[int, Any], hashes: dict[int, str]) -> list[AuditProblem]:
+    """Tell an edited event from one moved to another sequence number (reordered).
+
+    A moved event is intact but hashed under its original number, which its chain link gives:
+    one more than the original number of the event whose hash it names as previous."""
+    seq_of_hash = {h: s for s, h in hashes.items()}
+    original: dict[int, int | None] = {}
+
+    def original_seq(seq: int, depth: int = 0) -> int | None:
+        if seq not in unverified:
+            return seq
+        if seq in original or depth > 64:
+            return original.get(seq)
+        original[seq] = None                    # guards against cycles
+        row = unverified[seq]
+        if row.prev_hash == GENESIS:
+            candidate: int | None = 1
+        else:
+            before = seq_of_hash.get(row.prev_hash)
+            base = None if before is None else original_seq(before, depth + 1)
+            candidate = None if base is None else base + 1
+        if candidate is not None and candidate != seq and _event_hash(
+                candidate, row.at, row.actor, row.action, row.target, row.details, row.result_digest,
+                row.prev_hash) == row.hash:
+            original[seq] = candidate
+        return original[seq]
+
+    problems = []
+    for seq, row in sorted(unverified.items()):
+        moved_from = original_seq(seq)
+        if moved_from is not None:
+            problems.append(AuditProblem(seq, f"event {seq} ({row.action} {row.target}) was written as event "
+                                              f"{moved_from}: events were reordered"))
+        else:
+            problems.append(AuditProblem(seq, f"event {seq} ({row.action} {row.target}) was edited"))
+    return problems
 
 
 __all__ = ["append", "maybe_checkpoint", "verify", "AuditReport", "AuditProblem", "AuditError"]

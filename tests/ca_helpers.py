@@ -108,6 +108,19 @@ def openssl_csr(directory: Path, algorithm: str, subject: str, *, stem: str | No
     return key, csr
 
 
+def corrupt_csr_signature(csr_pem: bytes) -> bytes:
+    """The same PEM request with one bit of its signature flipped."""
+    from asn1crypto import csr as asn1_csr, pem
+    _, _, der = pem.unarmor(csr_pem)
+    request = asn1_csr.CertificationRequest.load(der)
+    signature = bytearray(request["signature"].native)
+    signature[len(signature) // 2] ^= 0x01
+    broken = asn1_csr.CertificationRequest({
+        "certification_request_info": request["certification_request_info"],
+        "signature_algorithm": request["signature_algorithm"], "signature": bytes(signature)})
+    return pem.armor("CERTIFICATE REQUEST", broken.dump())
+
+
 def cert_text(path: Path) -> str:
     return openssl_out("x509", "-in", path, "-noout", "-text")
 

@@ -3,11 +3,10 @@ ones are refused with a clear error and leave the database exactly as it was."""
 from __future__ import annotations
 
 import pytest
-from asn1crypto import csr as asn1_csr, pem
 
 from pki.errors import CertificateError, PolicyError
 
-from ca_helpers import (VECTORS, World, apply_and_issue, cert_text, db_snapshot, openssl, openssl_csr,
+from ca_helpers import (VECTORS, World, apply_and_issue, corrupt_csr_signature, db_snapshot, openssl, openssl_csr,
                         openssl_out, wall_clock)
 
 
@@ -35,23 +34,11 @@ def test_openssl_csr_accepted(world: World, algorithm: str, ca: str, der: bool) 
     assert f"{leaf}: OK" in openssl_out("verify", *extra, "-CAfile", world.ca_pem(ca), leaf)
 
 
-def _corrupt_signature(csr_pem: bytes) -> bytes:
-    """The same request with one bit of its signature flipped."""
-    _, _, der = pem.unarmor(csr_pem)
-    request = asn1_csr.CertificationRequest.load(der)
-    signature = bytearray(request["signature"].native)
-    signature[len(signature) // 2] ^= 0x01
-    broken = asn1_csr.CertificationRequest({
-        "certification_request_info": request["certification_request_info"],
-        "signature_algorithm": request["signature_algorithm"], "signature": bytes(signature)})
-    return pem.armor("CERTIFICATE REQUEST", broken.dump())
-
-
 @pytest.mark.parametrize("algorithm,ca", [("rsa2048", "rsa"), ("ecdsa-p256", "rsa"), ("sm2", "sm2")])
 def test_broken_signature_refused_without_a_trace(world: World, algorithm: str, ca: str) -> None:
     subject = f"/C=CN/O=印信测试/CN=broken {algorithm}"
     _, csr = openssl_csr(world.files, algorithm, subject, stem=f"broken-{algorithm}")
-    broken = _corrupt_signature(csr.read_bytes())
+    broken = corrupt_csr_signature(csr.read_bytes())
     (world.files / f"broken-{algorithm}-flipped.csr").write_bytes(broken)
     # OpenSSL agrees the request is broken (`req -verify` says so, though 3.0 exits 0 either way)
     extra = ("-vfyopt", "distid:1234567812345678") if algorithm == "sm2" else ()
