@@ -326,20 +326,29 @@ class CertificateAuthority:
         key = self.load_key(ca, password)
         return self._issue(ca, key, app, profile, operator)
 
-    def _issue(self, ca: CaInfo, ca_key: PrivateKey, app: Application, profile: Profile,
-               operator: str) -> Issued:
-        subject = parse_name(app.subject)
-        check_subject(profile, subject)
-        check_san(profile, app.subject_alt_names)
-        public_key = public_key_from_spki(app.public_key_der)
+    def _check_issuable(self, ca: CaInfo, profile: Profile, subject: str,
+                        subject_alt_names: Sequence[tuple[str, str]], public_key: PublicKey) -> datetime:
+        """Step 1's checks, which need no database change; returns the CA certificate's notAfter."""
+        if profile.ca:
+            raise PolicyError(f"profile {profile.name} is for CA certificates: create a CA with "
+                              "`ca init --parent` instead", profile=profile.name)
+        check_subject(profile, parse_name(subject))
+        check_san(profile, subject_alt_names)
         if public_key.algorithm not in profile.algorithms:
             raise PolicyError(f"profile {profile.name} does not allow {public_key.algorithm} keys",
                               profile=profile.name)
+        ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
+        if ca_not_after <= self.home.clock.now():
+            raise StateError(f"CA {ca.name}'s certificate has expired", ca=ca.name)
+        return ca_not_after
+
+    def _issue(self, ca: CaInfo, ca_key: PrivateKey, app: Application, profile: Profile,
+               operator: str) -> Issued:
+        subject = parse_name(app.subject)
+        public_key = public_key_from_spki(app.public_key_der)
+        ca_not_after = self._check_issuable(ca, profile, app.subject, app.subject_alt_names, public_key)
         now = self.home.clock.now()
         ca_cert = ca.certificate
-        ca_not_after = ca_cert["tbs_certificate"]["validity"]["not_after"].native
-        if ca_not_after <= now:
-            raise StateError(f"CA {ca.name}'s certificate has expired", ca=ca.name)
         not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
         urls = ca.urls()
         slot = active_key(profile, app.id_number)
@@ -445,8 +454,11 @@ class CertificateAuthority:
                 raise PolicyError("the CSR has the certificate's current key: re-key needs a new key "
                                   "(renew without --csr keeps the key)", field="csr")
             kind, csr_der = "rekey", request.dump()
-        key = self.load_key(ca_info, password)
         old_app = self.ra.get(record.application_id) if record.application_id else None
+        # refuse before the renewal application is recorded: a refusal changes nothing
+        self._check_issuable(ca_info, profile, record.subject, old_app.subject_alt_names if old_app else (),
+                             new_key)
+        key = self.load_key(ca_info, password)
         with self.home.store.transaction() as conn:
             app_id = self.home.store.insert(
                 conn, applications, ca_id=ca_info.id, kind=kind, profile=record.profile,

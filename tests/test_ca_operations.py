@@ -123,6 +123,21 @@ def test_rekey_refuses_same_key_and_broken_csr(world: World) -> None:
     assert db_snapshot(world.db_path()) == before
 
 
+def test_sub_ca_certificate_is_not_renewed_as_an_end_entity(tmp_path) -> None:
+    world = World(tmp_path / "home", tmp_path / "files", fixed_clock())
+    world.init_ca("root", "ecdsa-p256")
+    sub = world.init_ca("sub", "ecdsa-p256", parent="root", days=100)
+    record = world.authority.show(sub.serial, ca="root")
+    assert record.profile == "subca" and record.status == "issued"
+    world.clock.set(record.not_after - timedelta(days=10))          # inside the subca renewal window
+    before = db_snapshot(world.db_path())
+    _, csr = _csr("/C=CN/O=印信测试/CN=sub CA")
+    for kwargs in ({}, {"csr": csr}):
+        with pytest.raises(PolicyError, match="profile subca is for CA certificates"):
+            world.authority.renew(sub.serial, password=PASSWORD, ca="root", **kwargs)
+    assert db_snapshot(world.db_path()) == before
+
+
 # --------------------------------------------------------------------------- hold / release / revoke
 
 def test_hold_release_revoke(world: World) -> None:
@@ -370,6 +385,17 @@ def test_issue_refused_once_ca_expired(tmp_path) -> None:
     world.ra.approve(app.id, operator="b")
     with pytest.raises(StateError, match="has expired"):
         world.authority.issue(app.id, password=PASSWORD)
+
+
+def test_reads_do_not_wait_for_a_writer(world: World) -> None:
+    """In WAL mode a reader sees the last committed state while a write transaction is open
+    (a CLI `list`, or an OCSP lookup, never waits for issuance)."""
+    serial = _issue(world, "reader").record.serial
+    with world.home.store.transaction() as conn:
+        conn.execute(certificates.update().where(certificates.c.serial == serial).values(subject="CN=uncommitted"))
+        assert world.authority.show(serial).subject == "CN=reader,O=印信测试"
+        assert [r.serial for r in world.authority.list(subject="CN=reader")] == [serial]
+    assert world.authority.show(serial).subject == "CN=uncommitted"
 
 
 def test_list_show_stats(world: World) -> None:

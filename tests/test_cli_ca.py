@@ -265,7 +265,7 @@ def fixtures(cli: Cli) -> dict[str, str]:
     person = cli.lib_issue("person", "/CN=李四", "lisi", id_number="110101199202022222")
     (cli.work / "wrong-password").write_text("wrong horse\n")
     return {"submitted": str(submitted.id), "approved": str(approved.id), "revoked": revoked,
-            "person": person, "csr": str(pending_csr)}
+            "person": person, "csr": str(pending_csr), "sub": lib.authority.get("sub").serial.upper()}
 
 
 def bad_cases(f: dict[str, str], cli: Cli) -> dict[str, tuple[list, str, dict]]:
@@ -289,6 +289,8 @@ def bad_cases(f: dict[str, str], cli: Cli) -> dict[str, tuple[list, str, dict]]:
         "issue unapproved": (["ca", "issue", f["submitted"], "--out", out], "only an approved application", {}),
         "unknown application": (["ca", "approve", "424242", "--operator", "bob"], "no application 424242", {}),
         "release revoked": (["ca", "release", f["revoked"]], "cannot release it", {}),
+        "re-key a CA certificate": (["ca", "renew", f["sub"], "--ca", "root", "--csr", f["csr"], "--out", out],
+                                    "is for CA certificates", {}),
         "renew revoked": (["ca", "renew", f["revoked"], "--out", out], "only a valid certificate is renewed", {}),
         "unknown serial": (["ca", "revoke", "0123456789ABCDEF01", "--reason", "superseded"],
                            "no certificate with serial 123456789ABCDEF01", {}),
