@@ -102,7 +102,10 @@ def _subset_ttf(chars: str) -> bytes:
     glyf = fb.font["glyf"]
     fb.setupHorizontalMetrics({g: (advances[g], getattr(glyf[g], "xMin", 0)) for g in order})
     fb.setupHorizontalHeader(ascent=880, descent=-120)
-    fb.setupNameTable({"familyName": "YinxinDocument", "styleName": "Regular"})
+    # a family name per subset: reportlab keeps glyph assignments per PostScript name, so two subsets
+    # sharing one name would lose the glyphs the first one did not have
+    family = "YinxinDoc" + hashlib.sha256(chars.encode()).hexdigest()[:12]
+    fb.setupNameTable({"familyName": family, "styleName": "Regular", "psName": f"{family}-Regular"})
     fb.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120)
     fb.setupPost()
     out = io.BytesIO()

@@ -1,0 +1,90 @@
+"""The document flow on PostgreSQL (the engine for several nodes): a whole upward document, sealed,
+sent, received and archived, and the append-only triggers refusing UPDATE and DELETE.
+
+A throw-away cluster is started with initdb/pg_ctl on a free local port (as the `postgres` user when
+the tests run as root, since PostgreSQL refuses to run as root).  Skipped only when the PostgreSQL
+server binaries or the psycopg driver are not installed."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from docflow_support import (ORG, OTHER, SEAL_PASSWORD, UPWARD_TO_SEAL, Bureau, example_org, new_upward,
+                             other_org, walk, with_seals)
+
+pytest.importorskip("psycopg")
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    # a directory the postgres user can reach (pytest's base temp directory is private to us)
+    data = Path(tempfile.mkdtemp(prefix="yinxin-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    run = lambda *args: subprocess.run([*prefix, *map(str, args)], check=True, capture_output=True)  # noqa: E731
+    run(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    run(bindir / "pg_ctl", "-D", data, "-w", "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+        "-l", data / "server.log", "start")
+    try:
+        run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "yinxin")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/yinxin"
+    finally:
+        run(bindir / "pg_ctl", "-D", data, "-m", "fast", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_whole_flow_and_append_only_archive_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from docflow import DocumentFlow
+    from pki.clock import FixedClock, SystemClock
+    from pki.home import Home
+
+    clock = FixedClock(SystemClock().now().replace(microsecond=0))
+    home = Home.open(tmp_path / "home", database=postgres_url, clock=clock)
+    assert home.store.dialect == "postgresql"
+    flow = DocumentFlow(home)
+    flow.load_organisation_data(example_org(), actor="admin")
+    flow.load_organisation_data(other_org(), actor="admin")
+    b = Bureau(home=home, flow=flow, clock=clock, path=tmp_path / "home")
+    with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
+    doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL)
+    doc = flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
+    flow.act(doc.id, user="sun", action="approve")
+    flow.send(doc.id, user="liu", to=[OTHER])
+    assert flow.receive(doc.id, user="t_liu").accepted
+    record = flow.archive(doc.id, user="liu")
+    assert all(r["valid"] for r in record.reports)
+    with home.store.engine.connect() as conn:
+        for statement in ("UPDATE doc_archive SET archived_by = 'mallory'", "DELETE FROM doc_archive",
+                          "UPDATE doc_versions SET pdf = '\\x00'", "DELETE FROM doc_actions"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                conn.execute(sa.text(statement))
+            conn.rollback()
+    home.store.engine.dispose()
