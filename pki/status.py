@@ -56,10 +56,12 @@ def generate_crl(authority: CertificateAuthority, ca: CaInfo, key: PrivateKey, *
                  operator: str = "operator") -> CrlResult:
     """Build, sign and store the next full (or delta) CRL of `ca`."""
     home = authority.home
-    now = home.clock.now()
     ca_cert = ca.certificate
     aki = ca_cert.key_identifier or ca.public_key().key_identifier()
     with home.store.transaction() as conn:
+        # the time is read under the store's write lock, as status changes read theirs: a change
+        # committed after this CRL carries a later (or the same) time, so the next delta lists it
+        now = home.clock.now()
         base = None
         if delta:
             base = conn.execute(sa.select(crls.c.number, crls.c.this_update).where(

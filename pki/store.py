@@ -2,9 +2,23 @@
 
 SQLite in WAL mode is the embedded default (one file in the home
 directory); PostgreSQL serves several nodes.  Every write runs in one
-transaction (`Store.transaction()`); on SQLite a write transaction starts
-with BEGIN IMMEDIATE so that two processes serialise instead of failing on
-a lock upgrade.  Uniqueness rules (serial per CA, one active certificate per
+transaction (`Store.transaction()`), and write transactions are serialised
+on every engine, so that code which reads, decides and then writes (the
+one-person-one-certificate slot, the audit chain's head, CRL numbers, status
+transitions) sees no other writer between its read and its write:
+
+* SQLite: a write transaction starts with BEGIN IMMEDIATE (the database's
+  single write lock), so two processes queue instead of failing on a lock
+  upgrade;
+* PostgreSQL: its first statement takes one transaction-level advisory lock
+  (`WRITE_LOCK_KEY`), the same single write lock; under READ COMMITTED every
+  later statement of the transaction sees all that committed before.
+
+Reads (`Store.read()`) take no lock on either engine.  Signing happens
+outside transactions, so CPU-bound work still runs in parallel.  Commits are
+durable before the caller goes on (SQLite: synchronous=FULL; PostgreSQL's
+default synchronous_commit): a reservation is on disk before its certificate
+is signed.  Uniqueness rules (serial per CA, one active certificate per
 person and usage, CRL number per CA) are database constraints as well as
 checks in the calling code.  The store returns rows and raises StoreError /
 Conflict; it never formats messages for people.
@@ -192,16 +206,34 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+#: the advisory lock every PostgreSQL write transaction takes first (b"yinxin" as an integer)
+WRITE_LOCK_KEY = int.from_bytes(b"yinxin", "big")
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://…` (or `postgres://…`) means the psycopg 3 driver, the one yinxin ships with."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 @dataclass
 class Store:
     engine: Engine
 
     @classmethod
     def open(cls, url: str) -> "Store":
+        url = normalise_url(url)
         try:
             engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise StoreError(f"cannot open database {url!r}: {exc}", url=url) from None
+            raise StoreError(f"cannot open database {_safe_url(url)!r}: {exc}", url=_safe_url(url)) from None
+        if engine.dialect.name == "postgresql":
+            @event.listens_for(engine, "begin")
+            def _pg_begin(conn: Connection) -> None:
+                if not conn.get_execution_options().get("yinxin_read_only"):
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
         if engine.dialect.name == "sqlite":
             @event.listens_for(engine, "connect")
             def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -210,7 +242,9 @@ class Store:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA synchronous=NORMAL")
+                # FULL: each commit is on disk before it returns (NORMAL could lose the last
+                # commits, e.g. a reservation whose certificate already left, on power loss)
+                cur.execute("PRAGMA synchronous=FULL")
                 cur.close()
 
             @event.listens_for(engine, "begin")
@@ -242,6 +276,17 @@ class Store:
 
     def migrate(self) -> int:
         """Apply the migrations the database has not seen; returns the schema version."""
+        wanted = {version for version, _, _ in _MIGRATIONS}
+        try:
+            # the common case, every migration applied: decided without the write lock, so that
+            # opening a home never waits for (or holds up) a long write elsewhere
+            with self.read() as conn:
+                if sa.inspect(conn).has_table(schema_version.name):
+                    done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
+                    if wanted <= done:
+                        return max(done)
+        except OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}", detail=str(exc.orig)) from None
         with self.transaction() as conn:
             schema_version.create(conn, checkfirst=True)
             done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
@@ -278,6 +323,14 @@ class Store:
     def read(self) -> Any:
         """A connection for reads outside a write transaction (a snapshot; takes no write lock)."""
         return self.engine.connect().execution_options(yinxin_read_only=True)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def to_json(value: Any) -> str:
