@@ -24,7 +24,8 @@ from .home import Home
 from .keyfiles import write_file_atomic
 from .profiles import Profile
 from .store import applications, cas, certificates, evidence
-from .x509 import csr_subject, csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr
+from .x509 import (_check_san, csr_subject, csr_subject_alt_names, load_csr, name_to_text, parse_name,
+                   verify_csr)
 
 # asn1crypto's attribute names → the short names profiles use
 _SHORT = {"country_name": "C", "state_or_province_name": "ST", "locality_name": "L",
@@ -214,6 +215,8 @@ class RegistrationAuthority:
                               f"(allowed: {', '.join(prof.algorithms)})", field="algorithm",
                               profile=profile)
         check_san(prof, sans)
+        for kind, value in sans:   # refused now, not after approval when the certificate is built
+            _check_san(kind, value)
         slot = active_key(prof, id_number)
         if slot is not None:
             # 一人一证 refuses before a key is generated or evidence stored (checked again below)

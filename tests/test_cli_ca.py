@@ -280,6 +280,8 @@ def bad_cases(f: dict[str, str], cli: Cli) -> dict[str, tuple[list, str, dict]]:
                               cli.work / "nope.csr"], "cannot read CSR", {}),
         "mismatched subject": ([*apply, "--profile", "organization", "--subject", "/O=x/CN=other", "--csr",
                                 f["csr"]], "differs from the application's subject", {}),
+        "invalid SAN": ([*apply, "--profile", "server", "--subject", "/O=x/CN=pending", "--csr", f["csr"],
+                         "--san", "dns:not a host!"], "invalid dns subject alternative name", {}),
         "unknown profile": ([*apply, "--profile", "wizard", "--subject", "/O=x/CN=y", "--csr", f["csr"]],
                             "unknown profile 'wizard'", {}),
         "unknown CA": (["ca", "apply", "--ca", "nope", "--applicant", "a", "--profile", "organization",

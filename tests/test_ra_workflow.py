@@ -288,3 +288,22 @@ def test_ca_may_be_left_out_only_when_unambiguous(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="several CAs"):
         world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
                        generate_key_out=world.files / "c.pem", key_password=KEY_PASSWORD)
+    # … unless the home's configuration names a default
+    (world.home_dir / "config.yaml").write_text("default_ca: second\n", encoding="utf-8")
+    configured = World(world.home_dir, world.files, world.clock)
+    app = configured.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
+                              generate_key_out=world.files / "d.pem", key_password=KEY_PASSWORD)
+    assert app.ca == "second" and configured.authority.get().name == "second"
+
+
+@pytest.mark.parametrize("san", [("dns", "not a host!"), ("ip", "999.1.1.1"), ("email", "nobody"),
+                                 ("uri", "no scheme"), ("dns", "")])
+def test_invalid_subject_alt_name_refused_on_application(world: World, san: tuple[str, str]) -> None:
+    """Refused when applying — not after approval, when the certificate would be built."""
+    from pki.errors import CertificateError
+    before = db_snapshot(world.db_path())
+    with pytest.raises(CertificateError, match="subject alternative name") as info:
+        world.ra.apply(ca="ec", profile="server", subject="/CN=www.yinxin.test", applicant="alice",
+                       generate_key_out=world.files / "san.pem", key_password=KEY_PASSWORD, subject_alt_names=[san])
+    assert info.value.data["field"] == "subject_alt_names"
+    assert db_snapshot(world.db_path()) == before and not (world.files / "san.pem").exists()
