@@ -11,6 +11,7 @@ from pki.keyfiles import write_file_atomic
 
 from .common import Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password
 from .main import cli
+from .seal_cmds import placement_options
 
 
 def _flow(ctx: Context):  # type: ignore[no-untyped-def]
@@ -208,16 +209,16 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
 @click.option("--seal", "seal_name", required=True, help="The organisation's seal.")
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="The seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
-@click.option("--page", type=int, help="With --at: the page (1-based, negative from the end; default last).")
-@click.option("--at", "at", help="X,Y: the seal's centre in mm from the lower-left corner of the page.")
-@click.option("--anchor", help="Centre the seal over this text (default: the organisation's name).")
-@click.option("--field", help="Seal into this existing empty signature field.")
-@click.option("--riding", is_flag=True, help="Add a riding seal (骑缝章) across the right edges of all pages.")
+@placement_options
 @json_option
 @pass_ctx
 def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: str | None, page: int | None,
              at: str | None, anchor: str | None, field: str | None, riding: bool) -> None:
-    """Seal the signed-off, registered document with the organisation's seal (over its name and the date)."""
+    """Seal the signed-off, registered document with the organisation's seal.
+
+    Without a placement option the seal goes over the organisation's name (its last occurrence: the
+    signature line), which GB/T 9704 wants pressed together with the date; --at without --page
+    means the last page."""
     placement = _placement(page, at, anchor, field)
     password = read_password(password_file, env="YINXIN_SEAL_PASSWORD", prompt="Seal password")
     assert password is not None
