@@ -26,6 +26,8 @@ from pki.clock import FixedClock, SystemClock
 from pki.home import Home
 from pki.x509 import certificate_to_pem
 
+from pg_fixture import PgDatabase, prepare_home_database, run_sql, snapshot
+
 PASSWORD = b"ca-password-1"
 KEY_PASSWORD = b"key-password-1"
 DISTID = "1234567812345678"
@@ -144,6 +146,8 @@ class World:
 
     def __post_init__(self) -> None:
         self.files.mkdir(parents=True, exist_ok=True)
+        # SQLite, or a fresh PostgreSQL schema with YINXIN_TEST_DATABASE=postgresql (tests/pg_fixture.py)
+        self.database = prepare_home_database(self.home_dir)
         self.home = Home.open(self.home_dir, clock=self.clock)
         self.authority = CertificateAuthority(self.home)
 
@@ -151,8 +155,9 @@ class World:
     def ra(self):  # type: ignore[no-untyped-def]
         return self.authority.ra
 
-    def db_path(self) -> Path:
-        return self.home_dir / "yinxin.db"
+    def db_path(self) -> Path | PgDatabase:
+        """The SQLite file, or the PostgreSQL schema: what `db_snapshot` and `sql` take."""
+        return self.database
 
     def init_ca(self, name: str, algorithm: str, *, subject: str | None = None, parent: str | None = None,
                 base_url: str | None = BASE_URL, days: int = 3650, **kwargs: Any) -> CaInfo:
@@ -187,8 +192,10 @@ def apply_and_issue(world: World, *, ca: str, profile: str, subject: str, csr: b
 
 # --------------------------------------------------------------------------- the database, read independently
 
-def db_snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def db_snapshot(db: Path | PgDatabase) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, through the sqlite3 module (independent of pki.store)."""
+    if isinstance(db, PgDatabase):
+        return snapshot(db)   # through psycopg, as independent
     con = sqlite3.connect(db)
     try:
         tables = [r[0] for r in con.execute(
@@ -202,8 +209,10 @@ def row_counts(db: Path) -> dict[str, int]:
     return {table: len(rows) for table, rows in db_snapshot(db).items()}
 
 
-def sql(db: Path, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def sql(db: Path | PgDatabase, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Run one statement directly on the SQLite file (for tampering and inspection)."""
+    if isinstance(db, PgDatabase):
+        return run_sql(db, statement, params)
     con = sqlite3.connect(db, isolation_level=None)
     try:
         return con.execute(statement, params).fetchall()
