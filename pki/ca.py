@@ -179,6 +179,40 @@ def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
     return dict(row)
 
 
+def ensure_still_issuable(conn: Any, ca_id: int, app: Application) -> None:
+    """Inside the reservation's transaction: the application is still approved and has no live
+    certificate, and a renewal's predecessor is still valid and not renewed by someone else.
+    (A reservation left by a crash blocks re-issuing until it is revoked: it may have been signed.)"""
+    state = conn.execute(sa.select(applications.c.state).where(applications.c.id == app.id)).scalar()
+    if state != "approved":
+        raise StateError(f"application {app.id} is no longer approved ({state})", application=app.id,
+                         state=state)
+    live = ("reserved", "issued", "held")
+    row = conn.execute(sa.select(certificates.c.serial, certificates.c.status).where(
+        certificates.c.application_id == app.id, certificates.c.status.in_(live))).first()
+    if row is not None:
+        if row.status == "reserved":
+            raise StateError(f"application {app.id} has serial {row.serial.upper()} reserved by an "
+                             f"interrupted issuance (it may have been signed): revoke it first "
+                             f"(yinxin ca revoke {row.serial.upper()} --reason unspecified)",
+                             application=app.id, serial=row.serial.upper())
+        raise StateError(f"application {app.id} was issued meanwhile: serial {row.serial.upper()}",
+                         application=app.id, serial=row.serial.upper())
+    if app.kind != "new" and app.predecessor_serial:
+        status = conn.execute(sa.select(certificates.c.status).where(
+            certificates.c.ca_id == ca_id, certificates.c.serial == app.predecessor_serial)).scalar()
+        if status != "issued":
+            raise StateError(f"certificate {app.predecessor_serial.upper()} is {status} now: not renewed",
+                             serial=app.predecessor_serial.upper(), status=status)
+        successor = conn.execute(sa.select(certificates.c.serial).where(
+            certificates.c.ca_id == ca_id, certificates.c.predecessor_serial == app.predecessor_serial,
+            certificates.c.application_id != app.id, certificates.c.status.in_(live))).scalar()
+        if successor is not None:
+            raise Conflict(f"certificate {app.predecessor_serial.upper()} was renewed meanwhile: serial "
+                           f"{successor.upper()}", serial=app.predecessor_serial.upper(),
+                           successor=successor.upper())
+
+
 def _new_serial(home: Home) -> int:
     """127 bits from the CSPRNG, top bit clear so the DER INTEGER is positive and 16 octets at most."""
     while True:
@@ -366,9 +400,9 @@ class CertificateAuthority:
             tbs = build_tbs_certificate(spec, ca_key.public_key().signature_algorithm())
             try:
                 with self.home.store.transaction() as conn:
-                    if conn.execute(sa.select(applications.c.state).where(
-                            applications.c.id == app.id)).scalar() != "approved":
-                        raise StateError(f"application {app.id} is no longer approved", application=app.id)
+                    # re-checked under the store's write lock: another process may have issued
+                    # (or renewed) meanwhile, and a crash may have left a reservation behind
+                    ensure_still_issuable(conn, ca.id, app)
                     if app.kind == "new":
                         ensure_slot_free(conn, slot, now)
                     self.home.store.insert(
@@ -404,12 +438,14 @@ class CertificateAuthority:
                                                        certificates.c.serial == f"{serial:x}")
                          .values(cert_der=cert_der, status="issued"))
             if app.kind != "new" and app.predecessor_serial:
-                # renewal/re-key supersedes the predecessor: one active certificate stays
+                # renewal/re-key supersedes the predecessor: one active certificate stays; the
+                # revocation's time is read under the write lock, like every status change's
+                changed_at = self.home.clock.now()
                 conn.execute(sa.update(certificates).where(
                     certificates.c.ca_id == ca.id, certificates.c.serial == app.predecessor_serial,
                     certificates.c.status.in_(("issued", "held"))).values(
-                    status="revoked", revoked_at=now, revocation_reason="superseded", active_key=None,
-                    status_changed_at=now))
+                    status="revoked", revoked_at=changed_at, revocation_reason="superseded", active_key=None,
+                    status_changed_at=changed_at))
                 if slot is not None:
                     conn.execute(sa.update(certificates).where(
                         certificates.c.ca_id == ca.id, certificates.c.serial == f"{serial:x}")
@@ -481,9 +517,12 @@ class CertificateAuthority:
             verb = action.split(".")[1]
             raise StateError(f"certificate {record.serial.upper()} is {record.status}: cannot {verb} it",
                              serial=record.serial.upper(), status=record.status)
-        now = self.home.clock.now()
         ca_info = self.get(record.ca)
         with self.home.store.transaction() as conn:
+            # the time of the change is read under the store's write lock, so status times follow
+            # commit order: a CRL generated before this commit has an earlier (or equal) thisUpdate,
+            # and the next delta CRL lists this change
+            now = self.home.clock.now()
             result = conn.execute(sa.update(certificates).where(
                 certificates.c.ca_id == ca_info.id, certificates.c.serial == record.serial,
                 certificates.c.status == record.status).values(status_changed_at=now, **{
