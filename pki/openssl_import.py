@@ -250,18 +250,50 @@ def parse_index(text: str, *, progress: Progress | None = None) -> tuple[list[In
 
 # --------------------------------------------------------------------------- certificates
 
-def _certificates_in(directory: Path) -> dict[str, tuple[asn1_x509.Certificate, Path]]:
-    """serial (store form) → (certificate, file) for every certificate file in the directory."""
-    found: dict[str, tuple[asn1_x509.Certificate, Path]] = {}
-    for path in sorted(directory.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in (".pem", ".crt", ".cer", ".der"):
-            continue
-        try:
-            cert = load_certificate(path.read_bytes())
-        except (CertificateError, OSError):
-            continue  # not a certificate file: nothing to match
-        found.setdefault(f"{cert.serial_number:x}", (cert, path))
-    return found
+class _CertificateFiles:
+    """Certificate files of a directory by serial: openssl's own name (``<SERIAL>.pem``, upper-case
+    hex of even length) is tried first; any other ``*.pem``/``*.crt``/``*.cer``/``*.der`` file is
+    read (once, on the first serial not found by name) and matched by the serial inside.  Only
+    paths are kept, so a directory of a million certificates does not sit in memory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._scanned: dict[str, Path] | None = None
+
+    def _by_name(self, serial: str) -> Path | None:
+        upper = serial.upper()
+        upper = "0" * (len(upper) % 2) + upper
+        for name in (f"{upper}.pem", f"{serial}.pem"):
+            path = self.directory / name
+            if path.is_file():
+                return path
+        return None
+
+    def _scan(self) -> dict[str, Path]:
+        if self._scanned is None:
+            self._scanned = {}
+            for path in sorted(self.directory.iterdir()):
+                if path.is_file() and path.suffix.lower() in (".pem", ".crt", ".cer", ".der"):
+                    try:
+                        cert = load_certificate(path.read_bytes())
+                    except (CertificateError, OSError):
+                        continue  # not a certificate file: nothing to match
+                    self._scanned.setdefault(f"{cert.serial_number:x}", path)
+        return self._scanned
+
+    def find(self, serial: str) -> tuple[asn1_x509.Certificate, Path] | None:
+        path = self._by_name(serial)
+        if path is not None:
+            try:
+                cert = load_certificate(path.read_bytes())
+            except (CertificateError, OSError):
+                cert = None
+            if cert is not None and f"{cert.serial_number:x}" == serial:
+                return cert, path
+        path = self._scan().get(serial)
+        if path is None:
+            return None
+        return load_certificate(path.read_bytes()), path
 
 
 def _check_certificate(entry: IndexEntry, cert: asn1_x509.Certificate, ca: CaInfo, ca_key_id: bytes) -> str | None:
@@ -322,15 +354,15 @@ def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, i
     lines = sum(1 for line in text.split("\n") if line.strip())
 
     checked = 0
-    found: dict[str, tuple[asn1_x509.Certificate, Path]] = {}
+    files: _CertificateFiles | None = None
     if certs_dir is not None:
         directory = Path(certs_dir)
         if not directory.is_dir():
             raise PolicyError(f"{directory} is not a directory", field="certs")
-        found = _certificates_in(directory)
+        files = _CertificateFiles(directory)
         ca_key_id = ca.certificate.key_identifier or ca.public_key().key_identifier()
         for i, entry in enumerate(entries, 1):
-            match = found.get(entry.serial)
+            match = files.find(entry.serial)
             if match is None:
                 bad.append(BadLine(entry.line, f"no certificate with serial {entry.serial.upper()} in {directory}"))
             else:
@@ -342,7 +374,7 @@ def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, i
                 progress("check", i, len(entries))
 
     now = home.clock.now()
-    inserts: list[dict[str, Any]] = []
+    inserts: list[IndexEntry] = []
     updates: list[tuple[IndexEntry, str]] = []
     unchanged = 0
     c = certificates.c
@@ -355,7 +387,7 @@ def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, i
             for entry in chunk:
                 row = rows.get(entry.serial)
                 if row is None:
-                    inserts.append(_new_record(ca, entry, found.get(entry.serial), now))
+                    inserts.append(entry)
                     continue
                 verdict = _compare(entry, row)
                 if verdict == "same":
@@ -383,8 +415,11 @@ def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, i
     with home.store.transaction() as conn:
         done = 0
         for start in range(0, len(inserts), 5000):
-            conn.execute(certificates.insert(), inserts[start:start + 5000])
-            done += len(inserts[start:start + 5000])
+            # records are made chunk by chunk (certificate files read again) to keep memory flat
+            chunk = [_new_record(ca, entry, _certificate_again(files, entry), now)
+                     for entry in inserts[start:start + 5000]]
+            conn.execute(certificates.insert(), chunk)
+            done += len(chunk)
             if progress is not None:
                 progress("write", done, len(inserts) + len(updates))
         for entry, old_status in updates:
@@ -404,6 +439,17 @@ def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, i
                               "unchanged": unchanged, "certificates_checked": checked},
                      result_digest=hashlib.sha256(index_data).hexdigest())
     return result
+
+
+def _certificate_again(files: _CertificateFiles | None,
+                       entry: IndexEntry) -> tuple[asn1_x509.Certificate, Path] | None:
+    if files is None:
+        return None
+    match = files.find(entry.serial)
+    if match is None:  # checked a moment ago: the directory changed under the import
+        raise PolicyError(f"the certificate file of serial {entry.serial.upper()} disappeared during the import; "
+                          "nothing imported", serial=entry.serial.upper())
+    return match
 
 
 def _new_record(ca: CaInfo, entry: IndexEntry, match: tuple[asn1_x509.Certificate, Path] | None,

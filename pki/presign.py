@@ -320,29 +320,33 @@ class Presigner:
             done += len(signed)
         return done
 
-    def pending(self, *, limit: int | None = None) -> list[Any]:
+    def pending(self, *, limit: int | None = None, after_id: int = 0) -> list[Any]:
         """Certificates whose stored response is missing, states another status, was signed by
-        another signer, or comes within `refresh_before` of its nextUpdate.  Certificates that
-        expired before the CRL grace are left to on-demand answers."""
+        another signer, or comes within `refresh_before` of its nextUpdate — in id order, after
+        `after_id` (a sweep walks the table once, however many chunks it takes).  Certificates
+        that expired before the CRL grace are left to on-demand answers."""
         now = self.authority.home.clock.now()
         c, r = certificates.c, ocsp_responses.c
-        query = (sa.select(c.serial, c.status, c.status_changed_at, c.revoked_at, c.revocation_reason)
+        query = (sa.select(c.id, c.serial, c.status, c.status_changed_at, c.revoked_at, c.revocation_reason)
                  .select_from(certificates.outerjoin(
                      ocsp_responses, sa.and_(r.ca_id == c.ca_id, r.serial == c.serial)))
-                 .where(c.ca_id == self.ca.id, c.status != "reserved",
+                 .where(c.id > after_id, c.ca_id == self.ca.id, c.status != "reserved",
                         c.not_after > now - timedelta(days=7),
                         sa.or_(r.serial.is_(None), r.cert_status != c.status,
                                r.cert_changed_at != c.status_changed_at, r.signer != self.signer.fingerprint,
-                               r.next_update <= now + self.policy.refresh_before)))
+                               r.next_update <= now + self.policy.refresh_before))
+                 .order_by(c.id))
         if limit is not None:
             query = query.limit(limit)
         with self.authority.home.store.read() as conn:
             return conn.execute(query).all()
 
-    def refresh(self, *, limit: int | None = None) -> int:
-        """Sign and store what `pending` lists (at most `limit`); returns how many were signed."""
-        rows = self.pending(limit=limit)
+    def refresh(self, *, limit: int | None = None, after_id: int = 0) -> tuple[int, int | None]:
+        """Sign and store what `pending` lists (at most `limit`, after `after_id`).  Returns how
+        many were signed and the id to continue after, or None when the sweep reached the end."""
+        rows = self.pending(limit=limit, after_id=after_id)
         for start in range(0, len(rows), self.batch):
             self._store(self._sign_rows(rows[start:start + self.batch]))
-        return len(rows)
+        finished = limit is None or len(rows) < limit
+        return len(rows), None if finished else rows[-1].id
 

@@ -89,6 +89,7 @@ class Maintainer:
         self._crl_state = {s.ca.id: _CrlState() for s in self.served}
         self._sweep_due = 0.0
         self._sweep_pending: set[int] = set(self._presigners)
+        self._sweep_cursor: dict[int, int] = {}
         self.watch = ChangeWatch(self.engine, self._by_id)
         self._load_crl_times()
 
@@ -120,6 +121,7 @@ class Maintainer:
         changes = self.watch.poll()
         if changes.everything:
             self._sweep_pending = set(self._presigners)
+            self._sweep_cursor.clear()
             self._sweep_due = 0.0
             for state in self._crl_state.values():
                 self._mark_dirty(state)
@@ -176,10 +178,14 @@ class Maintainer:
                 return False
             self._sweep_pending = set(self._presigners)
         ca_id = next(iter(self._sweep_pending))
-        signed = self._presigners[ca_id].refresh(limit=self.sweep_chunk)
+        signed, cursor = self._presigners[ca_id].refresh(limit=self.sweep_chunk,
+                                                         after_id=self._sweep_cursor.get(ca_id, 0))
         if signed:
             log.info("CA %s: pre-signed %d OCSP responses", self._by_id[ca_id].ca.name, signed)
-        if signed < self.sweep_chunk:
+        if cursor is not None:
+            self._sweep_cursor[ca_id] = cursor
+        else:
+            self._sweep_cursor.pop(ca_id, None)
             self._sweep_pending.discard(ca_id)
             if not self._sweep_pending:
                 self._sweep_due = mono + self.sweep_interval
