@@ -31,7 +31,7 @@ def cli(ctx: click.Context, home: str, database: str | None) -> None:
 
 def _register() -> None:
     # each module adds its commands to `cli`; a module not built yet is simply absent
-    for name in ("key_cmds", "ca_cmds", "seal_cmds", "doc_cmds", "serve_cmds"):
+    for name in ("key_cmds", "ca_cmds", "seal_cmds", "doc_cmds", "serve_cmds", "demo_cmds"):
         try:
             __import__(f"cli.{name}")
         except ModuleNotFoundError as exc:
