@@ -98,7 +98,12 @@ def usage_error_exit(ctx: Context | None, exc: click.ClickException) -> None:
 
 
 def open_home(ctx: Context) -> "Any":
-    """The library's Home for this invocation (database from --database/config)."""
+    """The library's Home for this invocation (database from --database/config).
+
+    The seal and docflow tables are registered first, so every command brings a home's
+    schema to the same version: which command runs first never changes the schema."""
+    import docflow.store  # noqa: F401  (registers migration 200)
+    import seal.store  # noqa: F401  (registers migration 100)
     from pki.home import Home
     return Home.open(ctx.home, database=ctx.database)
 

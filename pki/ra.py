@@ -289,22 +289,27 @@ class RegistrationAuthority:
         if not operator or not operator.strip():
             raise PolicyError("an operator is needed", field="operator")
         app = self.get(app_id)
-        if app.state != "submitted":
-            raise StateError(f"application {app_id} is {app.state}; only a submitted application can be "
-                             f"{state}", application=app_id, state=app.state)
+        # an approved application that can no longer be issued may still be rejected (withdrawn);
+        # issuance re-checks "still approved" under the write lock, so the two cannot both happen
+        decidable = ("submitted",) if state == "approved" else ("submitted", "approved")
+        if app.state not in decidable:
+            raise StateError(f"application {app_id} is {app.state}; only a "
+                             f"{' or '.join(decidable)} application can be {state}",
+                             application=app_id, state=app.state)
         if operator.strip() == app.applicant:
             raise PolicyError(f"{operator} applied for application {app_id} and cannot also decide it "
                               "(separation of duties)", application=app_id, operator=operator)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             updated = conn.execute(sa.update(applications).where(
-                applications.c.id == app_id, applications.c.state == "submitted").values(
+                applications.c.id == app_id, applications.c.state == app.state).values(
                 state=state, decided_by=operator.strip(), decided_at=now, decision_comment=comment))
             if updated.rowcount != 1:
                 raise StateError(f"application {app_id} was decided by someone else meanwhile",
                                  application=app_id)
-            audit.append(conn, at=now, actor=operator.strip(), action={"approved": "application.approve", "rejected": "application.reject"}[state],
-                         target=f"application:{app_id}", details={"comment": comment})
+            action = {"approved": "application.approve", "rejected": "application.reject"}[state]
+            audit.append(conn, at=now, actor=operator.strip(), action=action, target=f"application:{app_id}",
+                         details={"comment": comment, "was": app.state})
         return self.get(app_id)
 
 

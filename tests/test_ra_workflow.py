@@ -83,8 +83,12 @@ def test_decisions_happen_once(world: World) -> None:
     world.ra.approve(app.id, operator="bob")
     with pytest.raises(StateError, match="only a submitted application"):
         world.ra.approve(app.id, operator="carol")
-    with pytest.raises(StateError):
-        world.ra.reject(app.id, operator="carol", reason="too late")
+    # an approved application not yet issued can be withdrawn; then nothing more is decided or issued
+    assert world.ra.reject(app.id, operator="carol", reason="evidence withdrawn").state == "rejected"
+    with pytest.raises(StateError, match="only a submitted or approved application"):
+        world.ra.reject(app.id, operator="dave", reason="again")
+    with pytest.raises(StateError, match="only an approved application is issued"):
+        world.authority.issue(app.id, password=PASSWORD)
 
 
 def test_issuing_unapproved_or_issued_application_refused(world: World) -> None:
