@@ -1,0 +1,953 @@
+"""Bulk issuance: a department's certificates from one CSV file, each row applied for, approved
+and issued, a bad row reported by its line number without stopping or spoiling the others.
+
+CSV columns (a header line names them; UTF-8, a BOM is fine):
+
+* ``subject``   — the DN (``/C=CN/O=…/CN=…`` or RFC 4514), required;
+* ``id_number`` — the identity number (may be empty; some profiles require it);
+* ``csr``       — a PKCS#10 file (relative paths are relative to the CSV file); empty: a key is
+                  generated here and written encrypted into the output directory;
+* ``applicant`` — optional: who applies (default: the subject's CN);
+* ``san``       — optional: subjectAltNames, ``dns:a.example;ip:10.0.0.1``;
+* ``algorithm`` — optional: the algorithm of a generated key (default: the run's, else the CA's).
+
+Who is who: each row's applicant applies, the approver (`approver`, default the operator)
+approves, and the operator issues; an approver who is also the row's applicant is refused for
+that row (separation of duties).
+
+Rows go in batches through the issuance cycle of `pki.ca` (ARCHITECTURE.md "Issuance cycle"),
+with the same records and audit events as one-by-one issuance, in fewer transactions:
+
+1. each row is checked (subject, identity number, SANs, CSR and its proof of possession, profile
+   algorithms, one person one certificate — also against the other rows of the file); keys are
+   generated and their encrypted files written (made durable with one file-system sync);
+2. one transaction, under the store's write lock: one-person-one-certificate checked again, the
+   applications recorded as submitted and approved, serials reserved with the TBS about to be
+   signed; audit events "application.submit", "application.approve", "certificate.signing";
+3. the certificates are signed (the CA key is loaded once) and each signature is verified
+   before it leaves;
+4. one transaction: the certificates recorded as issued, the applications as issued; audit
+   events "certificate.signed" (with the certificate's digest) and "certificate.issued";
+5. the certificate files are written (temporary files, one sync, renames).
+
+A crash between 2 and 4 leaves reserved serials, which `CertificateAuthority.check()` lists and
+which can be revoked, as with single issuance.  If the batch transaction fails as a whole (a
+constraint no check foresaw), its rows are retried one by one, so only the bad row fails.
+
+TBSCertificates come from `TbsTemplate`: the parts that are the same for every certificate of a
+batch (signature algorithm, issuer, validity, extensions but the key identifier and SANs) are
+encoded once by `pki.x509.build_tbs_certificate`; per row only the serial, subject, public key,
+subject key identifier and SANs are put in.  The first row of every batch is built both ways and
+compared, so a template that went wrong stops the run instead of issuing a wrong certificate
+(tests compare the two builders on many more).
+"""
+from __future__ import annotations
+
+import csv
+import ctypes
+import ctypes.util
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from asn1crypto import csr as asn1_csr, pem, x509 as asn1_x509
+
+from . import audit
+from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key
+from .ca import CaInfo, CertificateAuthority, _new_serial, format_serial
+from .errors import CertificateError, Conflict, PolicyError, StateError, StoreError, YinxinError
+from .profiles import Profile
+from .ra import PENDING, active_key, check_id_number, check_san, check_subject
+from .store import applications, cas, certificates
+from .x509 import (CertificateSpec, _san_extension, build_tbs_certificate, csr_subject,
+                   csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr)
+
+__all__ = ["BulkRow", "RowResult", "BulkReport", "TbsTemplate", "Subject", "SubjectCache", "read_rows",
+           "issue_bulk", "spki_key_identifier",
+           "write_files_durably", "remove_stale_temp_files", "COLUMNS"]
+
+COLUMNS = ("subject", "id_number", "csr", "applicant", "san", "algorithm")
+SAN_KINDS = ("dns", "ip", "email", "uri")
+#: batches start small (the first results come quickly) and grow to this
+MAX_BATCH = 256
+
+
+# --------------------------------------------------------------------------- rows and results
+
+@dataclass(frozen=True)
+class BulkRow:
+    """One CSV row as written (validated later, so that a bad row fails alone)."""
+    line: int
+    subject: str
+    id_number: str | None = None
+    csr: str | None = None                  # path as written in the file
+    applicant: str | None = None
+    san: str | None = None
+    algorithm: str | None = None
+    problem: str | None = None              # what made the line unreadable, if anything
+
+
+@dataclass(frozen=True)
+class RowResult:
+    line: int
+    subject: str
+    ok: bool
+    serial: str | None = None               # upper-case hex
+    application: int | None = None
+    certificate_file: str | None = None
+    key_file: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "subject": self.subject,
+                               "status": "issued" if self.ok else "failed"}
+        if self.ok:
+            out.update(serial=self.serial, application=self.application,
+                       certificate_file=self.certificate_file, key_file=self.key_file)
+        else:
+            out.update(error=self.error, error_type=self.error_type)
+        return out
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    ca: str
+    profile: str
+    results: tuple[RowResult, ...]
+    removed_temp_files: tuple[str, ...] = ()
+
+    @property
+    def issued(self) -> tuple[RowResult, ...]:
+        return tuple(r for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> tuple[RowResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ca": self.ca, "profile": self.profile, "rows": len(self.results),
+                "issued": len(self.issued), "failed": len(self.failed),
+                "results": [r.to_dict() for r in self.results],
+                "removed_temp_files": list(self.removed_temp_files)}
+
+
+def read_rows(data: bytes | str | os.PathLike[str]) -> list[BulkRow]:
+    """Rows of a bulk CSV (bytes, or a path).  A bad header fails the whole file (PolicyError);
+    a row with the wrong number of fields still comes back, and fails alone later."""
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            data = Path(data).read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"cannot read {data}: {exc.strerror}", field="from") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"the CSV file is not UTF-8 (byte {exc.start})", field="from") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[BulkRow] = []
+    for fields in reader:
+        line = reader.line_num
+        if header is None:
+            if not any(f.strip() for f in fields):
+                continue
+            header = [f.strip().lower() for f in fields]
+            unknown = [h for h in header if h not in COLUMNS]
+            if unknown:
+                raise PolicyError(f"line {line}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})",
+                                  field="from", line=line)
+            if "subject" not in header:
+                raise PolicyError(f"line {line}: the header has no 'subject' column", field="from", line=line)
+            if len(set(header)) != len(header):
+                raise PolicyError(f"line {line}: a column is named twice", field="from", line=line)
+            continue
+        if not any(f.strip() for f in fields):
+            continue                                    # blank lines are allowed
+        if len(fields) != len(header):
+            rows.append(BulkRow(line=line, subject=fields[header.index("subject")].strip()
+                                if len(fields) > header.index("subject") else "",
+                                problem=f"{len(fields)} fields, but the header names {len(header)}"))
+            continue
+        values = {h: (f.strip() or None) for h, f in zip(header, fields)}
+        rows.append(BulkRow(line=line, subject=values.get("subject") or "", id_number=values.get("id_number"),
+                            csr=values.get("csr"), applicant=values.get("applicant"), san=values.get("san"),
+                            algorithm=values.get("algorithm")))
+    if header is None:
+        raise PolicyError("the CSV file is empty (a header line naming the columns is needed)", field="from")
+    return rows
+
+
+# --------------------------------------------------------------------------- the TBS template
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _der_length(len(content)) + content
+
+
+def _der_integer(value: int) -> bytes:
+    # one spare bit keeps a positive INTEGER positive (a leading 00 when the top bit is set)
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+_VERSION_V3 = b"\xa0\x03\x02\x01\x02"
+_SKI_OID = "key_identifier"
+_AKI_OID = "authority_key_identifier"
+
+
+@dataclass(frozen=True)
+class TbsTemplate:
+    """TBSCertificates of one CA, profile and validity period (see the module docstring)."""
+
+    signature_algorithm: bytes
+    issuer: bytes
+    validity: bytes
+    before_ski: bytes           # extensions before the subject key identifier
+    ski_head: bytes             # the SKI extension without its 20-octet value
+    after_ski: bytes            # the authority key identifier (SANs follow it)
+    after_san: bytes            # CRL DP, AIA, ocsp-nocheck, policies
+    spec_values: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def make(cls, *, ca: CaInfo, ca_key_public: PublicKey, profile: Profile, not_before: datetime,
+             not_after: datetime, sample_subject: asn1_x509.Name, sample_key: PublicKey) -> "TbsTemplate":
+        ca_cert = ca.certificate
+        urls = ca.urls()
+        values = dict(
+            issuer=ca_cert.subject, not_before=not_before, not_after=not_after,
+            issuer_key_identifier=ca_cert.key_identifier or ca.public_key().key_identifier(),
+            key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
+            crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
+            ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check)
+        sigalg = ca_key_public.signature_algorithm()
+        proto = build_tbs_certificate(CertificateSpec(subject=sample_subject, serial=1 << 64,
+                                                      public_key=sample_key, **values), sigalg)
+        exts = list(proto["extensions"])
+        ids = [e["extn_id"].native for e in exts]
+        if ids.count(_SKI_OID) != 1 or ids.count(_AKI_OID) != 1 or ids.index(_AKI_OID) != ids.index(_SKI_OID) + 1 \
+                or "subject_alt_name" in ids:
+            raise CertificateError("unexpected extension layout for a bulk template", field="profile")
+        ski_at = ids.index(_SKI_OID)
+        ski = exts[ski_at].dump()
+        if len(sample_key.key_identifier()) != 20 or not ski.endswith(sample_key.key_identifier()):
+            raise CertificateError("unexpected subject key identifier encoding", field="profile")
+        return cls(signature_algorithm=proto["signature"].dump(), issuer=proto["issuer"].dump(),
+                   validity=proto["validity"].dump(),
+                   before_ski=b"".join(e.dump() for e in exts[:ski_at]), ski_head=ski[:-20],
+                   after_ski=exts[ski_at + 1].dump(),
+                   after_san=b"".join(e.dump() for e in exts[ski_at + 2:]), spec_values=values)
+
+    def spec(self, serial: int, subject: asn1_x509.Name, public_key: PublicKey,
+             sans: Sequence[tuple[str, str]]) -> CertificateSpec:
+        """The CertificateSpec the reference builder takes for the same certificate (validates it)."""
+        return CertificateSpec(subject=subject, serial=serial, public_key=public_key,
+                               subject_alt_names=tuple(sans), **self.spec_values)
+
+    def tbs(self, serial: int, subject_der: bytes, spki_der: bytes, key_identifier: bytes,
+            san_extension: bytes = b"") -> bytes:
+        """The DER TBSCertificate, as build_tbs_certificate(...).dump() would give it."""
+        if len(key_identifier) != 20:
+            raise CertificateError("subject key identifier must be 20 octets", field="public_key")
+        extensions = _tlv(0x30, self.before_ski + self.ski_head + key_identifier + self.after_ski
+                          + san_extension + self.after_san)
+        return _tlv(0x30, _VERSION_V3 + _der_integer(serial) + self.signature_algorithm + self.issuer
+                    + self.validity + subject_der + spki_der + _tlv(0xA3, extensions))
+
+    def certificate(self, tbs_der: bytes, signature: bytes) -> bytes:
+        return _tlv(0x30, tbs_der + self.signature_algorithm + _tlv(0x03, b"\x00" + signature))
+
+
+def san_extension_der(sans: Sequence[tuple[str, str]], subject_empty: bool = False) -> bytes:
+    if not sans:
+        return b""
+    return asn1_x509.Extension(_san_extension(sans, critical=subject_empty)).dump()
+
+
+def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the DER element at `offset`."""
+    tag, first = data[offset], data[offset + 1]
+    if first < 0x80:
+        return tag, offset + 2, offset + 2 + first
+    count = first & 0x7F
+    length = int.from_bytes(data[offset + 2:offset + 2 + count], "big")
+    start = offset + 2 + count
+    return tag, start, start + length
+
+
+def spki_key_identifier(spki_der: bytes) -> bytes:
+    """RFC 5280 method 1 from SubjectPublicKeyInfo DER, without asn1crypto: SHA-1 of the
+    subjectPublicKey bits (what `PublicKey.key_identifier()` gives)."""
+    tag, start, _end = _read_tlv(spki_der, 0)
+    _tag, _s, algorithm_end = _read_tlv(spki_der, start)
+    tag, bits_start, bits_end = _read_tlv(spki_der, algorithm_end)
+    if tag != 0x03 or spki_der[bits_start] != 0:
+        raise CertificateError("malformed SubjectPublicKeyInfo", field="public_key")
+    return hashlib.sha1(spki_der[bits_start + 1:bits_end]).digest()
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject DN as bulk issuance uses it: DER, RFC 4514 text, attribute labels, CN."""
+    written: str                # as in the file
+    der: bytes                  # == parse_name(written).dump()
+    text: str                   # == name_to_text(parse_name(written))
+    labels: frozenset[str]      # == ra.subject_attributes(parse_name(written))
+    common_name: str | None
+
+    def name(self) -> asn1_x509.Name:
+        """The asn1crypto Name, through pki.x509.parse_name itself."""
+        return parse_name(self.written)
+
+
+class SubjectCache:
+    """`pki.x509.parse_name` for many DNs that share most attributes (a department's C, O, OU):
+    each attribute value is encoded by pki.x509 once and reused.  Multi-valued RDNs, e-mail and
+    DC attributes and anything parse_name refuses take parse_name itself; tests compare both."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._avas: dict[tuple[str, str], bytes] = {}
+        self._limit = limit
+
+    def subject(self, written: str) -> Subject:
+        from . import x509 as _x509
+        from .ra import _SHORT
+        stripped = written.lstrip()
+        if not stripped.strip():
+            return self._slow(written)
+        try:
+            rdns = _x509._split_openssl(stripped) if stripped.startswith("/") \
+                else list(reversed(_x509._split_rfc4514(stripped)))
+        except YinxinError:
+            return self._slow(written)
+        parts, texts, labels, common_name = [], [], set(), None
+        for rdn in rdns:
+            if len(rdn) != 1:
+                return self._slow(written)
+            attr_type, value = rdn[0]
+            attr = _x509._BY_LABEL.get(attr_type.lower())
+            if attr is None or attr.encoding == "ia5":
+                return self._slow(written)
+            key = (attr.asn1_name, value)
+            ava = self._avas.get(key)
+            if ava is None:
+                ava = _x509._attribute_value(attr, value, written).dump()   # validates, as parse_name
+                if len(self._avas) < self._limit:
+                    self._avas[key] = ava
+            parts.append(_tlv(0x31, ava))
+            texts.append(f"{attr.label}={_x509._escape_value(value)}")
+            labels.add(_SHORT.get(attr.asn1_name, attr.asn1_name))
+            if attr.asn1_name == "common_name" and common_name is None:
+                common_name = value
+        return Subject(written, _tlv(0x30, b"".join(parts)), ",".join(reversed(texts)), frozenset(labels),
+                       common_name)
+
+    @staticmethod
+    def _slow(written: str) -> Subject:
+        from .ra import subject_attributes
+        name = parse_name(written)
+        return Subject(written, name.dump(), name_to_text(name), frozenset(subject_attributes(name)),
+                       _common_name(name))
+
+
+# --------------------------------------------------------------------------- files
+
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+
+def _syncfs(directory: Path) -> bool:
+    """Flush the file system holding `directory` (Linux syncfs(2)); False where not available."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        return syncfs(fd) == 0
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_files_durably(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None:
+    """`keyfiles.write_file_atomic` for many files at once: each goes to a temporary file beside
+    its target (`.NAME.XXXXXXXX.tmp`, created with `mode`), all are made durable together (one
+    syncfs, or an fsync each where syncfs is missing), then renamed, then the directories synced.
+    Never a half-written file under a final name; a crash leaves at most temporary files, which
+    `remove_stale_temp_files` clears."""
+    if not files:
+        return
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            temps.append((temp, target))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        directories = {target.parent for _, target in temps}
+        if not all(_syncfs(d) for d in directories):
+            for temp, _ in temps:
+                fd = os.open(temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        for temp, target in temps:
+            os.replace(temp, target)
+        for directory in directories:
+            _fsync_dir(directory)
+    except BaseException:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Remove temporary files (`.NAME.XXXX.tmp`) a killed writer left in `directory`.  Only call
+    this while no other writer can use the directory (`issue_bulk` holds a lock on it)."""
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        if _TEMP_NAME.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+class _DirectoryLock:
+    """An exclusive lock on an output directory (released by the kernel if the process dies)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / ".yinxin-bulk.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_DirectoryLock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise Conflict(f"another bulk run is writing into {self.path.parent}", out_dir=str(self.path.parent)) \
+                from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _stem(line: int, common_name: str | None) -> str:
+    """The file name of a row's certificate and key: line number and CN (`00012-张三`)."""
+    slug = re.sub(r"[^\w.-]+", "_", common_name or "row", flags=re.UNICODE).strip("._")[:48] or "row"
+    return f"{line:05d}-{slug}"
+
+
+# --------------------------------------------------------------------------- the run
+
+@dataclass
+class _Work:
+    """A row on its way through the cycle."""
+    row: BulkRow
+    subject: Subject
+    id_number: str | None
+    applicant: str
+    sans: tuple[tuple[str, str], ...]
+    slot: str | None
+    stem: str
+    public_key: PublicKey | None = None
+    csr_der: bytes | None = None
+    generate: str | None = None             # algorithm of a key generated here
+    key_file: Path | None = None
+    key_written: bool = False
+    serial: int = 0
+    tbs_der: bytes = b""
+    app_id: int = 0
+    cert_der: bytes = b""
+
+
+class _RowFailed(Exception):
+    def __init__(self, error: YinxinError | str, error_type: str = "PolicyError") -> None:
+        super().__init__(str(error))
+        if isinstance(error, YinxinError):
+            self.message, self.error_type = error.message, type(error).__name__
+        else:
+            self.message, self.error_type = error, error_type
+
+
+def _load_csr(data: bytes) -> asn1_csr.CertificationRequest:
+    """`pki.x509.load_csr`, without its forced full parse when every part gets parsed anyway.
+
+    A request without attributes is version, subject, key, algorithm and signature: bulk
+    issuance parses each of them (the subject by comparison with its own encoding or as text, the
+    key and signature when verifying them), so junk still fails.  A request with attributes, or
+    anything unusual, goes through load_csr itself."""
+    from . import x509 as _x509
+    try:
+        blocks = _x509._der_blocks(data, ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"), "CSR", "csr")
+        if len(blocks) == 1:
+            request = asn1_csr.CertificationRequest.load(blocks[0], strict=True)
+            info = request["certification_request_info"]
+            if info["version"].native == "v1" and len(info["attributes"]) == 0:
+                request["signature"].native     # noqa: B018 - the signature's encoding checked here
+                return request
+    except Exception:  # noqa: BLE001 - asn1crypto raises ValueError, TypeError …: load_csr tells
+        pass
+    return load_csr(data)
+
+
+def _parse_sans(text: str | None) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    out = []
+    for item in re.split(r"[;\s]+", text.strip()):
+        if not item:
+            continue
+        kind, sep, value = item.partition(":")
+        if not sep or kind.lower() not in SAN_KINDS or not value:
+            raise _RowFailed(f"san {item!r}: use dns:NAME, ip:ADDRESS, email:ADDRESS or uri:URI, separated by ';'")
+        out.append((kind.lower(), value))
+    return tuple(out)
+
+
+def _common_name(name: asn1_x509.Name) -> str | None:
+    for rdn in name.chosen:
+        for ava in rdn:
+            if ava["type"].native == "common_name":
+                return str(ava["value"].native)
+    return None
+
+
+def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: str | None, profile: str,
+               out_dir: str | os.PathLike[str], operator: str, ca_password: bytes | None,
+               approver: str | None = None, key_password: bytes | None = None,
+               key_algorithm: str | None = None, key_scheme: str = "aes256",
+               csv_dir: str | os.PathLike[str] | None = None, batch_size: int = MAX_BATCH,
+               progress: Callable[[RowResult], None] | None = None) -> BulkReport:
+    """Apply for, approve and issue a certificate for every row; see the module docstring.
+
+    `csv_dir` is where relative CSR paths start.  `progress(result)` is called once per row, as
+    its result is final.  Raises only for what stops the whole run (unknown CA or profile, wrong
+    CA password, an unusable output directory, a database error); row problems are results."""
+    home = authority.home
+    operator = (operator or "").strip()
+    if not operator:
+        raise PolicyError("an operator is needed", field="operator")
+    approver = (approver or operator).strip()
+    prof = home.profiles.get(profile)
+    if prof.ca:
+        raise PolicyError(f"profile {profile} is for CAs: use `ca init --parent`", profile=profile)
+    ca_info = authority.get(ca)
+    if key_algorithm is not None and key_algorithm not in ALGORITHMS:
+        raise PolicyError(f"unknown algorithm {key_algorithm!r} (one of: {', '.join(ALGORITHMS)})",
+                          field="key_algorithm")
+    ca_key = authority.load_key(ca_info, ca_password)          # once for the whole run
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = Path(csv_dir) if csv_dir is not None else Path.cwd()
+    rows = list(rows)
+    results: dict[int, RowResult] = {}
+    run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
+               key_algorithm, key_scheme)
+
+    def finish(result: RowResult) -> None:
+        results[result.line] = result
+        if progress is not None:
+            progress(result)
+
+    with _DirectoryLock(out):
+        removed = tuple(str(p) for p in remove_stale_temp_files(out))
+        size = min(16, max(1, batch_size))
+        start = 0
+        while start < len(rows):
+            batch = rows[start:start + size]
+            start += len(batch)
+            for result in run.batch(batch):
+                finish(result)
+            size = min(max(1, batch_size), size * 2)
+    ordered = tuple(results[r.line] for r in rows)
+    return BulkReport(ca=ca_info.name, profile=prof.name, results=ordered, removed_temp_files=removed)
+
+
+class _Run:
+    def __init__(self, authority: CertificateAuthority, ca: CaInfo, ca_key: PrivateKey, profile: Profile,
+                 out: Path, base: Path, operator: str, approver: str, key_password: bytes | None,
+                 key_algorithm: str | None, key_scheme: str) -> None:
+        self.authority, self.home = authority, authority.home
+        self.ca, self.ca_key, self.profile = ca, ca_key, profile
+        self.ca_public = ca_key.public_key()
+        self.out, self.base = out, base
+        self.operator, self.approver = operator, approver
+        self.key_password, self.key_algorithm, self.key_scheme = key_password, key_algorithm, key_scheme
+        self.ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
+        self.seen_slots: dict[str, int] = {}            # slot -> line, across the whole file
+        self.sign_distid = ca.sign_distid
+        self.ca_subject = ca.certificate.subject
+        self.names = SubjectCache()
+
+    # ------------------------------------------------------------ one batch
+
+    def batch(self, rows: Sequence[BulkRow]) -> list[RowResult]:
+        results: list[RowResult] = []
+        works: list[_Work] = []
+        for row in rows:
+            try:
+                works.append(self._check_row(row))
+            except _RowFailed as exc:
+                results.append(RowResult(row.line, row.subject, False, error=exc.message, error_type=exc.error_type))
+        if not works:
+            return results
+        works, failed = self._precheck_slots(works)
+        results += failed
+        if not works:
+            return results
+        works, failed = self._generate_keys(works)
+        results += failed
+        if not works:
+            return results
+        now = self.home.clock.now()
+        try:
+            template = self._prepare(works, now)
+            reserved = self._reserve(works, now, template, results)
+        except (Conflict, StoreError, CertificateError) as exc:
+            if len(works) == 1:
+                results.append(self._fail(works[0], exc))
+                return results
+            # something no check foresaw (nothing was recorded): one by one, so only the bad row fails
+            for work in works:
+                results += self.batch_of_one(work)
+            return results
+        # after the reservation a failure stops the run: `ca check` lists what was reserved
+        results += self._sign_and_record(reserved, now, template)
+        return results
+
+    def batch_of_one(self, work: _Work) -> list[RowResult]:
+        results: list[RowResult] = []
+        now = self.home.clock.now()
+        try:
+            template = self._prepare([work], now)
+            reserved = self._reserve([work], now, template, results)
+        except (Conflict, StoreError, CertificateError, PolicyError) as exc:
+            return [self._fail(work, exc)]
+        return results + self._sign_and_record(reserved, now, template)
+
+    def _fail(self, work: _Work, exc: YinxinError | str) -> RowResult:
+        if work.key_written and work.key_file is not None:
+            work.key_file.unlink(missing_ok=True)   # no key file for a row that was not recorded
+        failed = _RowFailed(exc)
+        return RowResult(work.row.line, work.row.subject, False, error=failed.message,
+                         error_type=failed.error_type)
+
+    # ------------------------------------------------------------ step 1: checks
+
+    def _check_row(self, row: BulkRow) -> _Work:
+        if row.problem is not None:
+            raise _RowFailed(row.problem)
+        if not row.subject:
+            raise _RowFailed("the subject is empty")
+        try:
+            subject = self.names.subject(row.subject)
+            missing = self.profile.required_subject - subject.labels
+            extra = subject.labels - self.profile.allowed_subject
+            if missing or extra:    # the RA's own check says it with its own words
+                check_subject(self.profile, subject.name())
+            id_number = check_id_number(self.profile, row.id_number)
+            sans = _parse_sans(row.san)
+        except YinxinError as exc:
+            raise _RowFailed(exc) from None
+        applicant = (row.applicant or subject.common_name or "").strip()
+        if not applicant:
+            raise _RowFailed("no applicant: give an 'applicant' column or a CN in the subject")
+        if applicant == self.approver:
+            raise _RowFailed(f"{applicant} applies in this row and cannot also approve it (separation of "
+                             "duties): give another --approver", "PolicyError")
+        slot = active_key(self.profile, id_number)
+        if slot is not None:
+            earlier = self.seen_slots.get(slot)
+            if earlier is not None:
+                raise _RowFailed(f"identity number {id_number} is on line {earlier} too: one active "
+                                 f"{self.profile.usage} certificate per person", "Conflict")
+        work = _Work(row=row, subject=subject, id_number=id_number, applicant=applicant, sans=sans, slot=slot,
+                     stem=_stem(row.line, subject.common_name))
+        if row.csr is not None:
+            if row.algorithm:
+                raise _RowFailed("'algorithm' is for keys generated here; this row has a CSR")
+            self._check_csr(work)
+        else:
+            self._check_generation(work)
+        try:
+            check_san(self.profile, work.sans)
+            if work.sans:   # everything CertificateSpec checks of SANs, before anything is recorded
+                now = self.home.clock.now()
+                CertificateSpec(subject=subject.name(), serial=1 << 64, public_key=work.public_key or self.ca_public,
+                                subject_alt_names=work.sans, issuer=self.ca_subject, not_before=now,
+                                not_after=now + timedelta(days=1), issuer_key_identifier=None)
+        except YinxinError as exc:
+            raise _RowFailed(exc) from None
+        cert_file = self.out / f"{work.stem}.pem"
+        if cert_file.exists():
+            raise _RowFailed(f"{cert_file} exists; not overwriting a certificate file")
+        if slot is not None:
+            self.seen_slots[slot] = row.line
+        return work
+
+    def _check_csr(self, work: _Work) -> None:
+        path = Path(work.row.csr or "")
+        if not path.is_absolute():
+            path = self.base / path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _RowFailed(f"cannot read CSR {work.row.csr}: {exc.strerror}") from None
+        try:
+            request = _load_csr(data)
+            public_key = verify_csr(request, distid=self.ca.distid)
+        except YinxinError as exc:
+            raise _RowFailed(exc) from None
+        csr_name = csr_subject(request)
+        csr_name_der = csr_name.dump()
+        # an empty CSR subject is fine (the row's counts); any other must be the row's (as the RA says)
+        if csr_name_der not in (b"\x30\x00", work.subject.der) and csr_name.native \
+                and name_to_text(csr_name) != work.subject.text:
+            raise _RowFailed(f"the CSR's subject ({name_to_text(csr_name)}) differs from the row's subject "
+                             f"({work.subject.text})", "CertificateError")
+        if public_key.algorithm not in self.profile.algorithms:
+            raise _RowFailed(f"profile {self.profile.name} does not allow {public_key.algorithm} keys "
+                             f"(allowed: {', '.join(self.profile.algorithms)})")
+        if not work.sans and len(request["certification_request_info"]["attributes"]):
+            work.sans = csr_subject_alt_names(request)
+        work.public_key, work.csr_der = public_key, request.dump()
+
+    def _check_generation(self, work: _Work) -> None:
+        if not self.key_password:
+            raise _RowFailed("this row has no CSR: a key would be generated here, and a key password is "
+                             "needed to write it encrypted")
+        algorithm = work.row.algorithm or self.key_algorithm or self.ca.algorithm
+        if algorithm not in ALGORITHMS:
+            raise _RowFailed(f"unknown algorithm {algorithm!r} (one of: {', '.join(ALGORITHMS)})")
+        if algorithm not in self.profile.algorithms:
+            raise _RowFailed(f"profile {self.profile.name} does not allow {algorithm} keys "
+                             f"(allowed: {', '.join(self.profile.algorithms)})")
+        key_file = self.out / f"{work.stem}.key.pem"
+        if key_file.exists():
+            raise _RowFailed(f"{key_file} exists; not overwriting a key file")
+        work.generate, work.key_file = algorithm, key_file
+
+    def _precheck_slots(self, works: list[_Work]) -> tuple[list[_Work], list[RowResult]]:
+        """一人一证 before keys are generated (checked again under the write lock)."""
+        slots = [w.slot for w in works if w.slot is not None]
+        if not slots:
+            return works, []
+        with self.home.store.read() as conn:
+            taken, pending = self._slot_conflicts(conn, works, self.home.clock.now(), release=False)
+        return self._drop(works, taken | pending)
+
+    def _drop(self, works: list[_Work], failed: Mapping[int, YinxinError] | dict) -> tuple[list[_Work], list[RowResult]]:
+        keep, results = [], []
+        for work in works:
+            if work.row.line in failed:
+                results.append(self._fail(work, failed[work.row.line]))
+            else:
+                keep.append(work)
+        return keep, results
+
+    def _slot_conflicts(self, conn: Any, works: Sequence[_Work], now: datetime,
+                        release: bool) -> tuple[dict[int, YinxinError], dict[int, YinxinError]]:
+        by_slot = {w.slot: w for w in works if w.slot is not None}
+        if not by_slot:
+            return {}, {}
+        if release:     # expired certificates no longer hold their slot (as the RA does)
+            conn.execute(sa.update(certificates).where(certificates.c.active_key.in_(list(by_slot)),
+                                                       certificates.c.not_after <= now).values(active_key=None))
+        taken: dict[int, YinxinError] = {}
+        rows = conn.execute(sa.select(certificates.c.active_key, certificates.c.serial, certificates.c.not_after,
+                                      cas.c.name).join(cas, cas.c.id == certificates.c.ca_id)
+                            .where(certificates.c.active_key.in_(list(by_slot)))).all()
+        for slot, serial, not_after, ca_name in rows:
+            if not release and not_after <= now:
+                continue
+            work = by_slot[slot]
+            id_number, usage = slot.split("|", 1)
+            taken[work.row.line] = Conflict(
+                f"identity number {id_number} already has an active {usage} certificate, serial "
+                f"{serial.upper()} (CA {ca_name}); revoke it or renew it instead", serial=serial.upper())
+        ids = [w.id_number for w in by_slot.values()]
+        pending: dict[int, YinxinError] = {}
+        for app_id, id_number in conn.execute(sa.select(applications.c.id, applications.c.id_number).where(
+                applications.c.profile == self.profile.name, applications.c.state.in_(PENDING),
+                applications.c.id_number.in_(ids))).all():
+            work = by_slot.get(f"{id_number}|{self.profile.usage}")
+            if work is not None and work.row.line not in taken:
+                pending[work.row.line] = Conflict(f"identity number {id_number} already has a pending "
+                                                  f"{self.profile.name} application {app_id}", application=app_id)
+        return taken, pending
+
+    def _generate_keys(self, works: list[_Work]) -> tuple[list[_Work], list[RowResult]]:
+        files: dict[Path, bytes] = {}
+        failed: list[RowResult] = []
+        keep: list[_Work] = []
+        for work in works:
+            if work.generate is None:
+                keep.append(work)
+                continue
+            try:
+                key = generate_key(work.generate, rand=self.home.rand)
+                assert work.key_file is not None and self.key_password
+                files[work.key_file] = key.to_pem(self.key_password, scheme=self.key_scheme, rand=self.home.rand)
+            except YinxinError as exc:
+                failed.append(self._fail(work, exc))
+                continue
+            work.public_key = key.public_key()
+            keep.append(work)
+        write_files_durably(files, mode=0o600)
+        for work in keep:
+            if work.generate is not None:
+                work.key_written = True
+        return keep, failed
+
+    # ------------------------------------------------------------ steps 2-5
+
+    def _prepare(self, works: list[_Work], now: datetime) -> TbsTemplate:
+        """Serials drawn and TBSCertificates built (nothing recorded yet)."""
+        home, ca, prof = self.home, self.ca, self.profile
+        if self.ca_not_after <= now:
+            raise PolicyError(f"CA {ca.name}'s certificate has expired", ca=ca.name)
+        not_after = min(now + timedelta(days=prof.validity_days), self.ca_not_after)
+        first = works[0]
+        assert first.public_key is not None
+        template = TbsTemplate.make(ca=ca, ca_key_public=self.ca_public, profile=prof, not_before=now,
+                                    not_after=not_after, sample_subject=first.subject.name(),
+                                    sample_key=first.public_key)
+        for work in works:
+            assert work.public_key is not None
+            work.serial = _new_serial(home)
+            spki = work.public_key.to_der()
+            work.tbs_der = template.tbs(work.serial, work.subject.der, spki, spki_key_identifier(spki),
+                                        san_extension_der(work.sans, subject_empty=work.subject.der == b"\x30\x00"))
+        # the first row built by pki.x509 from its own parse of the subject: the two must agree
+        reference = build_tbs_certificate(template.spec(first.serial, first.subject.name(), first.public_key,
+                                                        first.sans),
+                                          self.ca_public.signature_algorithm()).dump()
+        if reference != first.tbs_der:
+            raise AssertionError("bulk TBS template differs from pki.x509.build_tbs_certificate")
+        return template
+
+    def _sign_and_record(self, works: list[_Work], now: datetime, template: TbsTemplate) -> list[RowResult]:
+        home, ca = self.home, self.ca
+        results: list[RowResult] = []
+        if not works:
+            return results
+        # 3. sign; a signature that does not verify never leaves
+        signed_events: list[audit.Event] = []
+        for work in works:
+            signature = self.ca_key.sign(work.tbs_der, distid=self.sign_distid) if self.ca_key.algorithm == "sm2" \
+                else self.ca_key.sign(work.tbs_der)
+            self._check_signature(signature, work.tbs_der)
+            work.cert_der = template.certificate(work.tbs_der, signature)
+        # 4. record
+        with home.store.transaction() as conn:
+            updated = conn.execute(sa.update(certificates).where(
+                certificates.c.ca_id == sa.bindparam("b_ca"), certificates.c.serial == sa.bindparam("b_serial"),
+                certificates.c.status == "reserved").values(cert_der=sa.bindparam("b_der"), status="issued"),
+                [{"b_ca": ca.id, "b_serial": f"{w.serial:x}", "b_der": w.cert_der} for w in works])
+            if updated.rowcount != len(works):   # a reservation was revoked meanwhile: record nothing
+                raise StateError(f"{len(works) - updated.rowcount} reserved serial(s) of this batch changed "
+                                 "before they were recorded; see `yinxin ca check`", ca=ca.name)
+            conn.execute(sa.update(applications).where(applications.c.id == sa.bindparam("b_id")).values(
+                state="issued", issued_serial=sa.bindparam("b_serial")),
+                [{"b_id": w.app_id, "b_serial": f"{w.serial:x}"} for w in works])
+            for work in works:
+                digest = hashlib.sha256(work.cert_der).hexdigest()
+                target = f"{ca.name}:{work.serial:x}"
+                signed_events.append(audit.Event(now, self.operator, "certificate.signed", target,
+                                                 result_digest=digest))
+                signed_events.append(audit.Event(now, self.operator, "certificate.issued", target, {
+                    "application": work.app_id, "subject": work.subject.text, "kind": "new", "predecessor": None},
+                    result_digest=digest))
+            audit.append_many(conn, signed_events)
+            audit.maybe_checkpoint(conn, at=now, ca_name=ca.name, key=self.ca_key, distid=ca.distid)
+        # 5. the certificate files
+        files = {self.out / f"{w.stem}.pem": _pem(w.cert_der) for w in works}
+        write_files_durably(files, mode=0o644)
+        for work in works:
+            results.append(RowResult(work.row.line, work.row.subject, True, serial=format_serial(work.serial),
+                                     application=work.app_id, certificate_file=str(self.out / f"{work.stem}.pem"),
+                                     key_file=str(work.key_file) if work.key_file else None))
+        return results
+
+    def _check_signature(self, signature: bytes, tbs_der: bytes) -> None:
+        if self.ca_public.algorithm == "sm2":
+            self.ca_public.verify(signature, tbs_der, distid=self.sign_distid)
+        else:
+            self.ca_public.verify(signature, tbs_der)
+
+    def _reserve(self, works: list[_Work], now: datetime, template: TbsTemplate,
+                 results: list[RowResult]) -> list[_Work]:
+        """Step 2: applications submitted + approved and serials reserved, in one transaction."""
+        home, ca, prof = self.home, self.ca, self.profile
+        not_after = template.spec_values["not_after"]
+        with home.store.transaction() as conn:
+            taken, pending = self._slot_conflicts(conn, works, now, release=True)
+            works, failed = self._drop(works, taken | pending)
+            results += failed
+            if not works:
+                return works
+            inserted = conn.execute(
+                applications.insert().returning(applications.c.id, sort_by_parameter_order=True),
+                [{"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
+                  "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.public_key.to_der(),
+                  "csr_der": w.csr_der, "key_generated": w.generate is not None,
+                  "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
+                  "created_at": now, "decided_by": self.approver, "decided_at": now,
+                  "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works]).all()
+            for work, (app_id,) in zip(works, inserted):
+                work.app_id = app_id
+            conn.execute(certificates.insert(), [
+                {"ca_id": ca.id, "serial": f"{w.serial:x}", "application_id": w.app_id, "profile": prof.name,
+                 "subject": w.subject.text, "id_number": w.id_number, "active_key": w.slot,
+                 "public_key_fp": w.public_key.fingerprint(), "not_before": now, "not_after": not_after,
+                 "status": "reserved", "tbs_der": w.tbs_der, "status_changed_at": now, "predecessor_serial": None,
+                 "retention_years": prof.retention_years, "created_at": now} for w in works])
+            events: list[audit.Event] = []
+            for w in works:
+                app_target = f"application:{w.app_id}"
+                events.append(audit.Event(now, w.applicant, "application.submit", app_target, {
+                    "ca": ca.name, "profile": prof.name, "subject": w.subject.text, "id_number": w.id_number,
+                    "key_generated": w.generate is not None, "evidence": [], "bulk_line": w.row.line},
+                    result_digest=w.public_key.fingerprint()))
+                events.append(audit.Event(now, self.approver, "application.approve", app_target,
+                                          {"comment": f"bulk issuance, line {w.row.line}"}))
+                events.append(audit.Event(now, self.operator, "certificate.signing", f"{ca.name}:{w.serial:x}", {
+                    "application": w.app_id, "profile": prof.name,
+                    "tbs_sha256": hashlib.sha256(w.tbs_der).hexdigest()}))
+            audit.append_many(conn, events)
+        return works
+
+
+def _pem(der: bytes) -> bytes:
+    return pem.armor("CERTIFICATE", der)
