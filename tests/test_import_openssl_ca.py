@@ -239,6 +239,16 @@ def test_parse_time_forms_reasons_and_escaped_subjects() -> None:
                              "released_at": datetime(2024, 1, 1, tzinfo=UTC)}
 
 
+@pytest.mark.parametrize("subject", [
+    "/C=CN/ST=北京/L=海淀/O=印信测试/OU=信息中心/CN=张三", "/CN=a b/emailAddress=a@example.cn/serialNumber=110",
+    "/O=Comma, Inc./CN=x", "/CN= leading space", "/CN=#hash", "/CN=a+b", "/DC=cn/DC=gov/CN=x",
+    "/CN=semi;colon", "/CN=trailing ", "/CN=quote\"d", "/CN=back\\slash", "/CN=eq=ual"])
+def test_fast_subject_conversion_agrees_with_the_name_parser(subject: str) -> None:
+    from pki.openssl_import import _subject_text
+    from pki.x509 import name_to_text, parse_name
+    assert _subject_text(subject) == name_to_text(parse_name(subject))
+
+
 def test_library_reports_progress_and_dry_run_writes_nothing(world: World) -> None:
     index = ("V\t300101000000Z\t\t0B01\tunknown\t/CN=progress one\n"
              "R\t300101000000Z\t240101000000Z,superseded\t0B02\tunknown\t/CN=progress two\n").encode()
