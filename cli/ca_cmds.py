@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -378,11 +379,23 @@ def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out
         key_password = read_password(key_password_file, env="YINXIN_KEY_PASSWORD", prompt="Key password",
                                      confirm=True)
     password = ca_password(ca_password_file)
-    with click.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
+    from tqdm import tqdm
+    bars: list[Any] = []
+
+    def progress(_result: Any) -> None:
+        if not bars:   # made on the first finished row: errors before it (a wrong password) stay one line
+            bars.append(tqdm(total=len(rows), desc="issuing", unit=" cert", file=sys.stderr, disable=None,
+                             leave=True, dynamic_ncols=True))
+        bars[0].update(1)
+
+    try:
         report = issue_bulk(authority, rows, ca=ca_name, profile=profile, out_dir=out_dir, operator=operator,
                             approver=approver, ca_password=password, key_password=key_password,
                             key_algorithm=key_algorithm, csv_dir=str(Path(from_file).resolve().parent),
-                            batch_size=batch_size, progress=lambda _result: bar.update(1))
+                            batch_size=batch_size, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     lines = [f"{len(report.results)} row(s): {len(report.issued)} issued, {len(report.failed)} failed "
              f"(CA {report.ca}, profile {report.profile}) → {out_dir}"]
     ctx.emit(report.to_dict(), "\n".join(lines))
