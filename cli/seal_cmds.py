@@ -1,6 +1,9 @@
 """`yinxin seal …`: thin calls of the seal package's API."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from pki.keyfiles import write_file_atomic
@@ -95,11 +98,16 @@ def seal_show(ctx: Context, name: str | None, ses_file: str | None) -> None:
         ctx.emit(record.to_dict())
         return
     data = registry.verify_ses(read_input(ses_file, "seal file"))
+    maker = registry.maker_ca(data)
+    from pki.x509 import load_certificate
     ctx.emit({"es_id": data.es_id, "vendor": data.vendor, "type": data.seal_type, "name": data.name,
               "certificates": len(data.certificates), "created": data.created.isoformat(),
               "valid_start": data.valid_start.isoformat(), "valid_end": data.valid_end.isoformat(),
               "picture": f"{data.picture_type} {len(data.picture)} bytes {data.width_mm}x{data.height_mm} mm",
-              "maker_signature": "valid"})
+              "maker": load_certificate(data.maker_cert).subject.human_friendly,
+              "maker_ca": maker.name if maker is not None else None,
+              "maker_signature": "valid" if maker is not None else
+              "intact, but the maker is not a CA of this home (not vouched for)"})
 
 
 @seal_group.command("export")
@@ -205,8 +213,11 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
                reason: str | None, timestamp_url: str | None, with_validation_info: bool, operator: str) -> None:
     """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3)."""
-    from seal.service import SealService
     placement = _placement(page, at, anchor, field)
+    if Path(output_pdf).resolve() == Path(input_pdf).resolve():
+        raise click.UsageError("OUTPUT_PDF must not be INPUT_PDF: a seal is an incremental update written "
+                               "to a new file")
+    from seal.service import SealService
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)  # unknown seal: say so before the password prompt
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
@@ -234,8 +245,6 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
                      page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
                      processes: int, reason: str | None, operator: str) -> None:
     """Seal every *.pdf of DIRECTORY into --out-dir: one password prompt, several processes."""
-    from pathlib import Path
-
     from seal.service import SealService
     placement = _placement(page, at, anchor, field)
     files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
@@ -245,7 +254,6 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)
     password = _seal_password(password_file)
-    import sys
     with click.progressbar(length=len(files), label="sealing", file=sys.stderr) as bar:
         items = service.stamp_many(seal_name, password, files, out_dir, placement=placement, riding=riding,
                                    actor=operator, processes=processes, reason=reason,
@@ -256,8 +264,7 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
     ctx.emit(data, f"sealed {len(items) - len(failed)} of {len(items)} file(s) → {out_dir}"
              + "".join(f"\n  failed: {i.source}: {i.error}" for i in failed))
     if failed:
-        ctx_exit = click.get_current_context()
-        ctx_exit.exit(1)
+        sys.exit(1)    # click's ctx.exit(1) is lost under main()'s standalone_mode=False
 
 
 @seal_group.command("verify")
@@ -284,10 +291,12 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
                        if r.signing_time else f"       algorithm {r.algorithm}")
             click.echo(f"       intact={r.intact} coverage={r.coverage} chain={'trusted' if r.chain.trusted else 'NOT trusted'} "
                        f"revocation={r.revocation.status} certificate={sig.certificate_status or '-'}")
+            if sig.seal_maker:
+                click.echo(f"       seal made by {sig.seal_maker} (GB/T 38540 SES_Seal signature valid)")
             for problem in sig.problems:
                 click.echo(f"       problem: {problem}")
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         click.echo("document: VALID" if report.valid else "document: INVALID")
     if not report.valid:
-        click.get_current_context().exit(1)
+        sys.exit(1)    # click's ctx.exit(1) is lost under main()'s standalone_mode=False

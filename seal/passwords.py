@@ -25,6 +25,8 @@ class PasswordPolicy:
     def __post_init__(self) -> None:
         if self.min_length < 6 or not 1 <= self.min_classes <= 4 or self.max_failures < 1:
             raise ValueError("password policy: min_length >= 6, min_classes 1..4, max_failures >= 1")
+        # compared case-insensitively: keep them lower case however the policy was built
+        object.__setattr__(self, "forbidden", frozenset(str(f).lower() for f in self.forbidden))
 
     def check(self, password: bytes, *, seal_name: str = "", old: bytes | None = None) -> None:
         """Raise PasswordPolicyError naming the first rule the password breaks."""

@@ -12,16 +12,17 @@ from asn1crypto import x509 as asn1_x509
 
 from pki import audit
 from pki.algorithms import PrivateKey
-from pki.ca import CertificateAuthority
+from pki.ca import CaInfo, CertificateAuthority
 from pki.errors import PolicyError, WrongPassword
 from pki.home import Home
 from pki.keyfiles import load_private_key
-from pki.x509 import build_csr, load_certificate, parse_name
+from pki.x509 import build_csr, certificate_public_key, load_certificate, parse_name
 
 from .appearance import SEAL_TYPES, SealSpec, draw_seal, drawing_from_png
 from .errors import (SealError, SealLocked, SealNotFound, SealPasswordError, SealStateError)
 from .passwords import PasswordPolicy, load_password_policy
-from .ses import ORGANISATION_SEAL, PERSONAL_SEAL, build_seal_info, parse_seal, sign_seal, verify_seal
+from .ses import (ORGANISATION_SEAL, PERSONAL_SEAL, SealData, build_seal_info, parse_seal, sign_seal,
+                  verify_seal)
 from .store import seals
 
 #: Chinese labels of the seal types (the seal's name on the picture when none is given)
@@ -274,16 +275,23 @@ class SealRegistry:
     def export(self, name: str) -> bytes:
         return self.get(name).ses_der
 
-    def verify_ses(self, der: bytes) -> Any:
-        """Parse an SES_Seal and check the maker's signature against this home's CA of that certificate."""
+    def verify_ses(self, der: bytes) -> SealData:
+        """Parse an SES_Seal and check the maker's signature: with the key of this home's CA when
+        the maker is one of them, else with the maker certificate the seal carries (which shows the
+        seal is intact, not who made it: `maker_ca` says whether the maker is one of ours)."""
         data = parse_seal(der)
-        maker = load_certificate(data.maker_cert)
-        for info in self.authority.cas():
-            if info.cert_der == data.maker_cert:
-                return verify_seal(der, info.public_key(), distid=info.distid)
-        from pki.x509 import certificate_public_key
-        return verify_seal(der, certificate_public_key(maker), distid=None)
+        info = self.maker_ca(data)
+        if info is not None:
+            return verify_seal(der, info.public_key(), distid=info.distid)
+        try:
+            maker_key = certificate_public_key(load_certificate(data.maker_cert))
+        except Exception:
+            raise SealError("the SES_Seal's maker certificate cannot be read", es_id=data.es_id) from None
+        return verify_seal(der, maker_key, distid=None)
 
+    def maker_ca(self, data: SealData) -> CaInfo | None:
+        """This home's CA that made the seal (its certificate is the SES_Seal's maker certificate)."""
+        return next((info for info in self.authority.cas() if info.cert_der == data.maker_cert), None)
 
 def _generate(algorithm: str, home: Home) -> PrivateKey:
     from pki.algorithms import generate_key

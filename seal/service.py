@@ -11,12 +11,14 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from asn1crypto import x509 as asn1_x509
 
 from pki import audit
+from pki.errors import YinxinError
 from pki.home import Home
 from pki.status import latest_crl
 
@@ -26,6 +28,7 @@ from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
 from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
 from .records import SealRecord, SealRegistry
+from .ses import verify_seal
 
 __all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
            "AnchorText", "ExistingField"]
@@ -40,6 +43,7 @@ class SignatureCheck:
     certificate_status: str | None       # issued | held | revoked (this home's CA), None if not ours
     problems: tuple[str, ...]
     valid: bool
+    seal_maker: str | None = None        # the CA whose signature over the seal (SES_Seal) verified
 
     def to_dict(self) -> dict[str, Any]:
         r = self.report
@@ -52,7 +56,7 @@ class SignatureCheck:
                 "chain": {"trusted": r.chain.trusted, "reason": r.chain.reason, "path": list(r.chain.path)},
                 "revocation": {"status": r.revocation.status, "reason": r.revocation.reason,
                                "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None},
-                "certificate_status": self.certificate_status,
+                "certificate_status": self.certificate_status, "seal_maker": self.seal_maker,
                 "problems": list(self.problems), "valid": self.valid}
 
 
@@ -191,7 +195,9 @@ class SealService:
         """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
         chain to a trusted root, revocation (this home's CA records are authoritative for its own
         certificates, held or revoked counts now; CRLs/OCSP embedded or published are used too),
-        the certificate belongs to a seal of this home, the seal's validity window at signing time."""
+        the certificate belongs to a seal of this home, the seal maker's signature over that seal
+        (its SES_Seal, made by the CA that issued the seal certificate) lists the certificate, and
+        the seal's validity window — as the maker signed it — covers the signing time."""
         authority = self.registry.authority
         crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
 
@@ -213,22 +219,46 @@ class SealService:
 
     def _judge(self, sig: SignatureReport) -> SignatureCheck:
         problems = list(sig.problems)
-        record = self.registry.find_by_certificate(sig.signer_certificate.dump())
-        status = None
+        cert = sig.signer_certificate
+        record = self.registry.find_by_certificate(cert.dump()) if cert is not None else None
+        status = maker = None
         if record is not None:
             at = sig.timestamp or sig.signing_time
-            if at is None:
-                problems.append("the signature states no signing time")
-            elif not record.valid_from <= at <= record.valid_to:
-                problems.append(f"seal {record.name} was not valid at signing time {at:%Y-%m-%d %H:%M} "
-                                f"(valid {record.valid_from:%Y-%m-%d} to {record.valid_to:%Y-%m-%d})")
-            cert = self.registry.authority.show(record.cert_serial, ca=record.ca)
-            status = cert.status
-            if cert.status in ("held", "revoked"):
-                problems.append(f"the certificate of seal {record.name} is {cert.status}"
-                                + (f" ({cert.revocation_reason})" if cert.revocation_reason else "")
-                                + (f" since {cert.revoked_at:%Y-%m-%d %H:%M}" if cert.revoked_at else ""))
+            seal_problems, maker = self._seal_problems(record, cert.dump(), at)
+            problems += seal_problems
+            cert_record = self.registry.authority.show(record.cert_serial, ca=record.ca)
+            status = cert_record.status
+            if cert_record.status in ("held", "revoked"):
+                problems.append(f"the certificate of seal {record.name} is {cert_record.status}"
+                                + (f" ({cert_record.revocation_reason})" if cert_record.revocation_reason else "")
+                                + (f" since {cert_record.revoked_at:%Y-%m-%d %H:%M}" if cert_record.revoked_at
+                                   else ""))
         return SignatureCheck(report=sig, seal_name=record.name if record else None,
                               organisation=record.organisation if record else None,
                               certificate_status=status, problems=tuple(dict.fromkeys(problems)),
-                              valid=sig.valid and record is not None and not problems)
+                              valid=sig.valid and record is not None and not problems, seal_maker=maker)
+
+    def _seal_problems(self, record: SealRecord, cert_der: bytes,
+                       at: datetime | None) -> tuple[list[str], str | None]:
+        """GB/T 38540's checks of the seal itself: the maker's signature over the SES_Seal (the
+        maker being the CA that issued the seal certificate), the signing certificate listed in
+        that seal, and the seal's validity window — as the maker signed it — at signing time.
+        Returns (problems, the maker's subject when its signature verifies)."""
+        ca = self.registry.authority.get(record.ca)
+        try:
+            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid)
+        except YinxinError as exc:
+            return [f"seal {record.name}: {exc.message}"], None
+        problems = []
+        if data.maker_cert != ca.cert_der:
+            problems.append(f"seal {record.name} names another maker certificate than CA {ca.name}'s")
+        if cert_der not in data.certificates:
+            problems.append(f"the signing certificate is not one of the certificates of seal {record.name}")
+        if (data.valid_start, data.valid_end) != (record.valid_from, record.valid_to):
+            problems.append(f"the stored validity of seal {record.name} differs from the one its maker signed")
+        if at is None:
+            problems.append("the signature states no signing time")
+        elif not data.valid_start <= at <= data.valid_end:
+            problems.append(f"seal {record.name} was not valid at signing time {at:%Y-%m-%d %H:%M} "
+                            f"(valid {data.valid_start:%Y-%m-%d %H:%M} to {data.valid_end:%Y-%m-%d %H:%M})")
+        return problems, ca.certificate.subject.human_friendly

@@ -127,6 +127,9 @@ def parse_seal(der: bytes) -> SealData:
         header, prop, pic = info["header"], info["property"], info["picture"]
         if header["id"].native != HEADER_ID:
             raise SealError(f"not an SES_Seal (header id {header['id'].native!r})")
+        if header["version"].native != HEADER_VERSION:
+            raise SealError(f"SES_Seal version {header['version'].native} is not supported "
+                            f"(GB/T 38540-2020 is version {HEADER_VERSION})")
         if prop["cert_list_type"].native != 1:
             raise SealError("SES_Seal with certificate digests (certListType 2) is not supported")
         return SealData(
@@ -150,6 +153,10 @@ def verify_seal(der: bytes, maker_public_key: PublicKey, *, distid: bytes | None
                              "sign_alg_id": seal["sign_alg_id"]}).dump()
     if maker_public_key.signature_algorithm()["algorithm"].dotted != data.sign_alg_oid:
         raise InvalidSignature("the seal's signature algorithm does not match the maker's key")
-    maker_public_key.verify(data.signed_value, to_sign,
-                            distid=distid if maker_public_key.algorithm == "sm2" else None)
+    try:
+        maker_public_key.verify(data.signed_value, to_sign,
+                                distid=distid if maker_public_key.algorithm == "sm2" else None)
+    except InvalidSignature:
+        raise InvalidSignature("the seal maker's signature over the SES_Seal does not verify "
+                               "(the seal was altered or made by someone else)", es_id=data.es_id) from None
     return data
