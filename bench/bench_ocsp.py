@@ -52,7 +52,7 @@ CA = "bench"
 REASONS = {"key_compromise": "keyCompromise", "superseded": "superseded",
            "cessation_of_operation": "cessationOfOperation", "affiliation_changed": "affiliationChanged"}
 DISTID = "1234567812345678"
-PACE_MS = 4
+PACED_CONNECTIONS = 32
 #: the issue's goal: at least this many times openssl's throughput, p99 at most 10 ms at that load
 TARGET_RATIO = 5
 
@@ -191,14 +191,15 @@ def wait_presigned(db: Path, count: int, timeout: float = 600) -> None:
 def run_wrk(base: str, paths: list[str], directory: Path, name: str, args: argparse.Namespace, *,
             rate: float | None = None) -> dict[str, float]:
     """wrk as a closed loop (`--connections` requests in flight), or paced near `rate` requests/s:
-    each connection waits PACE_MS between requests (plus about 1 ms to be answered), with
-    rate * (PACE_MS + 1) / 1000 connections."""
+    PACED_CONNECTIONS connections, each waiting long enough between requests (wrk's delay(), whole
+    milliseconds, less about 1 ms to be answered) that together they ask `rate` per second."""
     script = directory / f"{name}.lua"
     connections = args.connections
     delay = ""
     if rate is not None:
-        connections = max(1, round(rate * (PACE_MS + 1) / 1000))
-        delay = f"delay = function() return {PACE_MS} end"
+        connections = PACED_CONNECTIONS
+        pause = max(1, round(1000 * connections / rate) - 1)
+        delay = f"delay = function() return {pause} end"
     script.write_text(LUA % {"paths": ",".join(f'"{p}"' for p in paths), "offset": 0, "delay": delay})
     proc = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(connections), "-d", f"{args.duration}s",
                            "--timeout", "5s", "-s", str(script), base], capture_output=True, text=True,
@@ -316,8 +317,8 @@ def inside(args: argparse.Namespace) -> None:
             ratio = f"{r.rps / theirs.rps:.1f}x" if r is not theirs else ""
             print(f"{r.algorithm:<8} {r.server:<34} {r.rps:>9.0f} {r.p50_ms:>7.2f} {r.p90_ms:>7.2f} "
                   f"{r.p99_ms:>7.2f} {r.errors:>6} {ratio:>10}")
-    print(f"'paced': wrk paced at {TARGET_RATIO}x openssl's measured throughput ({PACE_MS} ms between requests "
-          "per connection), i.e. latency at the goal's load rather than at saturation.")
+    print(f"'paced': wrk paced at {TARGET_RATIO}x openssl's measured throughput ({PACED_CONNECTIONS} connections, "
+          "each pausing between requests), i.e. latency at the goal's load rather than at saturation.")
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 The parent process opens the home, loads the signing keys (so no password is
 handed to a child), binds the socket, and forks:
 
-* `workers` HTTP workers, each running uvicorn (uvloop + httptools) on the
+* `workers` HTTP workers, each running uvicorn (uvloop + httptools when installed) on the
   shared socket with its own `StatusService` and database connections;
 * one maintainer running `Maintainer` (pre-signing and CRL publication).
 
@@ -99,7 +99,8 @@ def _worker_main(authority: CertificateAuthority, served: list[ServedCa], sock: 
                             poll_interval=options.poll_interval, revalidate_after=options.revalidate_after,
                             cache_size=options.cache_size)
     app = StatusApp(service, max_age=options.max_age)
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+    # "auto": uvloop and httptools when installed (the dependencies name them), else asyncio and h11
+    config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False,
                             log_config=None, log_level="warning", server_header=False,
                             timeout_keep_alive=15, backlog=options.backlog)
     uvicorn.Server(config).run(sockets=[sock])
