@@ -25,6 +25,13 @@ from seal.pdf_verify import verify_pdf
 CLOCK = pki.FixedClock(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _clock_follows_the_run() -> None:
+    """The test certificates are made (notBefore = now) when the session's fixtures first run, which in
+    a long run can be minutes after this module was imported: keep the clock just after that."""
+    CLOCK.set(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
+
+
 def _tsa_identity():
     root = identity("rsa")
     d = root.dir
