@@ -272,7 +272,7 @@ class Store:
         except IntegrityError as exc:
             raise Conflict("the change violates a uniqueness rule", detail=str(exc.orig)) from None
         except OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}", detail=str(exc.orig)) from None
+            raise StoreError(f"database error: {_one_line(exc.orig)}", detail=str(exc.orig)) from None
 
     def migrate(self) -> int:
         """Apply the migrations the database has not seen; returns the schema version."""
@@ -286,7 +286,7 @@ class Store:
                     if wanted <= done:
                         return max(done)
         except OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}", detail=str(exc.orig)) from None
+            raise StoreError(f"database error: {_one_line(exc.orig)}", detail=str(exc.orig)) from None
         with self.transaction() as conn:
             schema_version.create(conn, checkfirst=True)
             done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
@@ -323,6 +323,11 @@ class Store:
     def read(self) -> Any:
         """A connection for reads outside a write transaction (a snapshot; takes no write lock)."""
         return self.engine.connect().execution_options(yinxin_read_only=True)
+
+
+def _one_line(error: Any) -> str:
+    """A driver's message (psycopg's span lines) as one line."""
+    return " ".join(str(error).split())
 
 
 def _safe_url(url: str) -> str:
