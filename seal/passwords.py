@@ -43,7 +43,11 @@ class PasswordPolicy:
             raise PasswordPolicyError(f"a seal password needs {self.min_classes} of: lower case, upper case, "
                                       "digits, symbols", rule="min_classes")
         lowered = text.lower()
-        if lowered in self.forbidden or len(set(text)) <= 2 or (seal_name and seal_name.lower() in lowered):
+        # derived from the seal's name: containing it (a name of one or two characters is in too many
+        # passwords by chance to say so, unless the password is just that name)
+        name = seal_name.lower()
+        derived = bool(name) and (name in lowered if len(name) >= 3 else lowered == name)
+        if lowered in self.forbidden or len(set(text)) <= 2 or derived:
             raise PasswordPolicyError("that password is a default, trivial or derived from the seal's name",
                                       rule="forbidden")
         if old is not None and password == old:

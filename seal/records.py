@@ -136,6 +136,10 @@ class SealRegistry:
             raise PolicyError("a seal needs a custodian (印章管理员)", field="custodian")
         if valid_days < 1:
             raise PolicyError("a seal's validity is at least one day", field="valid_days")
+        if approver.strip() == operator.strip():
+            # the RA refuses it too, but only after storing the application: say it before anything is stored
+            raise PolicyError(f"{operator} creates the seal and cannot also approve its certificate "
+                              "(separation of duties)", field="approver")
         with self.home.store.read() as conn:
             if conn.execute(sa.select(seals.c.id).where(seals.c.name == name)).first() is not None:
                 raise SealError(f"a seal named {name!r} exists already", seal=name)

@@ -99,6 +99,12 @@ def test_the_seals_own_name_is_refused(policy):
     policy.check(b"Bj-Official-2026!", seal_name="tj-contract")
 
 
+def test_a_very_short_seal_name_does_not_forbid_every_password_containing_it(policy):
+    policy.check(b"Custodian-Pw-2026#", seal_name="s")
+    policy.check(b"Custodian-Pw-2026#", seal_name="Cu")
+    assert rule_of(policy, b"Custodian-Pw-2026#", seal_name="cus")[0] == "forbidden"
+
+
 def test_the_new_password_must_differ_from_the_old(policy):
     assert rule_of(policy, GOOD, old=GOOD)[0] == "reuse"
     policy.check(GOOD, old=b"Another-Pw-2026#")

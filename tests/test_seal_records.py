@@ -142,6 +142,8 @@ BAD_CREATIONS = [
     (dict(password=b"Password1!"), PasswordPolicyError, "default, trivial"),
     (dict(name="bj-new1", password=b"My-bj-new1-Pw!"), PasswordPolicyError, "seal's name"),
     (dict(valid_days=0), PolicyError, "at least one day"),
+    (dict(approver="admin"), PolicyError, "separation of duties"),
+    (dict(algorithm="rsa4096"), PolicyError, "does not allow rsa4096"),
     (dict(ca_password=b"not-the-ca-password"), WrongPassword, ""),
     (dict(ca="no-such-ca"), NotFound, "no-such-ca"),
 ]
@@ -149,7 +151,7 @@ BAD_CREATIONS = [
 
 @pytest.mark.parametrize("change, error, needle", BAD_CREATIONS)
 def test_refused_creation_issues_no_certificate_and_stores_nothing(world, change, error, needle):
-    before = {t: count(world, t) for t in ("seals", "certificates", "audit_events")}
+    before = {t: count(world, t) for t in ("seals", "certificates", "applications", "audit_events")}
     args = dict(name="bj-new", organisation=ORG, seal_type="official", custodian="wang", ca="sm2-root",
                 password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="admin", approver="boss")
     args.update(change)
