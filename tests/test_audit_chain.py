@@ -48,6 +48,8 @@ def events(world_or_home) -> list[tuple]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def copy(world: World, tmp_path: Path) -> Path:
     """A copy of the home (CA files and a consistent snapshot of the database) to tamper with."""
+    if not isinstance(world.db_path(), Path):
+        pytest.skip("these tamper with the SQLite file; tests/test_pg_store.py tampers on PostgreSQL")
     home = tmp_path / "home"
     shutil.copytree(world.home_dir, home, ignore=shutil.ignore_patterns("yinxin.db*"))
     source, target = sqlite3.connect(world.db_path()), sqlite3.connect(home / "yinxin.db")

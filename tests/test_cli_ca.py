@@ -14,6 +14,7 @@ from pki.clock import SystemClock
 from ca_helpers import (BASE_URL, PASSWORD, VECTORS, CliResult, World, apply_and_issue, assert_one_line_error,
                         cert_text, corrupt_csr_signature, db_snapshot, openssl, openssl_csr, openssl_out, sql,
                         yinxin)
+from pg_fixture import database_of, prepare_home_database
 
 
 class Cli:
@@ -21,6 +22,7 @@ class Cli:
 
     def __init__(self, home: Path, work: Path) -> None:
         self.home, self.work = home, work
+        prepare_home_database(home)   # SQLite, or PostgreSQL with YINXIN_TEST_DATABASE (tests/pg_fixture.py)
         self.pw = work / "ca-password"
         self.pw.write_bytes(PASSWORD + b"\n")
         self.key_pw = work / "key-password"
@@ -75,7 +77,7 @@ class Cli:
         """The database's rows and the home's files (the WAL files aside)."""
         files = sorted(str(p.relative_to(self.home)) for p in self.home.rglob("*")
                        if p.is_file() and not p.name.startswith("yinxin.db"))
-        return db_snapshot(self.home / "yinxin.db"), files
+        return db_snapshot(database_of(self.home)), files
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +246,7 @@ def test_renew_same_key_via_cli(tmp_path: Path) -> None:
 def test_audit_verify_after_the_session(cli: Cli) -> None:
     report = cli.ok("audit", "verify")
     assert report["ok"] and report["problems"] == [] and report["events"] > 20
-    operators = {a for (a,) in sql(cli.home / "yinxin.db", "SELECT DISTINCT actor FROM audit_events")}
+    operators = {a for (a,) in sql(database_of(cli.home), "SELECT DISTINCT actor FROM audit_events")}
     assert {"operator-1", "bob", "alice"} <= operators
 
 

@@ -293,7 +293,8 @@ def test_ca_may_be_left_out_only_when_unambiguous(tmp_path: Path) -> None:
         world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
                        generate_key_out=world.files / "c.pem", key_password=KEY_PASSWORD)
     # … unless the home's configuration names a default
-    (world.home_dir / "config.yaml").write_text("default_ca: second\n", encoding="utf-8")
+    with (world.home_dir / "config.yaml").open("a", encoding="utf-8") as config:   # beside a database: line
+        config.write("default_ca: second\n")
     configured = World(world.home_dir, world.files, world.clock)
     app = configured.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
                               generate_key_out=world.files / "d.pem", key_password=KEY_PASSWORD)
