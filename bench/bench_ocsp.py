@@ -52,7 +52,8 @@ CA = "bench"
 REASONS = {"key_compromise": "keyCompromise", "superseded": "superseded",
            "cessation_of_operation": "cessationOfOperation", "affiliation_changed": "affiliationChanged"}
 DISTID = "1234567812345678"
-PACED_CONNECTIONS = 32
+PAUSE_MS = 5
+CALIBRATE_S = 3
 #: the issue's goal: at least this many times openssl's throughput, p99 at most 10 ms at that load
 TARGET_RATIO = 5
 
@@ -188,22 +189,10 @@ def wait_presigned(db: Path, count: int, timeout: float = 600) -> None:
     raise SystemExit("pre-signing did not finish")
 
 
-def run_wrk(base: str, paths: list[str], directory: Path, name: str, args: argparse.Namespace, *,
-            rate: float | None = None) -> dict[str, float]:
-    """wrk as a closed loop (`--connections` requests in flight), or paced near `rate` requests/s:
-    PACED_CONNECTIONS connections, each waiting long enough between requests (wrk's delay(), whole
-    milliseconds, less about 1 ms to be answered) that together they ask `rate` per second."""
-    script = directory / f"{name}.lua"
-    connections = args.connections
-    delay = ""
-    if rate is not None:
-        connections = PACED_CONNECTIONS
-        pause = max(1, round(1000 * connections / rate) - 1)
-        delay = f"delay = function() return {pause} end"
-    script.write_text(LUA % {"paths": ",".join(f'"{p}"' for p in paths), "offset": 0, "delay": delay})
-    proc = subprocess.run(["wrk", "-t", str(args.threads), "-c", str(connections), "-d", f"{args.duration}s",
+def _wrk(base: str, script: Path, connections: int, threads: int, duration: int) -> dict[str, float]:
+    proc = subprocess.run(["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{duration}s",
                            "--timeout", "5s", "-s", str(script), base], capture_output=True, text=True,
-                          timeout=args.duration + 60)
+                          timeout=duration + 60)
     marker = proc.stdout.rfind("@@")
     if proc.returncode != 0 or marker < 0:
         raise SystemExit(f"wrk failed: {proc.stdout}\n{proc.stderr}")
@@ -212,6 +201,24 @@ def run_wrk(base: str, paths: list[str], directory: Path, name: str, args: argpa
     return {"rps": data["requests"] / seconds, "p50_ms": data["p50_us"] / 1000, "p90_ms": data["p90_us"] / 1000,
             "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000,
             "errors": sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))}
+
+
+def run_wrk(base: str, paths: list[str], directory: Path, name: str, args: argparse.Namespace, *,
+            rate: float | None = None, answer_ms: float = 1.0) -> dict[str, float]:
+    """wrk as a closed loop (`--connections` requests in flight), or paced near `rate` requests/s:
+    each connection pauses PAUSE_MS between requests (wrk's delay()); the number of connections
+    is estimated from `answer_ms`, corrected by a CALIBRATE_S-second trial, then measured."""
+    script = directory / f"{name}.lua"
+    paths_lua = ",".join(f'"{p}"' for p in paths)
+    if rate is None:
+        script.write_text(LUA % {"paths": paths_lua, "offset": 0, "delay": ""})
+        return _wrk(base, script, args.connections, args.threads, args.duration)
+    script.write_text(LUA % {"paths": paths_lua, "offset": 0,
+                             "delay": f"delay = function() return {PAUSE_MS} end"})
+    connections = max(1, round(rate * (PAUSE_MS + answer_ms) / 1000))
+    trial = _wrk(base, script, connections, args.threads, CALIBRATE_S)
+    connections = max(1, round(connections * rate / max(trial["rps"], 1.0)))
+    return _wrk(base, script, connections, args.threads, args.duration)
 
 
 @dataclass
@@ -286,7 +293,7 @@ def bench_algorithm(algorithm: str, base_dir: Path, args: argparse.Namespace) ->
             rows.append(Row(algorithm, label, **result))
             # latency at the goal's load: paced at TARGET_RATIO x openssl's throughput
             paced = run_wrk(base, [f"/ocsp/{CA}/{p}" for p in paths], directory, f"ours-{workers}-paced", args,
-                            rate=TARGET_RATIO * openssl_rps)
+                            rate=TARGET_RATIO * openssl_rps, answer_ms=result["p50_ms"])
             rows.append(Row(algorithm, f"{label}, paced", **paced))
         finally:
             stop(server)
@@ -317,8 +324,8 @@ def inside(args: argparse.Namespace) -> None:
             ratio = f"{r.rps / theirs.rps:.1f}x" if r is not theirs else ""
             print(f"{r.algorithm:<8} {r.server:<34} {r.rps:>9.0f} {r.p50_ms:>7.2f} {r.p90_ms:>7.2f} "
                   f"{r.p99_ms:>7.2f} {r.errors:>6} {ratio:>10}")
-    print(f"'paced': wrk paced at {TARGET_RATIO}x openssl's measured throughput ({PACED_CONNECTIONS} connections, "
-          "each pausing between requests), i.e. latency at the goal's load rather than at saturation.")
+    print(f"'paced': wrk paced near {TARGET_RATIO}x openssl's measured throughput (connections pausing {PAUSE_MS} ms "
+          "between requests), i.e. latency at the goal's load rather than at saturation.")
 
 
 def main() -> None:
