@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     ctx_obj = Context(home=Path(os.environ.get("YINXIN_HOME", Path.home() / ".yinxin")), json=False)
     try:
-        cli.main(args=argv, obj=ctx_obj, standalone_mode=False)
+        status = cli.main(args=argv, obj=ctx_obj, standalone_mode=False)
     except YinxinError as exc:
         error_exit(ctx_obj, exc)
     except click.exceptions.Abort:
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"yinxin: internal error: {type(exc).__name__}: {exc} "
                    "(set YINXIN_DEBUG=1 for the traceback)", err=True)
         sys.exit(70)
-    sys.exit(0)
+    # with standalone_mode=False click returns the code a command gave to ctx.exit(n)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -348,8 +348,14 @@ class CertificateAuthority:
 
     # ---------------------------------------------------------------- issuance
 
-    def issue(self, app_id: int, *, password: bytes | None, operator: str = "operator") -> Issued:
-        """Issue the certificate of an approved application (the numbered cycle above)."""
+    def issue(self, app_id: int, *, password: bytes | None = None, ca_key: PrivateKey | None = None,
+              operator: str = "operator") -> Issued:
+        """Issue the certificate of an approved application (the numbered cycle above).
+
+        The CA key is opened with `password`, or given already loaded as `ca_key` (a caller
+        that issues several certificates, or signs something else too, opens it once)."""
+        if (password is None) == (ca_key is None):
+            raise ValueError("give the CA key's password or the loaded CA key")
         app = self.ra.get(app_id)
         # 1. the RA's checks, again, at the moment of issuance
         if app.state != "approved":
@@ -357,7 +363,12 @@ class CertificateAuthority:
                              application=app_id, state=app.state)
         profile = self.home.profiles.get(app.profile)
         ca = self.get(app.ca)
-        key = self.load_key(ca, password)
+        if ca_key is None:
+            key = self.load_key(ca, password)
+        else:
+            if ca_key.public_key() != ca.public_key():
+                raise PolicyError(f"the key given is not the key of CA {ca.name}", ca=ca.name)
+            key = ca_key
         return self._issue(ca, key, app, profile, operator)
 
     def _check_issuable(self, ca: CaInfo, profile: Profile, subject: str,

@@ -160,8 +160,7 @@ class SealRegistry:
         app = self.authority.ra.apply(ca=ca_info.name, profile="seal", subject=subject, applicant=operator,
                                       csr=csr.dump())
         self.authority.ra.approve(app.id, operator=approver, comment=f"seal {name}")
-        issued = self.authority._issue(ca_info, ca_key, self.authority.ra.get(app.id),
-                                       self.home.profiles.get("seal"), operator)
+        issued = self.authority.issue(app.id, ca_key=ca_key, operator=operator)
         now = self.home.clock.now()
         valid_to = min(now + timedelta(days=valid_days), issued.record.not_after)
         es_id = f"{VENDOR}-{hashlib.sha256(issued.certificate.dump()).hexdigest()[:24]}"
@@ -175,20 +174,27 @@ class SealRegistry:
             width_mm=round(width_mm), height_mm=round(height_mm))
         ses_der = sign_seal(info, maker_key=ca_key, maker_cert_der=ca_info.cert_der, distid=ca_info.distid)
         scheme = "sm4" if key.algorithm == "sm2" else "aes256"
-        with self.home.store.transaction() as conn:
-            self.home.store.insert(
-                conn, seals, name=name, es_id=es_id, organisation=organisation, seal_type=seal_type,
-                label=label, custodian=custodian.strip(), ca_name=ca_info.name,
-                cert_serial=issued.record.serial, cert_der=issued.certificate.dump(), algorithm=key.algorithm,
-                key_pem=key.to_pem(password, scheme=scheme, rand=self.home.rand), valid_from=now,
-                valid_to=valid_to, picture_kind="png" if picture_png is not None else "vector",
-                picture_png=picture_png, width_mm=width_mm, height_mm=height_mm, ses_der=ses_der,
-                must_change_password=self.policy.change_on_first_use, failed_attempts=0, locked=False,
-                created_at=now, created_by=operator)
-            audit.append(conn, at=now, actor=operator, action="seal.create", target=f"seal:{name}",
-                         details={"organisation": organisation, "type": seal_type, "custodian": custodian,
-                                  "certificate": issued.record.serial.upper(), "ca": ca_info.name},
-                         result_digest=hashlib.sha256(ses_der).hexdigest())
+        try:
+            with self.home.store.transaction() as conn:
+                self.home.store.insert(
+                    conn, seals, name=name, es_id=es_id, organisation=organisation, seal_type=seal_type,
+                    label=label, custodian=custodian.strip(), ca_name=ca_info.name,
+                    cert_serial=issued.record.serial, cert_der=issued.certificate.dump(), algorithm=key.algorithm,
+                    key_pem=key.to_pem(password, scheme=scheme, rand=self.home.rand), valid_from=now,
+                    valid_to=valid_to, picture_kind="png" if picture_png is not None else "vector",
+                    picture_png=picture_png, width_mm=width_mm, height_mm=height_mm, ses_der=ses_der,
+                    must_change_password=self.policy.change_on_first_use, failed_attempts=0, locked=False,
+                    created_at=now, created_by=operator)
+                audit.append(conn, at=now, actor=operator, action="seal.create", target=f"seal:{name}",
+                             details={"organisation": organisation, "type": seal_type, "custodian": custodian,
+                                      "certificate": issued.record.serial.upper(), "ca": ca_info.name},
+                             result_digest=hashlib.sha256(ses_der).hexdigest())
+        except BaseException:
+            # the certificate exists but no seal holds its key (e.g. the name was taken meanwhile):
+            # revoke it, so no usable seal certificate is left without a seal record
+            self.authority.revoke(issued.record.serial, reason="cessation_of_operation", operator=operator,
+                                  ca=ca_info.name)
+            raise
         return self.get(name)
 
     # ---------------------------------------------------------------- passwords
