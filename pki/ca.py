@@ -447,7 +447,7 @@ class CertificateAuthority:
         with self.home.store.transaction() as conn:
             conn.execute(sa.update(certificates).where(certificates.c.ca_id == ca.id,
                                                        certificates.c.serial == f"{serial:x}")
-                         .values(cert_der=cert_der, status="issued"))
+                         .values(cert_der=cert_der, status="issued", status_changed_at=self.home.clock.now()))
             if app.kind != "new" and app.predecessor_serial:
                 # renewal/re-key supersedes the predecessor: one active certificate stays; the
                 # revocation's time is read under the write lock, like every status change's
