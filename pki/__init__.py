@@ -23,3 +23,26 @@ __all__ = [
     "load_public_key", "write_file_atomic", "SYSTEM_RANDOM", "RandomSource", "SystemRandom",
     "DEFAULT_DISTID", "available_backends", "default_backend", "sm3", "oids",
 ]
+
+# The CA, store and status API: imported on first use (PEP 562), so that `import pki` for keys
+# stays light and does not pull in SQLAlchemy.
+_LAZY = {
+    "Home": "home", "CertificateAuthority": "ca", "CaInfo": "ca", "CertificateRecord": "ca", "Issued": "ca",
+    "REVOCATION_REASONS": "ca", "purge": "ca", "RegistrationAuthority": "ra", "Application": "ra",
+    "Profile": "profiles", "load_profiles": "profiles", "Store": "store",
+    "generate_crl": "status", "latest_crl": "status", "respond_ocsp": "status",
+    "parse_name": "x509", "name_to_text": "x509", "load_certificate": "x509", "load_certificates": "x509",
+    "certificate_to_pem": "x509", "certificate_public_key": "x509", "load_csr": "x509", "build_csr": "x509",
+    "verify_csr": "x509", "CertificateSpec": "x509", "build_tbs_certificate": "x509", "sign_certificate": "x509",
+    "load_crl": "crl", "RevokedEntry": "crl", "parse_ocsp_request": "ocsp", "build_ocsp_response": "ocsp",
+    "MalformedOcspRequest": "ocsp",
+}
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pki' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f".{module}", __name__), name)

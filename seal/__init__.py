@@ -1,0 +1,36 @@
+"""yinxin's electronic seals: seal records, key protection, appearance, PDF sealing, verification.
+
+Public API (imported on first use, so that `import seal` stays light)::
+
+    from seal import SealRegistry, SealService, AtPosition, AnchorText, ExistingField
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "SealRegistry": "records", "SealRecord": "records", "TYPE_LABELS": "records",
+    "SealService": "service", "StampOutcome": "service", "SealVerification": "service",
+    "SignatureCheck": "service",
+    "AtPosition": "pdf_placement", "AnchorText": "pdf_placement", "ExistingField": "pdf_placement",
+    "Placement": "pdf_placement",
+    "stamp_pdf": "pdf_sign", "stamp_batch": "pdf_sign", "StampResult": "pdf_sign", "BatchItem": "pdf_sign",
+    "verify_pdf": "pdf_verify", "VerificationReport": "pdf_verify", "SignatureReport": "pdf_verify",
+    "make_signer": "cms_signer", "RevocationData": "pdf_validation",
+    "SealSpec": "appearance", "draw_seal": "appearance", "drawing_from_png": "appearance",
+    "SEAL_TYPES": "appearance", "PasswordPolicy": "passwords", "load_password_policy": "passwords",
+    "parse_seal": "ses", "verify_seal": "ses", "SealData": "ses",
+    "SealError": "errors", "SealNotFound": "errors", "SealPasswordError": "errors", "SealLocked": "errors",
+    "PasswordPolicyError": "errors", "SealStateError": "errors",
+    "PdfSealError": "pdf_errors", "NotAPdf": "pdf_errors", "EncryptedPdf": "pdf_errors",
+    "PlacementError": "pdf_errors", "AnchorNotFound": "pdf_errors", "FieldError": "pdf_errors",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seal' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
