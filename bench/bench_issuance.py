@@ -1,0 +1,274 @@
+"""Issuance throughput — certificates per second, persisted with their audit events — with 1, 2 and 4
+processes on SQLite and on PostgreSQL, beside `openssl speed`'s signing rate measured in the same run.
+
+    python bench/bench_issuance.py                         # rsa2048 and sm2, 1/2/4 processes, both engines
+    python bench/bench_issuance.py --algorithms sm2 --engines sqlite --processes 1 --count 1000
+    python bench/bench_issuance.py --profile               # cProfile of the single-process run
+    python bench/bench_issuance.py --json
+
+What is measured: `pki.bulk.issue_bulk`, the code behind `yinxin ca bulk`, from a CSV-like list of
+rows whose CSRs were made beforehand (CSR files on disk, one key per ten rows, each row its own
+subject and identity number, profile `person`, leaf keys of the CA's algorithm).  Each row is read,
+its CSR parsed and its proof of possession verified, the application recorded, approved, the
+serial reserved, the certificate signed and its signature verified, recorded as issued, its five
+audit events appended and its PEM file written — commits durable (SQLite synchronous=FULL in WAL
+mode; PostgreSQL with fsync on), files made durable with one syncfs per batch.
+
+Several processes each issue `--count` certificates from their own rows into the same database,
+started together; the rate is all certificates over the time from the first start to the last
+finish.  For one process the CPU-time rate is printed too (`openssl speed` counts CPU time; the
+PostgreSQL server's own CPU time is not in it).  The headline ratio is the single-process rate to
+`openssl speed -seconds N <alg>` signs/s.
+
+PostgreSQL: `--pg-url`, else $YINXIN_TEST_PG_URL, else a throw-away cluster from scripts/pg.sh.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout too
+
+PASSWORD = b"bench-ca-password"
+OPENSSL_NAMES = {"rsa2048": "rsa2048", "sm2": "sm2", "ecdsa-p256": "ecdsap256", "rsa3072": "rsa3072"}
+
+
+def openssl_speed(name: str, seconds: int) -> float:
+    """Signs per (CPU) second from `openssl speed -mr`."""
+    proc = subprocess.run(["openssl", "speed", "-mr", "-seconds", str(seconds), name],
+                          capture_output=True, text=True, timeout=300)
+    for line in proc.stdout.splitlines():
+        if line.startswith("+F") and not line.startswith("+F:"):
+            return float(line.split(":")[-2])
+    raise RuntimeError(f"no result line in `openssl speed {name}`:\n{proc.stdout}\n{proc.stderr}")
+
+
+# --------------------------------------------------------------------------- set-up
+
+def make_home(directory: Path, url: str | None, algorithm: str) -> None:
+    from pki.ca import CertificateAuthority
+    from pki.home import Home
+    directory.mkdir(parents=True)
+    if url:
+        (directory / "config.yaml").write_text(f"database: {url}\n", encoding="utf-8")
+    home = Home.open(directory)
+    CertificateAuthority(home).init_ca(name="bench", subject="/C=CN/O=Bench/CN=Bench CA", algorithm=algorithm,
+                                       password=PASSWORD, base_url="http://pki.bench.test")
+
+
+def make_rows(directory: Path, algorithm: str, count: int, prefix: str) -> Path:
+    """CSR files and a rows file (JSON lines) for one process."""
+    from pki.algorithms import generate_key
+    from pki.x509 import build_csr, csr_to_pem, parse_name
+    directory.mkdir(parents=True)
+    keys = [generate_key(algorithm) for _ in range(max(1, min(10, count)))]
+    rows = []
+    for i in range(count):
+        subject = f"/C=CN/O=Bench/OU=Dept {prefix}/CN=Person {prefix}-{i}"
+        csr = directory / f"{i}.csr"
+        csr.write_bytes(csr_to_pem(build_csr(parse_name(subject), keys[i % len(keys)],
+                                             distid=b"1234567812345678" if algorithm == "sm2" else None)))
+        rows.append({"line": i + 2, "subject": subject, "id_number": f"{prefix}X{i}", "csr": str(csr)})
+    path = directory / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return path
+
+
+def fresh_pg_database(server_url: str, name: str) -> str:
+    import psycopg
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+# --------------------------------------------------------------------------- one worker process
+
+def worker(home: Path, rows_file: Path, out: Path, profile: bool) -> None:
+    """Wait for 'go' on stdin, issue, print timings as one JSON line."""
+    from pki.bulk import BulkRow, issue_bulk
+    from pki.ca import CertificateAuthority
+    from pki.home import Home
+    rows = [BulkRow(**json.loads(line)) for line in rows_file.read_text(encoding="utf-8").splitlines()]
+    authority = CertificateAuthority(Home.open(home))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    profiler = cProfile.Profile() if profile else None
+    wall, cpu = time.time(), time.process_time()
+    if profiler:
+        profiler.enable()
+    report = issue_bulk(authority, rows, ca="bench", profile="person", out_dir=out, operator="bench-operator",
+                        approver="bench-approver", ca_password=PASSWORD)
+    if profiler:
+        profiler.disable()
+    end_wall, end_cpu = time.time(), time.process_time()
+    text = ""
+    if profiler:
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(20)
+        text = buffer.getvalue()
+    print(json.dumps({"start": wall, "end": end_wall, "cpu": end_cpu - cpu, "issued": len(report.issued),
+                      "failed": len(report.failed), "errors": [r.error for r in report.failed[:3]],
+                      "profile": text}), flush=True)
+
+
+@dataclass
+class Run:
+    algorithm: str
+    engine: str
+    processes: int
+    certificates: int
+    seconds: float
+    rate: float                 # certificates per wall-clock second, all processes
+    cpu_rate: float | None      # one process: certificates per CPU second of that process
+    openssl_sign: float
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.openssl_sign
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        return None if self.cpu_rate is None else self.cpu_rate / self.openssl_sign
+
+
+def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes: int, count: int,
+             openssl_rate: float, profile: bool, progress) -> tuple[Run, str]:
+    tag = f"{algorithm}-{engine}-{processes}"
+    home = work / tag / "home"
+    make_home(home, url, algorithm)
+    rows = [make_rows(work / tag / f"rows{p}", algorithm, count, f"p{p}") for p in range(processes)]
+    progress(f"{tag}: {processes} process(es) × {count} certificates")
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(home), str(rows[p]),
+                               str(work / tag / f"out{p}"), *(["--profile"] if profile else [])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for p in range(processes)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"worker failed ({proc.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    issued = sum(r["issued"] for r in results)
+    if issued != processes * count:
+        raise RuntimeError(f"{tag}: only {issued} of {processes * count} issued: {results[0]['errors']}")
+    seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
+    cpu_rate = count / results[0]["cpu"] if processes == 1 else None
+    run = Run(algorithm, engine, processes, issued, seconds, issued / seconds, cpu_rate, openssl_rate)
+    shutil.rmtree(work / tag, ignore_errors=True)
+    return run, results[0]["profile"]
+
+
+def table(runs: list[Run]) -> str:
+    lines = ["| algorithm | engine | processes | certificates | certs/s (wall) | certs/s (CPU, 1 process) "
+             "| openssl sign/s | ratio (wall) | ratio (CPU) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        cpu = f"{r.cpu_rate:,.0f}" if r.cpu_rate else ""
+        cpu_ratio = f"{r.cpu_ratio:.2f}" if r.cpu_ratio else ""
+        lines.append(f"| {r.algorithm} | {r.engine} | {r.processes} | {r.certificates:,} | {r.rate:,.0f} | {cpu} "
+                     f"| {r.openssl_sign:,.0f} | {r.ratio:.2f} | {cpu_ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), "--profile" in sys.argv[5:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithms", default="rsa2048,sm2")
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--processes", default="1,2,4")
+    parser.add_argument("--count", type=int, default=1000, help="certificates per process")
+    parser.add_argument("--seconds", type=int, default=3, help="seconds of `openssl speed` per algorithm")
+    parser.add_argument("--pg-url", help="PostgreSQL server (a database we may create databases from)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the single-process runs")
+    parser.add_argument("--work-dir", help="where homes, CSRs and certificates go (default: the system's "
+                        "temporary directory); on a file system shared with busy processes, file creation "
+                        "can cost more than signing")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    algorithms = [a for a in args.algorithms.split(",") if a]
+    engines = [e for e in args.engines.split(",") if e]
+    process_counts = [int(p) for p in args.processes.split(",") if p]
+
+    def progress(message: str) -> None:
+        print(f"  … {message}", file=sys.stderr, flush=True)
+
+    started_pg = None
+    pg_server = None
+    if "postgresql" in engines:
+        pg_server = args.pg_url or os.environ.get("YINXIN_TEST_PG_URL")
+        if not pg_server:
+            progress("starting a throw-away PostgreSQL with scripts/pg.sh")
+            proc = subprocess.run(["bash", str(REPO / "scripts" / "pg.sh"), "start"], capture_output=True,
+                                  text=True, timeout=600)
+            if proc.returncode != 0:
+                print(f"bench_issuance: cannot start PostgreSQL: {proc.stderr}", file=sys.stderr)
+                return 2
+            pg_server = started_pg = proc.stdout.strip().splitlines()[-1]
+    runs: list[Run] = []
+    profiles: dict[str, str] = {}
+    began = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-issuance-", dir=args.work_dir) as tmp:
+            work = Path(tmp)
+            for algorithm in algorithms:
+                progress(f"{algorithm}: openssl speed")
+                openssl_rate = openssl_speed(OPENSSL_NAMES[algorithm], args.seconds)
+                for engine in engines:
+                    for processes in process_counts:
+                        url = None
+                        if engine == "postgresql":
+                            assert pg_server
+                            url = fresh_pg_database(pg_server, f"bench_{algorithm.replace('-', '_')}_{processes}")
+                        run, text = run_once(work, algorithm, engine, url, processes, args.count, openssl_rate,
+                                             args.profile and processes == 1, progress)
+                        runs.append(run)
+                        if text:
+                            profiles[f"{algorithm} {engine}"] = text
+    finally:
+        if started_pg:
+            subprocess.run(["bash", str(REPO / "scripts" / "pg.sh"), "stop", started_pg], capture_output=True)
+    elapsed = time.perf_counter() - began
+    env = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+           "openssl": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()}
+    if args.json:
+        print(json.dumps({"environment": env, "count": args.count, "elapsed_s": round(elapsed, 1),
+                          "runs": [{**asdict(r), "ratio": r.ratio, "cpu_ratio": r.cpu_ratio} for r in runs]},
+                         indent=2))
+        return 0
+    print(f"yinxin issuance benchmark — Python {env['python']}, {env['machine']}, {env['cpus']} CPUs, "
+          f"{env['openssl']}; {args.count} certificates per process; ran {elapsed:.0f} s")
+    print()
+    print(table(runs))
+    for algorithm in algorithms:
+        single = [r for r in runs if r.algorithm == algorithm and r.processes == 1]
+        for r in single:
+            verdict = "met" if r.ratio >= 0.5 else "NOT met"
+            print(f"goal {algorithm} on {r.engine}: one process ≥ 0.5 × openssl sign/s: {r.ratio:.2f} wall"
+                  f"{f', {r.cpu_ratio:.2f} CPU' if r.cpu_ratio else ''} ({verdict})")
+    for label, text in profiles.items():
+        print(f"\nprofile ({label}, one process, by own time):\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
