@@ -1,21 +1,17 @@
 """Errors of PDF sealing and verification.
 
-They derive from the seal package's `SealError` when that exists (the
-seal-record work writes it), otherwise directly from `YinxinError`, so the CLI
-maps them to a one-line message and an exit code either way.
+They derive from the seal package's `SealError`, so the CLI maps them to a
+one-line message and an exit code like every other yinxin error.
 """
 from __future__ import annotations
 
-try:
-    from seal.errors import SealError as _Base  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on what else exists in the tree
-    from pki.errors import YinxinError as _Base
+from .errors import SealError
 
 __all__ = ["PdfSealError", "NotAPdf", "EncryptedPdf", "PlacementError", "AnchorNotFound",
            "FieldError"]
 
 
-class PdfSealError(_Base):  # type: ignore[misc, valid-type]
+class PdfSealError(SealError):
     """A PDF cannot be sealed or verified as asked."""
 
 
