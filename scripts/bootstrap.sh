@@ -21,8 +21,9 @@ declare -A PROBE=(
     [fonts-noto-cjk]="fc-list :lang=zh-cn file | grep -q ."
     [postgresql]="command -v psql && { command -v postgres || ls /usr/lib/postgresql/*/bin/postgres; }"
     [wrk]="command -v wrk"
+    [librsvg2-bin]="command -v rsvg-convert"
 )
-ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk)
+ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk librsvg2-bin)
 
 installed() {  # installed PACKAGE
     if command -v dpkg-query >/dev/null 2>&1 &&
