@@ -301,7 +301,7 @@ class Store:
             return max(done)
 
     def schema_versions(self) -> list[int]:
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return [r.version for r in conn.execute(sa.select(schema_version.c.version).order_by("version"))]
 
     # ------------------------------------------------------------------ generic helpers
