@@ -196,15 +196,22 @@ def _drop_created() -> None:
         pass
 
 
-def database_of(home_dir: Path) -> Path | PgDatabase:
-    """The database a home uses: its config.yaml's PostgreSQL schema, else its SQLite file."""
+def _configured_url(home_dir: Path) -> str | None:
     config = Path(home_dir) / "config.yaml"
-    if config.exists():
-        url = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("database")
-        if url and "search_path%3D" in url:
-            server, _, options = url.partition("?options=")
-            schema = options.split("search_path%3D", 1)[1].split("&", 1)[0]
-            return PgDatabase(server, schema)
+    if not config.exists():
+        return None
+    return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("database")
+
+
+def database_of(home_dir: Path) -> Path | PgDatabase:
+    """The database a home uses: its config.yaml's PostgreSQL schema or SQLite file, else yinxin.db."""
+    url = _configured_url(home_dir)
+    if url and "search_path%3D" in url:
+        server, _, options = url.partition("?options=")
+        schema = options.split("search_path%3D", 1)[1].split("&", 1)[0]
+        return PgDatabase(server, schema)
+    if url and url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
     return Path(home_dir) / "yinxin.db"
 
 
@@ -215,16 +222,21 @@ def prepare_home_database(home_dir: Path, *, backend_name: str | None = None,
     SQLite: nothing to do (the home's yinxin.db).  PostgreSQL: a fresh schema, written into the
     home's config.yaml as `database:`."""
     home_dir = Path(home_dir)
-    existing = database_of(home_dir)
-    if isinstance(existing, PgDatabase):
-        return existing
-    if (backend_name or backend()) == "sqlite":
-        return existing
-    database = new_pg_database(label)
+    if _configured_url(home_dir):
+        return database_of(home_dir)
+    chosen = backend_name or backend()
+    if chosen == "sqlite" and backend_name is None:
+        return database_of(home_dir)         # the default: nothing to write
+    if chosen == "sqlite":                   # chosen explicitly: say so, whatever the test run's default
+        database: Path | PgDatabase = home_dir.resolve() / "yinxin.db"
+        url = f"sqlite:///{database}"
+    else:
+        database = new_pg_database(label)
+        url = database.url
     home_dir.mkdir(parents=True, exist_ok=True)
     config = home_dir / "config.yaml"
     loaded = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.exists() else {}
-    loaded["database"] = database.url
+    loaded["database"] = url
     config.write_text(yaml.safe_dump(loaded, allow_unicode=True), encoding="utf-8")
     return database
 
