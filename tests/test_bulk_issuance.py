@@ -11,13 +11,10 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509 as asn1_x509
 
 from pki.algorithms import generate_key
 from pki.bulk import BulkRow, SubjectCache, TbsTemplate, issue_bulk, read_rows, san_extension_der, spki_key_identifier
@@ -163,7 +160,7 @@ def test_bulk_cli_issues_good_rows_and_reports_bad_ones(cli_home: tuple[Path, Pa
     _, ec_csr = openssl_csr(csrs, "ecdsa-p256", "/C=CN/O=T/CN=Ec User", stem="ecuser")
     _, rsa_csr = openssl_csr(csrs, "rsa2048", "/C=CN/O=T/CN=Rsa User", stem="rsauser")
     _, other_csr = openssl_csr(csrs, "ecdsa-p256", "/C=CN/O=T/CN=Somebody Else", stem="other")
-    broken = _csr_broken_signature(csrs)
+    _csr_broken_signature(csrs)                  # csrs/broken-signature.csr
     # someone already holds a person certificate for ID 900
     existing = apply_and_issue(World(home, work, wall_clock()), ca="sm2root", profile="person",
                                subject="/C=CN/O=T/CN=Existing", id_number="900",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from pki.clock import SystemClock
 from pki.errors import StoreError
-from pki.home import Home
 from pki.store import Store
 
 from ca_helpers import (DISTID, PASSWORD, World, apply_and_issue, openssl, openssl_csr, openssl_out, sql,
