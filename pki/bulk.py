@@ -871,9 +871,12 @@ class _Run:
             work.cert_der = template.certificate(work.tbs_der, signature)
         # 4. record
         with home.store.transaction() as conn:
+            # reserved → issued is a status change the status service watches for (as in pki.ca)
+            changed_at = home.clock.now()
             updated = conn.execute(sa.update(certificates).where(
                 certificates.c.ca_id == sa.bindparam("b_ca"), certificates.c.serial == sa.bindparam("b_serial"),
-                certificates.c.status == "reserved").values(cert_der=sa.bindparam("b_der"), status="issued"),
+                certificates.c.status == "reserved").values(cert_der=sa.bindparam("b_der"), status="issued",
+                                                            status_changed_at=changed_at),
                 [{"b_ca": ca.id, "b_serial": f"{w.serial:x}", "b_der": w.cert_der} for w in works])
             if updated.rowcount != len(works):   # a reservation was revoked meanwhile: record nothing
                 raise StateError(f"{len(works) - updated.rowcount} reserved serial(s) of this batch changed "
