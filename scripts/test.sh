@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite: bootstrap (installs what is missing), then pytest.
+# Run the whole test suite: bootstrap (installs what is missing), a throw-away PostgreSQL
+# cluster on 127.0.0.1, then pytest — everything on SQLite (the PostgreSQL-specific tests
+# included), and, for a full run, the store and CA-core suites once more on PostgreSQL.
 #   bash scripts/test.sh [pytest arguments…]
 # Exit code: pytest's; "no tests collected" (pytest's 5) counts as a failure.
 set -uo pipefail
@@ -7,9 +9,19 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${YINXIN_VENV:-$REPO/.venv}
 bash "$REPO/scripts/bootstrap.sh" || exit $?
 cd "$REPO"
+PG_ENV=$(bash scripts/pg.sh env) || { echo "test.sh: could not start PostgreSQL" >&2; exit 1; }
+eval "$PG_ENV"
+trap 'bash "$REPO/scripts/pg.sh" stop "$YINXIN_TEST_PG_DIR" >/dev/null 2>&1' EXIT
 "$VENV/bin/python" -m pytest tests "$@"  # -q comes from pyproject addopts; twice would hide the summary
 rc=$?
 if [ $rc -eq 5 ]; then
     echo "test.sh: pytest collected no tests: that is a failure" >&2
+fi
+if [ $# -eq 0 ] && [ $rc -eq 0 ]; then
+    echo "== the store and CA-core suites again, on PostgreSQL ($YINXIN_TEST_PG_URL)"
+    YINXIN_TEST_DATABASE=postgresql "$VENV/bin/python" -m pytest tests/test_ca_*.py tests/test_ra_*.py \
+        tests/test_status_*.py tests/test_audit_*.py tests/test_cli_ca.py tests/test_profiles_load.py \
+        tests/test_bulk_issuance.py
+    rc=$?
 fi
 exit $rc
