@@ -38,15 +38,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
-import pki
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
@@ -57,6 +54,9 @@ from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.stamp.base import BaseStamp, BaseStampStyle
+
+import pki
+from pki.keyfiles import atomic_output
 
 from .cms_signer import KeySigner, signature_placeholder_size
 from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, PlacementError
@@ -501,28 +501,6 @@ def _finish_widgets(writer, field_ref) -> None:
 
 # --------------------------------------------------------------------------- stamping
 
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[tuple[IO[bytes], Path]]:
-    """A temporary file beside `path`, renamed over it only if the block succeeds."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "r+b") as fh:
-            yield fh, tmp
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _copy_input(source: bytes | str | os.PathLike[str], out: IO[bytes]) -> None:
     if isinstance(source, (bytes, bytearray, memoryview)):
         out.write(source)
@@ -609,7 +587,7 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
     if not isinstance(input, (bytes, bytearray, memoryview)) and not Path(input).is_file():
         raise PdfSealError(f"no such file: {os.fspath(input)!r}", path=os.fspath(input))
 
-    with _atomic_output(out_path) as (fh, tmp_path):
+    with atomic_output(out_path, mode=0o644) as (fh, tmp_path):
         _copy_input(input, fh)
         reader = _open_reader(fh)
         writer = IncrementalPdfFileWriter(fh, prev=reader)
