@@ -63,7 +63,7 @@ from asn1crypto import csr as asn1_csr, pem, x509 as asn1_x509
 
 from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key
-from .ca import CaInfo, CertificateAuthority, _new_serial, format_serial
+from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serial, format_serial
 from .errors import CertificateError, Conflict, PolicyError, StateError, StoreError, YinxinError
 from .profiles import Profile
 from .ra import PENDING, active_key, check_id_number, check_san, check_subject
@@ -840,7 +840,8 @@ class _Run:
         not_after = min(now + timedelta(days=prof.validity_days), self.ca_not_after)
         first = works[0]
         assert first.public_key is not None
-        template = TbsTemplate.make(ca=ca, ca_key_public=self.ca_public, profile=prof, not_before=now,
+        template = TbsTemplate.make(ca=ca, ca_key_public=self.ca_public, profile=prof,
+                                    not_before=now - CLOCK_SKEW_ALLOWANCE,
                                     not_after=not_after, sample_subject=first.subject.name(),
                                     sample_key=first.public_key)
         for work in works:
@@ -933,7 +934,8 @@ class _Run:
             conn.execute(certificates.insert(), [
                 {"ca_id": ca.id, "serial": f"{w.serial:x}", "application_id": w.app_id, "profile": prof.name,
                  "subject": w.subject.text, "id_number": w.id_number, "active_key": w.slot,
-                 "public_key_fp": w.public_key.fingerprint(), "not_before": now, "not_after": not_after,
+                 "public_key_fp": w.public_key.fingerprint(), "not_before": now - CLOCK_SKEW_ALLOWANCE,
+                 "not_after": not_after,
                  "status": "reserved", "tbs_der": w.tbs_der, "status_changed_at": now, "predecessor_serial": None,
                  "retention_years": prof.retention_years, "created_at": now} for w in works])
             events: list[audit.Event] = []

@@ -48,6 +48,12 @@ _REASON_ALIASES = {r.replace("_", ""): r for r in REVOCATION_REASONS} | {
     "privilegewithdrawn": "privilege_withdrawn", "aacompromise": "aa_compromise"}
 
 
+#: notBefore is set this far before the moment of issuance, so that a relying party whose clock is
+#: a little behind the CA's does not reject a certificate fresh from the CA as "not yet valid"
+#: (CAs commonly backdate; Let's Encrypt by an hour).  notAfter still counts from issuance.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+
+
 def normalise_reason(reason: str) -> str:
     """Accept RFC 5280 spellings (keyCompromise, key_compromise, key-compromise)."""
     key = reason.replace("-", "").replace("_", "").replace(" ", "").lower()
@@ -289,6 +295,7 @@ class CertificateAuthority:
                 raise Conflict(f"a CA named {name!r} exists already", ca=name)
         subject_name = parse_name(subject)
         now = self.home.clock.now()
+        not_before = now - CLOCK_SKEW_ALLOWANCE
         not_after = now + timedelta(days=days)
         key = generate_key(algorithm, rand=self.home.rand)
         serial = _new_serial(self.home)
@@ -309,7 +316,7 @@ class CertificateAuthority:
             not_after = min(not_after, issuer_cert["tbs_certificate"]["validity"]["not_after"].native)
         urls = issuer_info.urls() if issuer_info is not None else {}
         spec = CertificateSpec(
-            subject=subject_name, issuer=issuer_name, serial=serial, not_before=now, not_after=not_after,
+            subject=subject_name, issuer=issuer_name, serial=serial, not_before=not_before, not_after=not_after,
             public_key=key.public_key(), issuer_key_identifier=aki,
             key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}), ca=True,
             path_length=path_length,
@@ -336,7 +343,7 @@ class CertificateAuthority:
                 self.home.store.insert(
                     conn, certificates, ca_id=issuer_info.id, serial=f"{serial:x}", profile="subca",
                     subject=name_to_text(subject_name), public_key_fp=key.public_key().fingerprint(),
-                    not_before=now, not_after=not_after, status="issued", tbs_der=tbs.dump(),
+                    not_before=not_before, not_after=not_after, status="issued", tbs_der=tbs.dump(),
                     cert_der=cert.dump(), status_changed_at=now, retention_years=profile.retention_years,
                     created_at=now)
             audit.append(conn, at=now, actor=operator, action="ca.init", target=f"ca:{name}",
@@ -393,6 +400,7 @@ class CertificateAuthority:
         public_key = public_key_from_spki(app.public_key_der)
         ca_not_after = self._check_issuable(ca, profile, app.subject, app.subject_alt_names, public_key)
         now = self.home.clock.now()
+        not_before = now - CLOCK_SKEW_ALLOWANCE
         ca_cert = ca.certificate
         not_after = min(now + timedelta(days=profile.validity_days), ca_not_after)
         urls = ca.urls()
@@ -401,7 +409,7 @@ class CertificateAuthority:
         for _attempt in range(5):
             serial = _new_serial(self.home)
             spec = CertificateSpec(
-                subject=subject, issuer=ca_cert.subject, serial=serial, not_before=now, not_after=not_after,
+                subject=subject, issuer=ca_cert.subject, serial=serial, not_before=not_before, not_after=not_after,
                 public_key=public_key,
                 issuer_key_identifier=ca_cert.key_identifier or ca.public_key().key_identifier(),
                 key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
@@ -420,7 +428,7 @@ class CertificateAuthority:
                         conn, certificates, ca_id=ca.id, serial=f"{serial:x}", application_id=app.id,
                         profile=profile.name, subject=app.subject, id_number=app.id_number,
                         active_key=slot if app.kind == "new" else None,
-                        public_key_fp=public_key.fingerprint(), not_before=now, not_after=not_after,
+                        public_key_fp=public_key.fingerprint(), not_before=not_before, not_after=not_after,
                         status="reserved", tbs_der=tbs.dump(), status_changed_at=now,
                         predecessor_serial=app.predecessor_serial,
                         retention_years=profile.retention_years, created_at=now)

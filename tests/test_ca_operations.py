@@ -11,6 +11,7 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from sqlalchemy.exc import IntegrityError
 
+from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.algorithms import PrivateKey, generate_key
 from pki.errors import CertificateError, NotFound, PolicyError, StateError
 from pki.store import certificates
@@ -62,7 +63,7 @@ def test_renew_inside_window_keeps_the_key(tmp_path) -> None:
     assert new.record.serial != old.record.serial
     assert new.record.public_key_fp == old.record.public_key_fp
     assert new.record.predecessor_serial == old.record.serial
-    assert new.record.not_before == world.clock.now()
+    assert new.record.not_before == world.clock.now() - CLOCK_SKEW_ALLOWANCE
     superseded = world.authority.show(old.record.serial)
     assert (superseded.status, superseded.revocation_reason) == ("revoked", "superseded")
     assert world.ra.get(new.record.application_id).kind == "renew"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.clock import SystemClock
 from pki.errors import StoreError
 from pki.store import Store
@@ -84,7 +85,7 @@ def test_values_round_trip_on_postgresql(pg_url: str, tmp_path: Path) -> None:  
     issued = apply_and_issue(w, ca="sm2", profile="person", subject="/C=CN/O=T/CN=张三", id_number="11",
                              generate_key_out=tmp_path / "k.pem")
     record = w.authority.show(issued.record.serial)
-    assert record.not_before == w.clock.now() and record.not_before.tzinfo == timezone.utc
+    assert record.not_before == w.clock.now() - CLOCK_SKEW_ALLOWANCE and record.not_before.tzinfo == timezone.utc
     assert record.cert_der == issued.certificate.dump()
     assert w.authority.get("sm2").distid == DISTID.encode()
     assert isinstance(database, PgDatabase)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.errors import NotFound, PolicyError
 from pki.profiles import default_policy_dir, load_profiles
 
@@ -78,7 +79,7 @@ def test_operator_policy_directory(tmp_path: Path) -> None:
     world.init_ca("lab-ca", "ecdsa-p256")   # a root needs no profile; a sub-CA would need 'subca'
     issued = apply_and_issue(world, ca="lab-ca", profile="lab", subject="/O=Lab/CN=builder",
                              generate_key_out=world.files / "k.pem")
-    assert issued.record.not_after - issued.record.not_before == timedelta(days=30)
+    assert issued.record.not_after - issued.record.not_before == timedelta(days=30) + CLOCK_SKEW_ALLOWANCE
     text = cert_text(world.write_cert(issued, "lab"))
     assert "Code Signing, Time Stamping" in text
     with pytest.raises(NotFound, match="unknown profile 'person' \\(known: lab\\)"):
