@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout too
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_crl import run_measured  # noqa: E402  (peak RSS through a small launcher, shared)
+from bench_crl import run_measured, same_entries  # noqa: E402  (shared with the index-file benchmark)
 
 
 UTC = timezone.utc
@@ -175,19 +175,13 @@ class Row:
 
 
 def check(directory: Path, algorithm: str) -> None:
-    from pki.crl import crl_entries, load_crl
     ca_pem = directory / "home" / "cas" / CA_NAME / "ca.pem"
     if algorithm != "sm2":  # openssl crl cannot pass an SM2 distinguishing ID
         result = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", directory / "ours.crl",
                                  "-CAfile", ca_pem, "-noout"], capture_output=True, text=True)
         if "verify OK" not in result.stderr:
             raise SystemExit(f"openssl does not verify our CRL: {result.stderr}")
-    ours = {(e.serial, e.revoked_at, e.reason)
-            for e in crl_entries(load_crl((directory / "ours.crl").read_bytes()))}
-    theirs = {(e.serial, e.revoked_at, e.reason)
-              for e in crl_entries(load_crl((directory / "openssl.crl").read_bytes()))}
-    if ours != theirs:
-        raise SystemExit(f"entry lists differ: {len(ours ^ theirs)} entries")
+    same_entries(directory / "ours.crl", directory / "openssl.crl")
 
 
 def measure(size: int, algorithm: str, base_dir: Path, check_up_to: int) -> Row:

@@ -186,8 +186,9 @@ class _SealStamp(BaseStamp):
     def __init__(self, writer, style: "_SealStampStyle", box) -> None:
         super().__init__(writer=writer, style=style, box=box)
 
-    def render(self) -> bytes:  # pragma: no cover - as_form_xobject replaces it
-        raise NotImplementedError
+    def render(self) -> bytes:
+        """The seal's content stream (pyHanko calls as_form_xobject, which carries the resources)."""
+        return self.as_form_xobject().data
 
     def as_form_xobject(self) -> generic.StreamObject:
         return self.style.forms.form(self.writer, self.style.geometry)
