@@ -19,11 +19,24 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from asn1crypto import pem, x509
 
 import pki
+import pytest
+
+#: the clock the PDF tests sign and verify with: just after the test certificates' notBefore
+CLOCK = pki.FixedClock(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def clock_follows_the_run() -> None:
+    """The test certificates are made (notBefore = now) when the session's fixtures first run, which in
+    a long run can be minutes after a module was imported: keep the clock just after that.  Modules
+    that import this fixture get it automatically."""
+    CLOCK.set(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
 
 DISTID = "1234567812345678"
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")

@@ -21,14 +21,7 @@ from seal.pdf_validation import RevocationData
 from seal.pdf_verify import SealCheck, verify_pdf
 
 # a little after "now": the openssl-made CRLs and OCSP responses are dated when made
-CLOCK = pki.FixedClock(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _clock_follows_the_run() -> None:
-    """The test certificates are made (notBefore = now) when the session's fixtures first run, which in
-    a long run can be minutes after this module was imported: keep the clock just after that."""
-    CLOCK.set(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5))
+from pdf_fixtures import CLOCK, clock_follows_the_run  # noqa: E402,F401  (autouse)
 
 
 @pytest.fixture(scope="module")
