@@ -1,7 +1,6 @@
 """stamp_batch: many files, one seal, worker processes that keep the key loaded."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import x509

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import cms

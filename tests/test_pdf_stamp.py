@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pikepdf
@@ -11,7 +10,6 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-import pki
 from pdf_fixtures import (DATE, ORG, document, flip_signed_byte, identity, make_document, pdfsig,
                           qpdf_check,
                           red_box, render, workdir)

@@ -14,7 +14,6 @@ import pytest
 from asn1crypto import keys, pem, tsp, x509
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-import pki
 from pdf_fixtures import ORG, document, identity, openssl, pdfsig
 from seal.appearance import SealSpec, draw_seal
 from seal.cms_signer import make_signer

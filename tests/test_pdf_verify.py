@@ -3,7 +3,7 @@ and changes appended after a seal."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from pyhanko.pdf_utils import generic
