@@ -10,6 +10,16 @@ RSA, ECDSA and SM2 take the same path:
 * SM2: SM2-with-SM3 (OID 1.2.156.10197.1.501), digest SM3, the signature over
   SM3(Z ‖ signed attributes) with the signer's distinguishing ID.
 
+Signing is fast for the common case: pyHanko assembles each CMS with
+asn1crypto (about 9 ms a seal, most of a 1-page document's cost), although
+for a PAdES signature without timestamp or extra attributes only three
+things change from one document to the next — the messageDigest value, the
+raw signature and the lengths around it.  `KeySigner` asks pyHanko once for
+the CMS it would build (a dry run), keeps its DER pieces, and per document
+puts the digest into the signed attributes, signs them and concatenates the
+pieces (`_CmsTemplate`).  Any other request (timestamp, CAdES attributes,
+Adobe revocation info, non-PAdES, a dry run) goes through pyHanko unchanged.
+
 The mechanism is fixed in the constructor, so pyHanko derives the document
 digest from it (`get_cms_hash_algo_for_mechanism` → ``mech.hash_algo``, which
 `pki.oids` answers with ``sm3`` for SM2) and hashes with
@@ -20,12 +30,13 @@ loudly here instead of producing a wrong signature.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pki  # registers the SM2/SM3 OIDs with asn1crypto before anything below parses
-from asn1crypto import algos, x509
+from asn1crypto import algos, cms, x509
 from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.general import get_cms_hash_algo_for_mechanism
-from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
@@ -71,6 +82,66 @@ def signature_placeholder_size(cert: x509.Certificate) -> int:
     return 2 * (n + 3) + 2
 
 
+def _der(tag: int, body: bytes) -> bytes:
+    """One DER TLV: `tag` (a single identifier octet) around `body`, definite length."""
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + body
+
+
+@dataclass(frozen=True)
+class _CmsTemplate:
+    """The DER of pyHanko's PAdES SignedData for one signer, cut where documents differ.
+
+    ContentInfo { signedData, [0] SignedData { version, digestAlgorithms,
+    encapContentInfo, [0] certificates, SET { SignerInfo { version, sid,
+    digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature } } } }:
+    everything but the messageDigest value inside signedAttrs and the
+    signature is the same for every document, and the signed attributes keep
+    their length (the digest's length is fixed by the algorithm).
+    """
+
+    attrs_before: bytes      # the signed attributes (SET OF, tag 0x31) up to the digest value
+    attrs_after: bytes       # ... after it
+    digest_size: int
+    signer_info_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes  # version, digestAlgorithms, encapContentInfo, certificates
+    content_type: bytes      # the OID signedData
+
+    @classmethod
+    def from_content_info(cls, info: cms.ContentInfo, marker: bytes) -> "_CmsTemplate":
+        signed_data = info["content"]
+        if len(signed_data["signer_infos"]) != 1:
+            raise ValueError("the template has more than one signer")
+        signer_info = signed_data["signer_infos"][0]
+        if signer_info["unsigned_attrs"].native is not None:
+            raise ValueError("the template has unsigned attributes")
+        attrs = signer_info["signed_attrs"].untag().dump(force=True)
+        if attrs[:1] != b"\x31" or attrs.count(marker) != 1:
+            raise ValueError("the template's messageDigest cannot be located")
+        at = attrs.index(marker)
+        head = b"".join(signer_info[k].dump() for k in ("version", "sid", "digest_algorithm"))
+        sd_head = b"".join(signed_data[k].dump() for k in
+                           ("version", "digest_algorithms", "encap_content_info", "certificates"))
+        return cls(attrs[:at], attrs[at + len(marker):], len(marker), head,
+                   signer_info["signature_algorithm"].dump(), sd_head, info["content_type"].dump())
+
+    def signed_attributes(self, digest: bytes) -> bytes:
+        """The DER the signature is computed over (SET OF tag, RFC 5652 §5.4)."""
+        if len(digest) != self.digest_size:
+            raise ValueError(f"a {self.digest_size}-byte digest is expected, not {len(digest)}")
+        return self.attrs_before + digest + self.attrs_after
+
+    def content_info(self, signed_attributes: bytes, signature: bytes) -> bytes:
+        signer_info = _der(0x30, self.signer_info_head + b"\xa0" + signed_attributes[1:]
+                           + self.signature_algorithm + _der(0x04, signature))
+        signed_data = _der(0x30, self.signed_data_head + _der(0x31, signer_info))
+        return _der(0x30, self.content_type + _der(0xA0, signed_data))
+
+
 class KeySigner(Signer):
     """A pyHanko `Signer` over a `pki.PrivateKey` that stays loaded.
 
@@ -90,6 +161,7 @@ class KeySigner(Signer):
         self._key = key
         self._distid = distid
         self._placeholder = bytes(signature_placeholder_size(cert))
+        self._template: _CmsTemplate | None = None
         super().__init__(
             signing_cert=cert,
             cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
@@ -105,6 +177,42 @@ class KeySigner(Signer):
     def digest_algorithm(self) -> str:
         """The document digest this signer uses (sha256, sha384 or sm3)."""
         return get_cms_hash_algo_for_mechanism(self.signature_mechanism)
+
+    def _fast_path(self, dry_run: bool, use_pades: bool, timestamper, settings,
+                   is_pdf_sig: bool, encap_content_info) -> bool:
+        """True when the CMS is exactly the template's: PAdES, no timestamp, no
+        attributes beyond contentType/messageDigest/signingCertificateV2."""
+        return (not dry_run and use_pades and is_pdf_sig and timestamper is None
+                and encap_content_info is None
+                and (settings is None or settings.cades_signed_attrs is None)
+                and self.signed_attr_prov_spec is None and self.unsigned_attr_prov_spec is None
+                and not self.attribute_certs and type(self).async_sign_raw is KeySigner.async_sign_raw)
+
+    async def _cms_template(self) -> _CmsTemplate:
+        if self._template is None:
+            marker = bytes(range(0xA0, 0xA0 + get_pyca_cryptography_hash(self.digest_algorithm).digest_size))
+            info = await super().async_sign(marker, self.digest_algorithm, dry_run=True, use_pades=True,
+                                            signed_attr_settings=PdfCMSSignedAttributes())
+            self._template = _CmsTemplate.from_content_info(info, marker)
+        return self._template
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
+                         use_pades: bool = False, timestamper=None,
+                         signed_attr_settings: PdfCMSSignedAttributes | None = None,
+                         is_pdf_sig: bool = True, encap_content_info=None) -> cms.ContentInfo:
+        if not self._fast_path(dry_run, use_pades, timestamper, signed_attr_settings,
+                               is_pdf_sig, encap_content_info):
+            return await super().async_sign(
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+                timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+        if digest_algorithm.lower() != self.digest_algorithm:
+            raise ValueError(f"{self._key.algorithm} signs with {self.digest_algorithm}, "
+                             f"not {digest_algorithm}")
+        template = await self._cms_template()
+        attrs = template.signed_attributes(data_digest)
+        signature = await self.async_sign_raw(attrs, self.digest_algorithm)
+        return cms.ContentInfo.load(template.content_info(attrs, signature))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         # `data` is the DER of the signed attributes; the key hashes it itself
