@@ -11,6 +11,7 @@ from seal.appearance import SealSpec, draw_seal
 from seal.cms_signer import make_signer
 from seal.pdf_errors import PdfSealError
 from seal.pdf_placement import AnchorText
+from seal import pdf_sign
 from seal.pdf_sign import stamp_batch
 
 from pdf_fixtures import CLOCK, clock_follows_the_run  # noqa: E402,F401  (autouse)
@@ -35,7 +36,9 @@ def drawing():
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_batch_seals_every_file_and_reports_failures(tmp_path, drawing, processes):
+def test_batch_seals_every_file_and_reports_failures(tmp_path, drawing, processes, monkeypatch):
+    # a batch this small is not worth starting workers for; make it start them anyway
+    monkeypatch.setattr(pdf_sign, "WORKER_START_SECONDS", 0.0)
     src = tmp_path / "in"
     src.mkdir()
     files = []
@@ -58,6 +61,8 @@ def test_batch_seals_every_file_and_reports_failures(tmp_path, drawing, processe
     assert [i.source for i in failed] == [bad]
     assert "damaged" in failed[0].error
     assert not (out / "broken.pdf").exists()
+    # nothing else is left behind: no temporary files
+    assert sorted(p.name for p in out.iterdir()) == sorted(i.output.name for i in items if i.ok)
     for item in items:
         if item.ok:
             assert item.result.page == 3 and item.result.signing_time == CLOCK.now()
