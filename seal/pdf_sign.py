@@ -64,6 +64,7 @@ import pki
 from pki.keyfiles import atomic_output, write_file_atomic
 
 from .cms_signer import KeySigner, signature_placeholder_size
+from .pdf_io import BackgroundCopy, SplicedFile
 from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, PlacementError
 from .pdf_placement import (MM, AnchorText, AtPosition, ExistingField, PageGeometry, Placement,
                             find_text)
@@ -73,6 +74,8 @@ __all__ = ["SealPicture", "StampResult", "BatchItem", "stamp_pdf", "stamp_batch"
 
 #: bytes per read/hash step when streaming the document
 CHUNK_SIZE = 1 << 20
+#: inputs from this size on are copied in the background while being hashed (seal.pdf_io)
+PARALLEL_COPY_BYTES = 8 << 20
 #: widget annotation flags: Print (4) | Locked (128) — printed, not movable in viewers
 WIDGET_FLAGS = 4 | 128
 
@@ -540,12 +543,11 @@ def _finish_widgets(writer, field_ref) -> None:
 
 # --------------------------------------------------------------------------- stamping
 
-def _copy_input(source: bytes | str | os.PathLike[str], out: IO[bytes]) -> None:
+def _copy_input(source: bytes | IO[bytes], out: IO[bytes]) -> None:
     if isinstance(source, (bytes, bytearray, memoryview)):
         out.write(source)
     else:
-        with open(source, "rb") as src:
-            _kernel_copy(src, out)
+        _kernel_copy(source, out)
     out.flush()
     out.seek(0)
 
@@ -620,14 +622,26 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
     if not isinstance(input, (bytes, bytearray, memoryview)) and not Path(input).is_file():
         raise PdfSealError(f"no such file: {os.fspath(input)!r}", path=os.fspath(input))
 
+    options = dict(signer=signer, drawing=drawing, placement=placement, riding=riding,
+                   field_name=field_name, reason=reason, location=location, contact=contact,
+                   timestamp_url=timestamp_url, embed_validation_info=embed_validation_info,
+                   trust_roots=trust_roots, revocation=revocation, clock=clock)
     with atomic_output(out_path, mode=0o644) as (fh, _tmp_path):
-        _copy_input(input, fh)
-        return _stamp_stream(fh, input, out_path, signer=signer, drawing=drawing,
-                             placement=placement, riding=riding, field_name=field_name,
-                             reason=reason, location=location, contact=contact,
-                             timestamp_url=timestamp_url,
-                             embed_validation_info=embed_validation_info,
-                             trust_roots=trust_roots, revocation=revocation, clock=clock)
+        if isinstance(input, (bytes, bytearray, memoryview)):
+            _copy_input(input, fh)
+            return _stamp_stream(fh, input, out_path, **options)
+        with open(input, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            if size < PARALLEL_COPY_BYTES:
+                _copy_input(src, fh)
+                return _stamp_stream(fh, input, out_path, **options)
+            # a large file: the kernel copies it into fh and flushes it while pyHanko
+            # parses and hashes the same bytes from the input (seal.pdf_io)
+            with BackgroundCopy(src.fileno(), fh.fileno(), size):
+                spliced = io.BufferedRandom(SplicedFile(src.fileno(), fh.fileno(), size))
+                result = _stamp_stream(spliced, input, out_path, **options)
+                spliced.flush()
+            return result
 
 
 def _check_arguments(signer, drawing, embed_validation_info, trust_roots) -> None:
