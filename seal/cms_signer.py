@@ -14,11 +14,12 @@ Signing is fast for the common case: pyHanko assembles each CMS with
 asn1crypto (about 9 ms a seal, most of a 1-page document's cost), although
 for a PAdES signature without timestamp or extra attributes only three
 things change from one document to the next — the messageDigest value, the
-raw signature and the lengths around it.  `KeySigner` asks pyHanko once for
-the CMS it would build (a dry run), keeps its DER pieces, and per document
-puts the digest into the signed attributes, signs them and concatenates the
-pieces (`_CmsTemplate`).  Any other request (timestamp, CAdES attributes,
-Adobe revocation info, non-PAdES, a dry run) goes through pyHanko unchanged.
+raw signature and the lengths around it.  `KeySigner` lets pyHanko build the
+first such CMS, keeps its DER pieces (`_CmsTemplate`, also per process for
+signers with the same certificates), and for later documents puts the digest
+into the signed attributes, signs them and concatenates the pieces.  Any
+other request (timestamp, CAdES attributes, Adobe revocation info,
+non-PAdES, a dry run) goes through pyHanko unchanged.
 
 The mechanism is fixed in the constructor, so pyHanko derives the document
 digest from it (`get_cms_hash_algo_for_mechanism` → ``mech.hash_algo``, which
@@ -91,6 +92,18 @@ def _der(tag: int, body: bytes) -> bytes:
     return bytes((tag, 0x80 | len(length))) + length + body
 
 
+#: templates by what they depend on (`KeySigner._template_key`): a signer made afresh for
+#: every document (the seal service) still builds its template once per process
+_TEMPLATES: dict[tuple, "_CmsTemplate"] = {}
+_TEMPLATES_KEPT = 32
+
+
+def _remember(key: tuple, template: "_CmsTemplate") -> None:
+    while len(_TEMPLATES) >= _TEMPLATES_KEPT:
+        _TEMPLATES.pop(next(iter(_TEMPLATES)))
+    _TEMPLATES[key] = template
+
+
 @dataclass(frozen=True)
 class _CmsTemplate:
     """The DER of pyHanko's PAdES SignedData for one signer, cut where documents differ.
@@ -113,14 +126,19 @@ class _CmsTemplate:
 
     @classmethod
     def from_content_info(cls, info: cms.ContentInfo, marker: bytes) -> "_CmsTemplate":
+        """Cut pyHanko's CMS at its messageDigest value `marker` and around its signature."""
         signed_data = info["content"]
         if len(signed_data["signer_infos"]) != 1:
             raise ValueError("the template has more than one signer")
         signer_info = signed_data["signer_infos"][0]
         if signer_info["unsigned_attrs"].native is not None:
             raise ValueError("the template has unsigned attributes")
-        attrs = signer_info["signed_attrs"].untag().dump(force=True)
-        if attrs[:1] != b"\x31" or attrs.count(marker) != 1:
+        info.dump()   # serialise once; every piece below is then read from that encoding
+        tagged = signer_info["signed_attrs"].dump()     # [0] IMPLICIT SET OF Attribute
+        if tagged[:1] != b"\xa0":
+            raise ValueError("unexpected encoding of the signed attributes")
+        attrs = b"\x31" + tagged[1:]                    # the SET OF the signature covers
+        if attrs.count(marker) != 1:
             raise ValueError("the template's messageDigest cannot be located")
         at = attrs.index(marker)
         head = b"".join(signer_info[k].dump() for k in ("version", "sid", "digest_algorithm"))
@@ -188,31 +206,37 @@ class KeySigner(Signer):
                 and self.signed_attr_prov_spec is None and self.unsigned_attr_prov_spec is None
                 and not self.attribute_certs and type(self).async_sign_raw is KeySigner.async_sign_raw)
 
-    async def _cms_template(self) -> _CmsTemplate:
-        if self._template is None:
-            marker = bytes(range(0xA0, 0xA0 + get_pyca_cryptography_hash(self.digest_algorithm).digest_size))
-            info = await super().async_sign(marker, self.digest_algorithm, dry_run=True, use_pades=True,
-                                            signed_attr_settings=PdfCMSSignedAttributes())
-            self._template = _CmsTemplate.from_content_info(info, marker)
-        return self._template
+    def _template_key(self) -> tuple:
+        """What the template depends on: the certificates pyHanko embeds, the algorithms."""
+        return (self.signing_cert.dump(), tuple(c.dump() for c in self.cert_registry),
+                self.embed_roots, self.signature_mechanism.dump())
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper=None,
                          signed_attr_settings: PdfCMSSignedAttributes | None = None,
                          is_pdf_sig: bool = True, encap_content_info=None) -> cms.ContentInfo:
-        if not self._fast_path(dry_run, use_pades, timestamper, signed_attr_settings,
-                               is_pdf_sig, encap_content_info):
-            return await super().async_sign(
+        fast = self._fast_path(dry_run, use_pades, timestamper, signed_attr_settings,
+                               is_pdf_sig, encap_content_info)
+        if fast and self._template is None:
+            self._template = _TEMPLATES.get(self._template_key())
+        if not fast or self._template is None:
+            info = await super().async_sign(
                 data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
                 timestamper=timestamper, signed_attr_settings=signed_attr_settings,
                 is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+            if fast:   # the first such CMS is pyHanko's own; later ones reuse its pieces
+                try:
+                    self._template = _CmsTemplate.from_content_info(info, data_digest)
+                except ValueError:   # not cut cleanly (say, the digest occurs twice): no template
+                    return info
+                _remember(self._template_key(), self._template)
+            return info
         if digest_algorithm.lower() != self.digest_algorithm:
             raise ValueError(f"{self._key.algorithm} signs with {self.digest_algorithm}, "
                              f"not {digest_algorithm}")
-        template = await self._cms_template()
-        attrs = template.signed_attributes(data_digest)
+        attrs = self._template.signed_attributes(data_digest)
         signature = await self.async_sign_raw(attrs, self.digest_algorithm)
-        return cms.ContentInfo.load(template.content_info(attrs, signature))
+        return cms.ContentInfo.load(self._template.content_info(attrs, signature))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         # `data` is the DER of the signed attributes; the key hashes it itself

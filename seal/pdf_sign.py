@@ -831,10 +831,8 @@ def _worker_reset() -> None:
 
 
 def _prepare(signer: Signer | None, drawing: Any) -> None:
-    """Per-process work done once rather than with the first document: the CMS template
-    and the compressed seal picture (forked workers inherit both)."""
-    if isinstance(signer, KeySigner):
-        _run(signer._cms_template())
+    """Per-process work done once rather than with the first document: the compressed seal
+    picture (forked workers inherit it, and the CMS template of the files sealed here)."""
     if drawing is not None and (hasattr(drawing, "pdf_content") or hasattr(drawing, "pdf_image")):
         _encoded(drawing)
 

@@ -10,12 +10,18 @@ from asn1crypto import cms
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 
 from pdf_fixtures import DISTID, identity, openssl
+from seal import cms_signer
 from seal.cms_signer import KeySigner, make_signer
 
 
 def fast(signer: KeySigner, digest: bytes, **kw) -> cms.ContentInfo:
+    """KeySigner's CMS made from its template (the first CMS of a signer is pyHanko's own
+    and gives the template: make one first with another digest)."""
     kw.setdefault("use_pades", True)
     kw.setdefault("signed_attr_settings", PdfCMSSignedAttributes())
+    if signer._template is None:
+        asyncio.run(signer.async_sign(bytes(range(7, 7 + len(digest))), signer.digest_algorithm,
+                                      use_pades=True, signed_attr_settings=PdfCMSSignedAttributes()))
     return asyncio.run(signer.async_sign(digest, signer.digest_algorithm, **kw))
 
 
@@ -85,6 +91,27 @@ def test_sm2_fast_cms_signature_verifies_with_openssl(tmp_path):
                      "-digest", "sm3", "-pkeyopt", f"distid:{DISTID}",
                      "-in", str(tmp_path / "attrs"), "-sigfile", str(tmp_path / "sig"))
     assert b"Signature Verified Successfully" in result
+
+
+def test_template_comes_from_the_first_cms_and_is_shared_by_equal_signers():
+    ident = identity("p256")
+    cms_signer._TEMPLATES.clear()
+    first = make_signer(ident.key, ident.cert, [ident.root])
+    digest = hashlib.sha256(b"one").digest()
+    info = asyncio.run(first.async_sign(digest, "sha256", use_pades=True,
+                                        signed_attr_settings=PdfCMSSignedAttributes()))
+    assert first._template is not None
+    # the first CMS is pyHanko's, and the template rebuilds it exactly given its signature
+    (si,) = info["content"]["signer_infos"]
+    rebuilt = first._template.content_info(first._template.signed_attributes(digest),
+                                           si["signature"].native)
+    assert rebuilt == info.dump()
+    second = make_signer(ident.key, ident.cert, [ident.root])
+    fast(second, digest)
+    assert second._template is first._template
+    other = make_signer(ident.key, ident.cert)        # no root embedded: another template
+    fast(other, digest)
+    assert other._template is not first._template
 
 
 def test_other_requests_go_through_pyhanko():
