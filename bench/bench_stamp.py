@@ -10,11 +10,11 @@
    SM2 shows yinxin's numbers only.  Each `stamp_batch` call starts as in a
    fresh process (caches cleared) and counts loading the key, letting pyHanko
    build the first CMS (the template of the others), compressing the seal
-   picture and (if it decides they pay) starting the workers; every yinxin output is fsynced and renamed into place (the
-   pyHanko loop writes plainly, without fsync).  With processes=2 the batch
-   seals its first two files itself and starts workers only if the rest, at
-   the measured speed, repays their start (~40 ms), so small batches stay in
-   one process.
+   picture and (if it decides they pay) starting the workers; every yinxin
+   output is fsynced and renamed into place (the pyHanko loop writes plainly,
+   without fsync).  With processes=2 the batch seals its first two files
+   itself and starts workers only if the rest, at the measured speed, repays
+   their start (~40 ms), so small batches stay in one process.
 2. A ~200 MB PDF (pages with large random image streams): time and peak RSS
    of sealing it, against the time to SHA-256 the same file.  stamp_pdf
    copies the input in a background thread (copy_file_range, then fsync)
@@ -207,8 +207,7 @@ else:
     import pki
     from asn1crypto import x509
     from seal.appearance import SealSpec, draw_seal
-    from seal import cms_signer, pdf_sign
-from seal.cms_signer import make_signer
+    from seal.cms_signer import make_signer
     from seal.pdf_placement import AtPosition
     from seal.pdf_sign import stamp_pdf
     key, cert, out = sys.argv[3], sys.argv[4], sys.argv[5]
