@@ -11,8 +11,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from typing import Final
 
-from asn1crypto import algos, keys
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from asn1crypto import algos, core, keys
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -20,7 +20,7 @@ from . import oids
 from .errors import InvalidSignature, KeyFileError, UnknownAlgorithm
 from .rand import SYSTEM_RANDOM, RandomSource
 from .sm2 import DEFAULT_DISTID, compute_z, default_backend, sm3
-from .sm2.core import CURVE as SM2_CURVE, SM2Backend
+from .sm2.core import CURVE as SM2_CURVE, PublicHandle, SM2Backend
 
 ALGORITHMS: Final = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384", "sm2")
 
@@ -68,7 +68,9 @@ class PublicKey(ABC):
     def signature_algorithm(self) -> algos.SignedDigestAlgorithm:
         """The AlgorithmIdentifier to put beside a signature made by the matching private key."""
         if self.signature_algorithm_name == "sha256_rsa":
-            return algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa", "parameters": None})
+            # RFC 4055 §5: the parameters of sha256WithRSAEncryption MUST be NULL (asn1crypto leaves
+            # them out for None)
+            return algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa", "parameters": core.Null()})
         return algos.SignedDigestAlgorithm({"algorithm": self.signature_algorithm_name})
 
     def fingerprint(self) -> str:
@@ -218,12 +220,21 @@ def _public_from_cryptography(key: object) -> _CryptographyPublicKey:
 
 # --------------------------------------------------------------------------- SM2
 
-def _sm2_spki(x: int, y: int) -> bytes:
+def _sm2_spki_asn1(x: int, y: int) -> bytes:
     return keys.PublicKeyInfo({
         "algorithm": {"algorithm": "ec", "parameters": keys.ECDomainParameters(
             name="named", value=oids.SM2_CURVE_NAME)},
         "public_key": b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big"),
     }).dump()
+
+
+# every SM2 SubjectPublicKeyInfo is this prefix and the 64 octets of the point (fixed lengths):
+# encoded by asn1crypto once, then reused (bulk issuance makes thousands of these keys)
+_SM2_SPKI_PREFIX = _sm2_spki_asn1(1, 1)[:-64]
+
+
+def _sm2_spki(x: int, y: int) -> bytes:
+    return _SM2_SPKI_PREFIX + x.to_bytes(32, "big") + y.to_bytes(32, "big")
 
 
 class SM2PublicKey(PublicKey):
@@ -235,9 +246,16 @@ class SM2PublicKey(PublicKey):
             raise KeyFileError("SM2 public key is not a point on the curve")
         self.x, self.y = x, y
         self._backend = backend or default_backend()
-        self._handle = self._backend.public_handle(x, y)
+        self._handle_made: PublicHandle | None = None
         self._der = _sm2_spki(x, y)
         self._z: dict[bytes, bytes] = {}
+
+    @property
+    def _handle(self) -> PublicHandle:
+        # made on first use: bulk issuance builds keys in one thread and verifies in another
+        if self._handle_made is None:
+            self._handle_made = self._backend.public_handle(self.x, self.y)
+        return self._handle_made
 
     def z(self, distid: bytes) -> bytes:
         cached = self._z.get(distid)
@@ -329,9 +347,26 @@ def generate_key(algorithm: str, *, rand: RandomSource = SYSTEM_RANDOM,
                            algorithm=algorithm)
 
 
+def _public_key_from_der(der: bytes) -> PublicKey | None:
+    """The common cases without asn1crypto (bulk issuance loads thousands of keys): an SM2 key in
+    the one encoding it has, or what cryptography's strict DER reader takes and encodes back to the
+    same octets.  None: let the general path parse it and say what is wrong."""
+    if len(der) == len(_SM2_SPKI_PREFIX) + 64 and der.startswith(_SM2_SPKI_PREFIX):
+        point = der[len(_SM2_SPKI_PREFIX):]
+        return SM2PublicKey(int.from_bytes(point[:32], "big"), int.from_bytes(point[32:], "big"))
+    try:
+        loaded = _public_from_cryptography(serialization.load_der_public_key(der))
+    except (ValueError, TypeError, UnsupportedAlgorithm, UnknownAlgorithm):
+        return None
+    return loaded if loaded.to_der() == der else None
+
+
 def public_key_from_spki(spki: keys.PublicKeyInfo | bytes) -> PublicKey:
     """A `PublicKey` from a SubjectPublicKeyInfo (asn1crypto object or DER)."""
     if isinstance(spki, bytes):
+        quick = _public_key_from_der(spki)
+        if quick is not None:
+            return quick
         try:
             spki = keys.PublicKeyInfo.load(spki, strict=True)
             spki.native  # force a full parse so junk fails here
@@ -347,6 +382,6 @@ def public_key_from_spki(spki: keys.PublicKeyInfo | bytes) -> PublicKey:
             return SM2PublicKey(int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big"))
     try:
         key = serialization.load_der_public_key(spki.dump())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"unsupported or malformed public key ({algo})") from exc
     return _public_from_cryptography(key)

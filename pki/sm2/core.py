@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from asn1crypto import algos
 from cryptography.hazmat.primitives import hashes
 
 from ..errors import InvalidSignature, PkiError
@@ -57,19 +56,33 @@ def compute_z(distid: bytes, x: int, y: int) -> bytes:
                + x.to_bytes(32, "big") + y.to_bytes(32, "big"))
 
 
+def _der_integer(value: int) -> bytes:
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")     # a leading 00 keeps it positive
+    return b"\x02" + bytes((len(body),)) + body
+
+
 def encode_signature(r: int, s: int) -> bytes:
-    return algos.DSASignature({"r": r, "s": s}).dump()
+    """DER SEQUENCE { INTEGER r, INTEGER s } for 0 < r, s < n — what asn1crypto's DSASignature
+    gives (tests compare the two); by hand because every certificate checks two or three of these."""
+    if not (0 < r < CURVE.n and 0 < s < CURVE.n):
+        raise ValueError("SM2 r and s must be in [1, n-1]")
+    body = _der_integer(r) + _der_integer(s)
+    return b"\x30" + bytes((len(body),)) + body
 
 
 def decode_signature(signature: bytes) -> tuple[int, int]:
-    """Strict DER (r, s): anything else — truncated, trailing bytes, out of range — is invalid."""
+    """Strict DER (r, s): anything else — truncated, trailing bytes, out of range — is invalid.
+
+    The two integers are read by position, then the signature must be exactly the canonical
+    encoding of what was read: that one comparison rejects every non-DER form."""
     try:
-        parsed = algos.DSASignature.load(signature, strict=True)
-        r, s = parsed["r"].native, parsed["s"].native
-        canonical = parsed.dump(force=True)
-    except Exception as exc:  # asn1crypto raises several types for junk input
-        raise InvalidSignature("signature is not a DER-encoded SM2 (r, s)") from exc
-    if canonical != signature or not (0 < r < CURVE.n and 0 < s < CURVE.n):
+        r_length = signature[3]
+        r = int.from_bytes(signature[4:4 + r_length], "big")
+        s_length = signature[5 + r_length]
+        s = int.from_bytes(signature[6 + r_length:6 + r_length + s_length], "big")
+    except IndexError:
+        raise InvalidSignature("signature is not a DER-encoded SM2 (r, s)") from None
+    if not (0 < r < CURVE.n and 0 < s < CURVE.n) or encode_signature(r, s) != signature:
         raise InvalidSignature("signature is not a canonical SM2 (r, s)")
     return r, s
 
