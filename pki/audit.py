@@ -21,17 +21,20 @@ from sqlalchemy.engine import Connection
 
 from .algorithms import PrivateKey, PublicKey
 from .errors import AuditError, InvalidSignature
-from .store import Store, audit_checkpoints, audit_events, audit_head, to_json
+from .store import Store, audit_checkpoints, audit_events, audit_head, insert_many, to_json
 
 GENESIS = "0" * 64
 #: a checkpoint is signed when this many events have passed since the last one
 CHECKPOINT_INTERVAL = 50
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _event_hash(seq: int, at: datetime, actor: str, action: str, target: str, details: str,
                 result_digest: str | None, prev_hash: str) -> str:
-    canonical = json.dumps([seq, at.isoformat(), actor, action, target, details,
-                            result_digest or "", prev_hash], ensure_ascii=False, separators=(",", ":"))
+    canonical = _CANONICAL.encode([seq, at.isoformat(), actor, action, target, details,
+                                   result_digest or "", prev_hash])
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -99,7 +102,7 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[int]:
                      "target": event.target, "details": details_text, "result_digest": event.result_digest,
                      "prev_hash": prev, "hash": digest})
         prev = digest
-    conn.execute(audit_events.insert(), rows)
+    insert_many(conn, audit_events, rows)
     conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=prev))
     return list(range(first, first + count))
 
