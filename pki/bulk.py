@@ -25,7 +25,8 @@ with the same records and audit events as one-by-one issuance, in fewer transact
    applications recorded as submitted and approved, serials reserved with the TBS about to be
    signed; audit events "application.submit", "application.approve", "certificate.signing";
 3. the certificates are signed (the CA key is loaded once) and each signature is verified
-   before it leaves;
+   before it leaves (for SM2 and ECDSA OpenSSL does not check its own result; for RSA it does,
+   and the check costs 20 µs);
 4. one transaction: the certificates recorded as issued, the applications as issued; audit
    events "certificate.signed" (with the certificate's digest) and "certificate.issued";
 5. the certificate files are written (temporary files, one sync, renames).
@@ -33,6 +34,18 @@ with the same records and audit events as one-by-one issuance, in fewer transact
 A crash between 2 and 4 leaves reserved serials, which `CertificateAuthority.check()` lists and
 which can be revoked, as with single issuance.  If the batch transaction fails as a whole (a
 constraint no check foresaw), its rows are retried one by one, so only the bad row fails.
+
+Threads: OpenSSL (through cryptography and Tongsuo) lets go of the interpreter lock while it signs
+or verifies, so the public-key work runs in `crypto_threads` threads beside the Python and
+database work of the calling thread, and the certificate files are written by one more thread:
+while batch k is signed, batch k+1 is checked; while batch k's files are written, batch k+1 is
+reserved.  The order of the cycle within a batch does not change (a certificate is signed only
+after its reservation is committed, and recorded only after it is signed), a row is reported only
+once its files are durable, and nothing runs on after `issue_bulk` returns or raises.
+
+Plain CSRs (version 1, no attributes, the key's usual signature algorithm, the row's own subject)
+are split by a small DER walk instead of a full asn1crypto parse, their proof of possession is
+verified in a crypto thread; anything else takes `pki.x509.load_csr`/`verify_csr` as before.
 
 TBSCertificates come from `TbsTemplate`: the parts that are the same for every certificate of a
 batch (signature algorithm, issuer, validity, extensions but the key identifier and SANs) are
@@ -43,6 +56,8 @@ compared, so a template that went wrong stops the run instead of issuing a wrong
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import csv
 import ctypes
 import ctypes.util
@@ -53,21 +68,25 @@ import json
 import os
 import re
 import secrets
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
-from asn1crypto import csr as asn1_csr, pem, x509 as asn1_x509
+from asn1crypto import csr as asn1_csr, x509 as asn1_x509
 
 from . import audit
-from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key
+from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
 from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serial, format_serial
-from .errors import CertificateError, Conflict, PolicyError, StateError, StoreError, YinxinError
+from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError, PolicyError, StateError,
+                     StoreError, YinxinError)
 from .profiles import Profile
 from .ra import PENDING, active_key, check_id_number, check_san, check_subject
-from .store import applications, cas, certificates
+from .sm2 import DEFAULT_DISTID
+from .store import applications, cas, certificates, insert_many, update_many
 from .x509 import (CertificateSpec, _san_extension, build_tbs_certificate, csr_subject,
                    csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr)
 
@@ -278,25 +297,40 @@ def san_extension_der(sans: Sequence[tuple[str, str]], subject_empty: bool = Fal
     return asn1_x509.Extension(_san_extension(sans, critical=subject_empty)).dump()
 
 
-def _read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of contents) of the DER element at `offset`."""
+def _element(data: bytes, offset: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the DER element at `offset`, which must end
+    by `end`; ValueError for anything but a minimal definite length (what DER allows)."""
+    if offset + 2 > end:
+        raise ValueError("truncated")
     tag, first = data[offset], data[offset + 1]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("high tag number")
     if first < 0x80:
-        return tag, offset + 2, offset + 2 + first
-    count = first & 0x7F
-    length = int.from_bytes(data[offset + 2:offset + 2 + count], "big")
-    start = offset + 2 + count
+        start, length = offset + 2, first
+    else:
+        count = first & 0x7F
+        if not 1 <= count <= 4 or data[offset + 2] == 0:
+            raise ValueError("length encoding")
+        length = int.from_bytes(data[offset + 2:offset + 2 + count], "big")
+        if length < 0x80:
+            raise ValueError("length not minimal")
+        start = offset + 2 + count
+    if start + length > end:
+        raise ValueError("truncated")
     return tag, start, start + length
 
 
 def spki_key_identifier(spki_der: bytes) -> bytes:
     """RFC 5280 method 1 from SubjectPublicKeyInfo DER, without asn1crypto: SHA-1 of the
     subjectPublicKey bits (what `PublicKey.key_identifier()` gives)."""
-    tag, start, _end = _read_tlv(spki_der, 0)
-    _tag, _s, algorithm_end = _read_tlv(spki_der, start)
-    tag, bits_start, bits_end = _read_tlv(spki_der, algorithm_end)
-    if tag != 0x03 or spki_der[bits_start] != 0:
-        raise CertificateError("malformed SubjectPublicKeyInfo", field="public_key")
+    try:
+        _tag, start, end = _element(spki_der, 0, len(spki_der))
+        _tag, _s, algorithm_end = _element(spki_der, start, end)
+        tag, bits_start, bits_end = _element(spki_der, algorithm_end, end)
+        if tag != 0x03 or spki_der[bits_start] != 0:
+            raise ValueError("not a bit string")
+    except (ValueError, IndexError):
+        raise CertificateError("malformed SubjectPublicKeyInfo", field="public_key") from None
     return hashlib.sha1(spki_der[bits_start + 1:bits_end]).digest()
 
 
@@ -314,13 +348,23 @@ class Subject:
         return parse_name(self.written)
 
 
+_NAME_TYPES: dict[str, bytes] = {}
+
+
+def _name_type_der(asn1_name: str) -> bytes:
+    der = _NAME_TYPES.get(asn1_name)
+    if der is None:
+        der = _NAME_TYPES[asn1_name] = asn1_x509.NameType(asn1_name).dump()
+    return der
+
+
 class SubjectCache:
     """`pki.x509.parse_name` for many DNs that share most attributes (a department's C, O, OU):
     each attribute value is encoded by pki.x509 once and reused.  Multi-valued RDNs, e-mail and
     DC attributes and anything parse_name refuses take parse_name itself; tests compare both."""
 
     def __init__(self, limit: int = 50_000) -> None:
-        self._avas: dict[tuple[str, str], bytes] = {}
+        self._avas: dict[tuple[str, str], tuple[bytes, str]] = {}    # -> (RDN DER, RFC 4514 text)
         self._limit = limit
 
     def subject(self, written: str) -> Subject:
@@ -330,8 +374,15 @@ class SubjectCache:
         if not stripped.strip():
             return self._slow(written)
         try:
-            rdns = _x509._split_openssl(stripped) if stripped.startswith("/") \
-                else list(reversed(_x509._split_rfc4514(stripped)))
+            if stripped.startswith("/") and "\\" not in stripped:
+                # without escapes '/T=v/T=v' is split on '/' and '=', as _split_openssl does
+                rdns = [[(attr_type.strip(), value)] for attr_type, sep, value in
+                        (component.partition("=") for component in stripped[1:].split("/")) if sep]
+                if len(rdns) != stripped.count("/"):
+                    return self._slow(written)
+            else:
+                rdns = _x509._split_openssl(stripped) if stripped.startswith("/") \
+                    else list(reversed(_x509._split_rfc4514(stripped)))
         except YinxinError:
             return self._slow(written)
         parts, texts, labels, common_name = [], [], set(), None
@@ -343,18 +394,35 @@ class SubjectCache:
             if attr is None or attr.encoding == "ia5":
                 return self._slow(written)
             key = (attr.asn1_name, value)
-            ava = self._avas.get(key)
-            if ava is None:
-                ava = _x509._attribute_value(attr, value, written).dump()   # validates, as parse_name
+            cached = self._avas.get(key)
+            if cached is None:
+                ava = self._encode(attr, value, written)        # validates, as parse_name
+                if ava is None:
+                    return self._slow(written)
+                cached = (_tlv(0x31, ava), f"{attr.label}={_x509._escape_value(value)}")
                 if len(self._avas) < self._limit:
-                    self._avas[key] = ava
-            parts.append(_tlv(0x31, ava))
-            texts.append(f"{attr.label}={_x509._escape_value(value)}")
+                    self._avas[key] = cached
+            parts.append(cached[0])
+            texts.append(cached[1])
             labels.add(_SHORT.get(attr.asn1_name, attr.asn1_name))
             if attr.asn1_name == "common_name" and common_name is None:
                 common_name = value
         return Subject(written, _tlv(0x30, b"".join(parts)), ",".join(reversed(texts)), frozenset(labels),
                        common_name)
+
+    @staticmethod
+    def _encode(attr: Any, value: str, written: str) -> bytes | None:
+        """The AttributeTypeAndValue DER: UTF8String values put together here after pki.x509's
+        checks (most of a department's CNs are new), others by pki.x509; None: let parse_name say."""
+        from . import x509 as _x509
+        if attr.encoding != "utf8":
+            return _x509._attribute_value(attr, value, written).dump()
+        _x509._check_attribute_value(attr, value, written)
+        try:
+            encoded = value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return _tlv(0x30, _name_type_der(attr.asn1_name) + _tlv(0x0C, encoded))
 
     @staticmethod
     def _slow(written: str) -> Subject:
@@ -399,16 +467,21 @@ def write_files_durably(files: Mapping[Path, bytes], *, mode: int = 0o600) -> No
     `remove_stale_temp_files` clears."""
     if not files:
         return
-    temps: list[tuple[Path, Path]] = []
+    temps: list[tuple[str, Path]] = []
+    directories = {target.parent for target in files}
     try:
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True)
         for target, data in files.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+            temp = os.path.join(target.parent, f".{target.name}.{secrets.token_hex(4)}.tmp")
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             temps.append((temp, target))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        directories = {target.parent for _, target in temps}
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
         if not all(_syncfs(d) for d in directories):
             for temp, _ in temps:
                 fd = os.open(temp, os.O_RDONLY)
@@ -422,7 +495,8 @@ def write_files_durably(files: Mapping[Path, bytes], *, mode: int = 0o600) -> No
             _fsync_dir(directory)
     except BaseException:
         for temp, _ in temps:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         raise
 
 
@@ -489,6 +563,103 @@ class _Work:
     tbs_der: bytes = b""
     app_id: int = 0
     cert_der: bytes = b""
+    proof: tuple[bytes, bytes] | None = None    # (signature, signed octets) of a CSR still to verify
+    cert_file: Path = Path()
+
+
+@dataclass
+class _Checked:
+    """A batch after step 1 in the calling thread; its CSR proofs are being verified."""
+    works: list[_Work] = field(default_factory=list)
+    failed: list[RowResult] = field(default_factory=list)
+    failed_later: list[RowResult] = field(default_factory=list)
+    proofs: list["Future[dict[int, YinxinError]]"] = field(default_factory=list)
+
+
+@dataclass
+class _Signing:
+    """A reserved batch whose certificates the crypto pool is signing."""
+    works: list[_Work]
+    now: datetime
+    template: "TbsTemplate"
+    futures: list["Future[None]"]
+
+
+@contextlib.contextmanager
+def _switching(pool: "_CryptoPool") -> Iterator[None]:
+    """While threads sign beside the calling thread, let the interpreter hand over every 0.5 ms
+    instead of every 5: a signing thread wants the interpreter lock back as soon as OpenSSL
+    returns, and would otherwise wait for the calling thread's whole time slice each time."""
+    if pool.executor is None:
+        yield
+        return
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, 0.0005))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+@dataclass
+class _Writing:
+    """A recorded batch whose certificate files the file thread is writing."""
+    future: "Future[None]"
+    results: list[RowResult]
+
+    def wait(self) -> list[RowResult]:
+        self.future.result()
+        return self.results
+
+
+class _CryptoPool:
+    """Threads for the public-key operations.  OpenSSL (through cryptography and Tongsuo) lets
+    go of the interpreter lock while it signs or verifies, so these run beside the Python and
+    database work of the calling thread.  With no threads, work is done at once."""
+
+    #: rows per task: small enough that the threads share a batch, large enough to cost little
+    CHUNK = 32
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="yinxin-crypto") if threads else None
+        # files are written by one more thread, in order, while the next batch is checked and signed
+        self.files = ThreadPoolExecutor(1, thread_name_prefix="yinxin-files") if threads else None
+
+    def __enter__(self) -> "_CryptoPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # nothing signs or writes after issue_bulk has returned
+        for executor in (self.executor, self.files):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    def write(self, files: Mapping[Path, bytes]) -> "Future[None]":
+        if self.files is not None:
+            return self.files.submit(write_files_durably, files, mode=0o644)
+        done: Future[None] = Future()
+        try:
+            write_files_durably(files, mode=0o644)
+            done.set_result(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+            done.set_exception(exc)
+        return done
+
+    def map_chunks(self, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> list["Future[Any]"]:
+        futures: list[Future[Any]] = []
+        for at in range(0, len(items), self.CHUNK):
+            chunk = list(items[at:at + self.CHUNK])
+            if self.executor is not None:
+                futures.append(self.executor.submit(fn, chunk, *args))
+                continue
+            done: Future[Any] = Future()
+            try:
+                done.set_result(fn(chunk, *args))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
+                done.set_exception(exc)
+            futures.append(done)
+        return futures
 
 
 class _RowFailed(Exception):
@@ -521,6 +692,51 @@ def _load_csr(data: bytes) -> asn1_csr.CertificationRequest:
     return load_csr(data)
 
 
+@dataclass(frozen=True)
+class _PlainCsr:
+    """The parts of a plain PKCS#10 request: version 1, no attributes."""
+    info: bytes             # certificationRequestInfo, DER: what the signature covers
+    subject: bytes          # Name, DER (not yet parsed)
+    spki: bytes             # SubjectPublicKeyInfo, DER (parsed when the key is loaded)
+    algorithm: bytes        # AlgorithmIdentifier, DER (compared with known encodings)
+    signature: bytes        # the signature octets
+
+
+def _plain_csr(der: bytes) -> _PlainCsr | None:
+    """Split a DER request by walking its elements, without asn1crypto; None for a request with
+    attributes or of an unexpected shape (load_csr then parses it in full, and tells what is wrong).
+    Every part is still checked: the subject by comparison with the row's own encoding (or a full
+    parse), the key by loading it, the algorithm by comparison, the signature by verifying it."""
+    try:
+        tag, start, end = _element(der, 0, len(der))
+        if tag != 0x30 or end != len(der):
+            return None
+        tag, info_start, info_end = _element(der, start, end)
+        if tag != 0x30:
+            return None
+        tag, algorithm_start, algorithm_end = _element(der, info_end, end)
+        if tag != 0x30:
+            return None
+        tag, bits_start, bits_end = _element(der, algorithm_end, end)
+        if tag != 0x03 or bits_end != end or bits_end == bits_start or der[bits_start] != 0:
+            return None
+        if der[info_start:info_start + 3] != b"\x02\x01\x00":     # version v1 (0)
+            return None
+        tag, subject_start, subject_end = _element(der, info_start + 3, info_end)
+        if tag != 0x30:
+            return None
+        tag, spki_start, spki_end = _element(der, subject_end, info_end)
+        if tag != 0x30:
+            return None
+        if der[spki_end:info_end] != b"\xa0\x00":                    # attributes [0]: none
+            return None
+    except (ValueError, IndexError):
+        return None
+    return _PlainCsr(info=der[start:info_end], subject=der[info_start + 3:subject_end],
+                     spki=der[subject_end:spki_end], algorithm=der[info_end:algorithm_end],
+                     signature=der[bits_start + 1:bits_end])
+
+
 def _parse_sans(text: str | None) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
@@ -548,12 +764,15 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
                approver: str | None = None, key_password: bytes | None = None,
                key_algorithm: str | None = None, key_scheme: str = "aes256",
                csv_dir: str | os.PathLike[str] | None = None, batch_size: int = MAX_BATCH,
-               progress: Callable[[RowResult], None] | None = None) -> BulkReport:
+               progress: Callable[[RowResult], None] | None = None,
+               crypto_threads: int | None = None) -> BulkReport:
     """Apply for, approve and issue a certificate for every row; see the module docstring.
 
     `csv_dir` is where relative CSR paths start.  `progress(result)` is called once per row, as
-    its result is final.  Raises only for what stops the whole run (unknown CA or profile, wrong
-    CA password, an unusable output directory, a database error); row problems are results."""
+    its result is final.  `crypto_threads`: threads for the public-key work (default: one per CPU,
+    at most 4; 0 does it in the calling thread).  Raises only for what stops the whole run
+    (unknown CA or profile, wrong CA password, an unusable output directory, a database error);
+    row problems are results."""
     home = authority.home
     operator = (operator or "").strip()
     if not operator:
@@ -572,24 +791,48 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     base = Path(csv_dir) if csv_dir is not None else Path.cwd()
     rows = list(rows)
     results: dict[int, RowResult] = {}
-    run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
-               key_algorithm, key_scheme)
+    if crypto_threads is None:
+        crypto_threads = min(4, os.cpu_count() or 1)
+    if crypto_threads < 0:
+        raise PolicyError("crypto_threads cannot be negative", field="crypto_threads")
 
-    def finish(result: RowResult) -> None:
-        results[result.line] = result
-        if progress is not None:
-            progress(result)
+    def finish(done: Iterable[RowResult]) -> None:
+        for result in done:
+            results[result.line] = result
+            if progress is not None:
+                progress(result)
 
-    with _DirectoryLock(out):
+    with _DirectoryLock(out), _CryptoPool(crypto_threads) as pool, _switching(pool):
+        run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
+                   key_algorithm, key_scheme, pool)
         removed = tuple(str(p) for p in remove_stale_temp_files(out))
         size = min(16, max(1, batch_size))
         start = 0
+        signing: _Signing | None = None     # the batch whose certificates are being signed
+        writing: _Writing | None = None     # the batch whose certificate files are being written
+
+        def recorded(signing: _Signing) -> None:
+            nonlocal writing
+            written = run.record(signing)
+            if writing is not None:
+                finish(writing.wait())
+            writing = written
+
         while start < len(rows):
             batch = rows[start:start + size]
             start += len(batch)
-            for result in run.batch(batch):
-                finish(result)
+            checked = run.check(batch)      # overlaps the signing of the batch before
+            if signing is not None:
+                recorded(signing)
+                signing = None
+            finish(checked.failed)
+            signing = run.reserve_and_sign(checked)
+            finish(checked.failed_later)
             size = min(max(1, batch_size), size * 2)
+        if signing is not None:
+            recorded(signing)
+        if writing is not None:
+            finish(writing.wait())
     ordered = tuple(results[r.line] for r in rows)
     return BulkReport(ca=ca_info.name, profile=prof.name, results=ordered, removed_temp_files=removed)
 
@@ -597,8 +840,10 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 class _Run:
     def __init__(self, authority: CertificateAuthority, ca: CaInfo, ca_key: PrivateKey, profile: Profile,
                  out: Path, base: Path, operator: str, approver: str, key_password: bytes | None,
-                 key_algorithm: str | None, key_scheme: str) -> None:
+                 key_algorithm: str | None, key_scheme: str, pool: "_CryptoPool") -> None:
         self.authority, self.home = authority, authority.home
+        self.pool = pool
+        self.proof_algorithms: dict[str, frozenset[bytes]] = {}
         self.ca, self.ca_key, self.profile = ca, ca_key, profile
         self.ca_public = ca_key.public_key()
         self.out, self.base = out, base
@@ -612,24 +857,46 @@ class _Run:
 
     # ------------------------------------------------------------ one batch
 
-    def batch(self, rows: Sequence[BulkRow]) -> list[RowResult]:
-        results: list[RowResult] = []
-        works: list[_Work] = []
+    def check(self, rows: Sequence[BulkRow]) -> "_Checked":
+        """Step 1 for a batch; the CSRs' proofs of possession are verified by the crypto pool."""
+        checked = _Checked()
         for row in rows:
             try:
-                works.append(self._check_row(row))
+                checked.works.append(self._check_row(row))
             except _RowFailed as exc:
-                results.append(RowResult(row.line, row.subject, False, error=exc.message, error_type=exc.error_type))
+                checked.failed.append(RowResult(row.line, row.subject, False, error=exc.message,
+                                                error_type=exc.error_type))
+        proving = [w for w in checked.works if w.proof is not None]
+        checked.proofs = self.pool.map_chunks(self._verify_proofs, proving)
+        return checked
+
+    def reserve_and_sign(self, checked: "_Checked") -> "_Signing | None":
+        """Steps 1 (the rest) and 2, and step 3 handed to the crypto pool."""
+        results = checked.failed_later
+        bad: dict[int, YinxinError] = {}
+        for proof in checked.proofs:
+            bad.update(proof.result())
+        for work in checked.works:      # 一人一证 within the file, in line order, among the good rows
+            if work.row.line in bad or work.slot is None:
+                continue
+            earlier = self.seen_slots.get(work.slot)
+            if earlier is not None:
+                bad[work.row.line] = Conflict(f"identity number {work.id_number} is on line {earlier} too: one "
+                                              f"active {self.profile.usage} certificate per person")
+            else:
+                self.seen_slots[work.slot] = work.row.line
+        works, failed = self._drop(checked.works, bad)
+        results += failed
         if not works:
-            return results
+            return None
         works, failed = self._precheck_slots(works)
         results += failed
         if not works:
-            return results
+            return None
         works, failed = self._generate_keys(works)
         results += failed
         if not works:
-            return results
+            return None
         now = self.home.clock.now()
         try:
             template = self._prepare(works, now)
@@ -637,14 +904,15 @@ class _Run:
         except (Conflict, StoreError, CertificateError) as exc:
             if len(works) == 1:
                 results.append(self._fail(works[0], exc))
-                return results
+                return None
             # something no check foresaw (nothing was recorded): one by one, so only the bad row fails
             for work in works:
                 results += self.batch_of_one(work)
-            return results
+            return None
+        if not reserved:
+            return None
         # after the reservation a failure stops the run: `ca check` lists what was reserved
-        results += self._sign_and_record(reserved, now, template)
-        return results
+        return _Signing(reserved, now, template, self.pool.map_chunks(self._sign, reserved, template))
 
     def batch_of_one(self, work: _Work) -> list[RowResult]:
         results: list[RowResult] = []
@@ -654,7 +922,10 @@ class _Run:
             reserved = self._reserve([work], now, template, results)
         except (Conflict, StoreError, CertificateError, PolicyError) as exc:
             return [self._fail(work, exc)]
-        return results + self._sign_and_record(reserved, now, template)
+        if not reserved:
+            return results
+        self._sign(reserved, template)
+        return results + self.record(_Signing(reserved, now, template, [])).wait()
 
     def _fail(self, work: _Work, exc: YinxinError | str) -> RowResult:
         if work.key_written and work.key_file is not None:
@@ -709,12 +980,10 @@ class _Run:
                                 not_after=now + timedelta(days=1), issuer_key_identifier=None)
         except YinxinError as exc:
             raise _RowFailed(exc) from None
-        cert_file = self.out / f"{work.stem}.pem"
-        if cert_file.exists():
+        cert_file = work.cert_file = self.out / f"{work.stem}.pem"
+        if os.path.lexists(cert_file):
             raise _RowFailed(f"{cert_file} exists; not overwriting a certificate file")
-        if slot is not None:
-            self.seen_slots[slot] = row.line
-        return work
+        return work     # the identity number is claimed once the CSR's signature is known good
 
     def _check_csr(self, work: _Work) -> None:
         path = Path(work.row.csr or "")
@@ -724,6 +993,8 @@ class _Run:
             data = path.read_bytes()
         except OSError as exc:
             raise _RowFailed(f"cannot read CSR {work.row.csr}: {exc.strerror}") from None
+        if self._check_plain_csr(work, data):
+            return
         try:
             request = _load_csr(data)
             public_key = verify_csr(request, distid=self.ca.distid)
@@ -742,6 +1013,42 @@ class _Run:
         if not work.sans and len(request["certification_request_info"]["attributes"]):
             work.sans = csr_subject_alt_names(request)
         work.public_key, work.csr_der = public_key, request.dump()
+
+    def _check_plain_csr(self, work: _Work, data: bytes) -> bool:
+        """A plain CSR (see `_plain_csr`) whose subject is the row's (or empty) and whose signature
+        algorithm is the usual one of its key: checked here, its signature left to the crypto pool.
+        False for anything else, which the full path then checks."""
+        from . import x509 as _x509
+        try:
+            blocks = _x509._der_blocks(data, ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"), "CSR", "csr")
+        except YinxinError:
+            return False
+        plain = _plain_csr(blocks[0]) if len(blocks) == 1 else None
+        if plain is None or plain.subject not in (work.subject.der, b"\x30\x00"):
+            return False
+        try:
+            public_key = public_key_from_spki(plain.spki)
+        except KeyFileError as exc:
+            raise _RowFailed(CertificateError(f"CSR public key: {exc.message}", field="csr")) from None
+        if plain.algorithm not in self._proof_algorithms(public_key):
+            return False
+        if public_key.algorithm not in self.profile.algorithms:
+            raise _RowFailed(f"profile {self.profile.name} does not allow {public_key.algorithm} keys "
+                             f"(allowed: {', '.join(self.profile.algorithms)})")
+        work.public_key, work.csr_der, work.proof = public_key, blocks[0], (plain.signature, plain.info)
+        return True
+
+    def _proof_algorithms(self, public_key: PublicKey) -> frozenset[bytes]:
+        """The AlgorithmIdentifier encodings of the signature the key makes by default (for RSA
+        with and without the NULL parameters): the ones the plain path compares octet for octet."""
+        known = self.proof_algorithms.get(public_key.algorithm)
+        if known is None:
+            identifier = public_key.signature_algorithm()
+            variants = {identifier.dump()}
+            if identifier["algorithm"].native == "sha256_rsa":      # RFC 4055: accept absent parameters too
+                variants.add(_tlv(0x30, identifier["algorithm"].dump()))
+            known = self.proof_algorithms[public_key.algorithm] = frozenset(variants)
+        return known
 
     def _check_generation(self, work: _Work) -> None:
         if not self.key_password:
@@ -858,33 +1165,51 @@ class _Run:
             raise AssertionError("bulk TBS template differs from pki.x509.build_tbs_certificate")
         return template
 
-    def _sign_and_record(self, works: list[_Work], now: datetime, template: TbsTemplate) -> list[RowResult]:
-        home, ca = self.home, self.ca
-        results: list[RowResult] = []
-        if not works:
-            return results
-        # 3. sign; a signature that does not verify never leaves
-        signed_events: list[audit.Event] = []
+    def _sign(self, works: list[_Work], template: TbsTemplate) -> None:
+        """Step 3 (in a crypto thread): sign; a signature that does not verify never leaves."""
         for work in works:
             signature = self.ca_key.sign(work.tbs_der, distid=self.sign_distid) if self.ca_key.algorithm == "sm2" \
                 else self.ca_key.sign(work.tbs_der)
             self._check_signature(signature, work.tbs_der)
             work.cert_der = template.certificate(work.tbs_der, signature)
+
+    def _verify_proofs(self, works: list[_Work]) -> dict[int, YinxinError]:
+        """Proofs of possession of plain CSRs (in a crypto thread): line -> why it failed."""
+        failed: dict[int, YinxinError] = {}
+        for work in works:
+            assert work.proof is not None and work.public_key is not None
+            signature, signed = work.proof
+            try:
+                if work.public_key.algorithm == "sm2":
+                    work.public_key.verify(signature, signed,
+                                           distid=DEFAULT_DISTID if self.ca.distid is None else self.ca.distid)
+                else:
+                    work.public_key.verify(signature, signed)
+            except InvalidSignature as exc:
+                failed[work.row.line] = CertificateError("CSR signature does not verify", field="csr",
+                                                         detail=exc.message)
+        return failed
+
+    def record(self, signing: _Signing) -> "_Writing":
+        """Step 4 for a batch the crypto pool has signed, and step 5 handed to the file thread."""
+        for future in signing.futures:
+            future.result()                 # a signature that failed its check stops the run here
+        works, now, template = signing.works, signing.now, signing.template
+        home, ca = self.home, self.ca
+        results: list[RowResult] = []
+        signed_events: list[audit.Event] = []
         # 4. record
         with home.store.transaction() as conn:
             # reserved → issued is a status change the status service watches for (as in pki.ca)
             changed_at = home.clock.now()
-            updated = conn.execute(sa.update(certificates).where(
-                certificates.c.ca_id == sa.bindparam("b_ca"), certificates.c.serial == sa.bindparam("b_serial"),
-                certificates.c.status == "reserved").values(cert_der=sa.bindparam("b_der"), status="issued",
-                                                            status_changed_at=changed_at),
-                [{"b_ca": ca.id, "b_serial": f"{w.serial:x}", "b_der": w.cert_der} for w in works])
-            if updated.rowcount != len(works):   # a reservation was revoked meanwhile: record nothing
-                raise StateError(f"{len(works) - updated.rowcount} reserved serial(s) of this batch changed "
+            updated = update_many(conn, certificates, [
+                ({"ca_id": ca.id, "serial": f"{w.serial:x}", "status": "reserved"},
+                 {"cert_der": w.cert_der, "status": "issued", "status_changed_at": changed_at}) for w in works])
+            if updated != len(works):   # a reservation was revoked meanwhile: record nothing
+                raise StateError(f"{len(works) - updated} reserved serial(s) of this batch changed "
                                  "before they were recorded; see `yinxin ca check`", ca=ca.name)
-            conn.execute(sa.update(applications).where(applications.c.id == sa.bindparam("b_id")).values(
-                state="issued", issued_serial=sa.bindparam("b_serial")),
-                [{"b_id": w.app_id, "b_serial": f"{w.serial:x}"} for w in works])
+            update_many(conn, applications, [({"id": w.app_id}, {"state": "issued", "issued_serial": f"{w.serial:x}"})
+                                             for w in works])
             for work in works:
                 digest = hashlib.sha256(work.cert_der).hexdigest()
                 target = f"{ca.name}:{work.serial:x}"
@@ -895,14 +1220,13 @@ class _Run:
                     result_digest=digest))
             audit.append_many(conn, signed_events)
             audit.maybe_checkpoint(conn, at=now, ca_name=ca.name, key=self.ca_key, distid=ca.distid)
-        # 5. the certificate files
-        files = {self.out / f"{w.stem}.pem": _pem(w.cert_der) for w in works}
-        write_files_durably(files, mode=0o644)
+        # 5. the certificate files (the rows are reported once their files are durable)
+        files = {w.cert_file: _pem(w.cert_der) for w in works}
         for work in works:
             results.append(RowResult(work.row.line, work.row.subject, True, serial=format_serial(work.serial),
-                                     application=work.app_id, certificate_file=str(self.out / f"{work.stem}.pem"),
+                                     application=work.app_id, certificate_file=str(work.cert_file),
                                      key_file=str(work.key_file) if work.key_file else None))
-        return results
+        return _Writing(self.pool.write(files), results)
 
     def _check_signature(self, signature: bytes, tbs_der: bytes) -> None:
         if self.ca_public.algorithm == "sm2":
@@ -931,7 +1255,7 @@ class _Run:
                   "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works]).all()
             for work, (app_id,) in zip(works, inserted):
                 work.app_id = app_id
-            conn.execute(certificates.insert(), [
+            insert_many(conn, certificates, [
                 {"ca_id": ca.id, "serial": f"{w.serial:x}", "application_id": w.app_id, "profile": prof.name,
                  "subject": w.subject.text, "id_number": w.id_number, "active_key": w.slot,
                  "public_key_fp": w.public_key.fingerprint(), "not_before": now - CLOCK_SKEW_ALLOWANCE,
@@ -955,4 +1279,7 @@ class _Run:
 
 
 def _pem(der: bytes) -> bytes:
-    return pem.armor("CERTIFICATE", der)
+    """pem.armor("CERTIFICATE", der), without its per-line stream writes (a test compares them)."""
+    text = base64.b64encode(der)
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return b"-----BEGIN CERTIFICATE-----\n" + b"".join(line + b"\n" for line in lines) + b"-----END CERTIFICATE-----\n"

@@ -109,14 +109,7 @@ def _name_error(message: str, text: str) -> CertificateError:
 
 
 def _attribute_value(attr: _Attribute, value: str, text: str) -> asn1_x509.NameTypeAndValue:
-    if not value:
-        raise _name_error(f"{attr.label} is empty", text)
-    if len(value) > attr.max_length:
-        raise _name_error(f"{attr.label} is longer than {attr.max_length} characters", text)
-    if _CONTROL.search(value):
-        raise _name_error(f"{attr.label} contains control characters", text)
-    if attr.asn1_name == "country_name" and not re.fullmatch(r"[A-Z]{2}", value):
-        raise _name_error("C must be a two-letter upper-case country code such as CN", text)
+    _check_attribute_value(attr, value, text)
     if attr.encoding == "printable":
         if not _PRINTABLE.match(value):
             raise _name_error(f"{attr.label} may hold only letters, digits and ' ()+,-./:=?", text)
@@ -133,6 +126,18 @@ def _attribute_value(attr: _Attribute, value: str, text: str) -> asn1_x509.NameT
     else:
         typed = asn1_x509.DirectoryString(name="utf8_string", value=core.UTF8String(value))
     return asn1_x509.NameTypeAndValue({"type": attr.asn1_name, "value": typed})
+
+
+def _check_attribute_value(attr: _Attribute, value: str, text: str) -> None:
+    """What every attribute value must be, whatever its string type."""
+    if not value:
+        raise _name_error(f"{attr.label} is empty", text)
+    if len(value) > attr.max_length:
+        raise _name_error(f"{attr.label} is longer than {attr.max_length} characters", text)
+    if _CONTROL.search(value):
+        raise _name_error(f"{attr.label} contains control characters", text)
+    if attr.asn1_name == "country_name" and not re.fullmatch(r"[A-Z]{2}", value):
+        raise _name_error("C must be a two-letter upper-case country code such as CN", text)
 
 
 def _split_rfc4514(text: str) -> list[list[tuple[str, str]]]:
@@ -251,7 +256,12 @@ def parse_name(text: str) -> asn1_x509.Name:
 _RFC4514_SPECIAL = set('"+,;<>\\')
 
 
+_NEEDS_ESCAPE = re.compile(r'["+,;<>\\\x00-\x1f\x7f]|\A[ #]| \Z')
+
+
 def _escape_value(value: str) -> str:
+    if not _NEEDS_ESCAPE.search(value):
+        return value
     out = []
     for index, ch in enumerate(value):
         if ch in _RFC4514_SPECIAL:

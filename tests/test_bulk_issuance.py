@@ -187,7 +187,7 @@ def test_bulk_cli_issues_good_rows_and_reports_bad_ones(cli_home: tuple[Path, Pa
     before = sql(_db(home), "SELECT count(*) FROM certificates")[0][0]
     result = yinxin(home, "--json", "ca", "bulk", "--ca", "sm2root", "--profile", "person", "--from", sheet,
                     "--out-dir", work / "out", "--operator", "boss", "--key-password-file", key_pw,
-                    env={"YINXIN_CA_PASSWORD": PASSWORD.decode()})
+                    "--threads", "1", env={"YINXIN_CA_PASSWORD": PASSWORD.decode()})
     assert result.code == 1, result
     assert "Traceback" not in result.err
     report = result.json()
@@ -286,7 +286,8 @@ def _db(home: Path):  # type: ignore[no-untyped-def]
 
 # --------------------------------------------------------------------------- library, both engines
 
-def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("threads", [0, 2])
+def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path, threads: int) -> None:  # noqa: F811
     """Many rows in several batches, with the batch transaction failing on purpose part-way (an
     identity number taken by another writer after the pre-check is impossible to arrange without a
     race, so a second CA's certificate takes a slot the file also names): rows then go one by one."""
@@ -306,7 +307,8 @@ def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path) -> None:
     rows.append(BulkRow(line=50, subject="/C=CN/O=T/CN=Gen", id_number="G1"))   # no key password: fails
     seen = []
     report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=tmp_path / "out", operator="op",
-                        approver="boss", ca_password=PASSWORD, batch_size=16, progress=seen.append)
+                        approver="boss", ca_password=PASSWORD, batch_size=16, progress=seen.append,
+                        crypto_threads=threads)
     assert len(report.issued) == 40 and [r.line for r in report.failed] == [50]
     assert "key password" in report.failed[0].error
     assert sorted(r.line for r in seen) == [r.line for r in rows]
