@@ -354,7 +354,7 @@ def ca_purge(ctx: Context, dry_run: bool, operator: str) -> None:
 @click.option("--key-password-file", type=click.Path(dir_okay=False),
               help="Password for keys generated here (else $YINXIN_KEY_PASSWORD or a prompt).")
 @click.option("--key-algorithm", help="Algorithm of generated keys (default: the CA's).")
-@click.option("--batch-size", type=click.IntRange(1, 10000), default=256, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1024, show_default=True,
               help="Certificates per transaction.")
 @click.option("--threads", type=click.IntRange(0, 64), default=None,
               help="Threads that sign and verify beside the main one (default: one per CPU, at most 4; "

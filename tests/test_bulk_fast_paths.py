@@ -106,11 +106,31 @@ def test_subject_fast_split_agrees_with_parse_name(o: str, ou: str, cn: str) -> 
             SubjectCache().subject(text)
         assert fast.value.message == slow.message
         return
-    cache = SubjectCache()
-    for _ in range(2):
-        subject = cache.subject(text)
-        assert subject.der == name.dump()
-        assert subject.text == name_to_text(name)
+    for cache in (SubjectCache(), _SHARED):      # a fresh cache, and one that has seen other rows' heads
+        for _ in range(2):
+            subject = cache.subject(text)
+            assert subject.der == name.dump()
+            assert subject.text == name_to_text(name)
+            assert subject.common_name == cn
+
+
+_SHARED = SubjectCache()
+
+
+@settings(max_examples=200, deadline=None)
+@given(head=st.sampled_from(["/C=CN/O=T/OU=Dept", "/C=CN/O=印信/OU=办公室", "/C=CN/O=T/CN=first"]), cn=_values)
+def test_subject_heads_shared_by_rows_agree_with_parse_name(head: str, cn: str) -> None:
+    text = f"{head}/CN={cn}"
+    try:
+        name = parse_name(text)
+    except YinxinError as slow:
+        with pytest.raises(YinxinError) as fast:
+            _SHARED.subject(text)
+        assert fast.value.message == slow.message
+        return
+    subject = _SHARED.subject(text)
+    assert (subject.der, subject.text) == (name.dump(), name_to_text(name))
+    assert subject.common_name == ("first" if head.endswith("first") else cn)
 
 
 @given(data=st.binary(max_size=600))
@@ -197,3 +217,17 @@ def test_an_unknown_curve_is_a_key_error_not_a_crash() -> None:
     der[at] = 0x00
     with pytest.raises(KeyFileError):
         public_key_from_spki(bytes(der))
+
+
+@settings(max_examples=300, deadline=None)
+@given(seq=st.integers(min_value=1, max_value=2**53), actor=st.text(), action=st.text(max_size=30),
+       target=st.text(max_size=30), details=st.text(), digest=st.one_of(st.none(), st.text(max_size=64)),
+       prev=st.text(max_size=64), micro=st.integers(0, 999_999))
+def test_audit_canonical_text_equals_json_dumps(seq: int, actor: str, action: str, target: str, details: str,
+                                               digest: str | None, prev: str, micro: int) -> None:
+    import json
+    from pki.audit import _canonical
+    at = datetime(2026, 11, 26, 8, 0, 0, micro, tzinfo=timezone.utc)
+    assert _canonical(seq, at, actor, action, target, details, digest, prev) == json.dumps(
+        [seq, at.isoformat(), actor, action, target, details, digest or "", prev], ensure_ascii=False,
+        separators=(",", ":"))
