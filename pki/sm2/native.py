@@ -7,6 +7,8 @@ Nonces come from Tongsuo's DRBG (seeded from the OS), not from `rand`.
 """
 from __future__ import annotations
 
+import threading
+
 from tongsuopy.backends.tongsuo.backend import backend as _tongsuo
 from tongsuopy.crypto.asymciphers import ec as _ec
 
@@ -16,19 +18,38 @@ _lib = _tongsuo._lib
 _ffi = _tongsuo._ffi
 
 
+class _Contexts(threading.local):
+    """One initialised EVP_PKEY_CTX per key and thread, used for every signature or verification
+    that thread makes with the key.  Each call into Tongsuo lets go of Python's interpreter lock
+    and takes it back; a fresh context per operation is two more such calls, which cost more than
+    the work they do when other threads want the lock (bulk issuance signs in threads)."""
+
+    ctx: object = None
+
+
+def _context(key: object, contexts: _Contexts, init: object, what: str) -> object:
+    ctx = contexts.ctx
+    if ctx is None:
+        ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
+        if ctx == _ffi.NULL or init(ctx) != 1:
+            _tongsuo._consume_errors()
+            raise RuntimeError(f"Tongsuo could not start an SM2 {what}")
+        contexts.ctx = ctx
+    return ctx
+
+
 class _PrivateHandle:
     def __init__(self, key: _ec.EllipticCurvePrivateKey) -> None:
         self._key = key
+        self._contexts = _Contexts()
 
     def sign_digest(self, e: bytes, rand: RandomSource) -> bytes:
-        ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(self._key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
-        if ctx == _ffi.NULL or _lib.EVP_PKEY_sign_init(ctx) != 1:
-            _tongsuo._consume_errors()
-            raise RuntimeError("Tongsuo could not start an SM2 signature")
+        ctx = _context(self._key, self._contexts, _lib.EVP_PKEY_sign_init, "signature")
         size = _ffi.new("size_t *", 80)
         buf = _ffi.new("unsigned char[]", 80)
         if _lib.EVP_PKEY_sign(ctx, buf, size, e, len(e)) != 1:
             _tongsuo._consume_errors()
+            self._contexts.ctx = None       # start afresh after a failure
             raise RuntimeError("Tongsuo SM2 signing failed")
         return bytes(_ffi.buffer(buf)[: size[0]])
 
@@ -36,15 +57,15 @@ class _PrivateHandle:
 class _PublicHandle:
     def __init__(self, key: _ec.EllipticCurvePublicKey) -> None:
         self._key = key
+        self._contexts = _Contexts()
 
     def verify_digest(self, signature: bytes, e: bytes) -> bool:
-        ctx = _ffi.gc(_lib.EVP_PKEY_CTX_new(self._key._evp_pkey, _ffi.NULL), _lib.EVP_PKEY_CTX_free)
-        if ctx == _ffi.NULL or _lib.EVP_PKEY_verify_init(ctx) != 1:
-            _tongsuo._consume_errors()
-            raise RuntimeError("Tongsuo could not start an SM2 verification")
+        ctx = _context(self._key, self._contexts, _lib.EVP_PKEY_verify_init, "verification")
         ok = _lib.EVP_PKEY_verify(ctx, signature, len(signature), e, len(e))
         if ok != 1:
             _tongsuo._consume_errors()
+            if ok < 0:                      # an error, not a mismatch: start afresh
+                self._contexts.ctx = None
         return ok == 1
 
 
