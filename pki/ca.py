@@ -27,7 +27,7 @@ from asn1crypto import x509 as asn1_x509
 
 from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
-from .errors import (Conflict, InvalidSignature, NotFound, PolicyError, StateError, UnknownAlgorithm,
+from .errors import (Conflict, NotFound, PolicyError, StateError, UnknownAlgorithm,
                      WrongPassword)
 from .home import Home
 from .keyfiles import load_private_key, write_file_atomic
@@ -333,7 +333,7 @@ class CertificateAuthority:
         cert_digest = hashlib.sha256(cert.dump()).hexdigest()
         with self.home.store.transaction() as conn:
             parent_id = issuer_info.id if issuer_info else None
-            ca_id = self.home.store.insert(
+            self.home.store.insert(
                 conn, cas, name=name, algorithm=algorithm, subject=name_to_text(subject_name),
                 parent_id=parent_id, serial=f"{serial:x}", cert_der=cert.dump(), key_file=str(key_file),
                 base_url=base_url.rstrip("/") if base_url else None, distid=distid, created_at=now)
