@@ -96,7 +96,7 @@ def make_rows(directory: Path, algorithm: str, count: int, prefix: str) -> Path:
 def fresh_pg_database(server_url: str, name: str) -> str:
     import psycopg
     with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return server_url.rsplit("/", 1)[0] + "/" + name
 
@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                             url = None
                             if engine == "postgresql":
                                 assert pg_server
-                                url = fresh_pg_database(pg_server, f"bench_{algorithm.replace('-', '_')}_{processes}")
+                                url = fresh_pg_database(pg_server, f"bench_{algorithm.replace('-', '_')}_{processes}_"
+                                                                   f"{threads}")
                             run, text = run_once(work, algorithm, engine, url, processes, threads, args.count,
                                                  openssl_rate, openssl_multi, args.profile and processes == 1,
                                                  progress)
