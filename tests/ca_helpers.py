@@ -36,7 +36,7 @@ BASE_URL = "http://pki.yinxin.test"
 VECTORS = Path(__file__).parent / "vectors" / "ca"
 
 #: the environment variables of a developer's shell that must not reach the CLI under test
-_SCRUBBED = ("YINXIN_PASSWORD", "YINXIN_P12_PASSWORD", "YINXIN_SM2_BACKEND", "YINXIN_DATABASE",
+SCRUBBED = ("YINXIN_PASSWORD", "YINXIN_P12_PASSWORD", "YINXIN_SM2_BACKEND", "YINXIN_DATABASE",
              "YINXIN_CA_PASSWORD", "YINXIN_PARENT_CA_PASSWORD", "YINXIN_KEY_PASSWORD",
              "YINXIN_POLICY_DIR", "YINXIN_OPERATOR", "YINXIN_DEBUG")
 
@@ -193,16 +193,8 @@ def apply_and_issue(world: World, *, ca: str, profile: str, subject: str, csr: b
 # --------------------------------------------------------------------------- the database, read independently
 
 def db_snapshot(db: Path | PgDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, through the sqlite3 module (independent of pki.store)."""
-    if isinstance(db, PgDatabase):
-        return snapshot(db)   # through psycopg, as independent
-    con = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
-    finally:
-        con.close()
+    """Every row of every table, read past pki.store (sqlite3 or psycopg)."""
+    return snapshot(db)
 
 
 def row_counts(db: Path) -> dict[str, int]:
@@ -227,8 +219,21 @@ def console_script() -> str:
     if beside_python.exists():
         return str(beside_python)
     found = shutil.which("yinxin")
-    assert found, "the `yinxin` console script is not installed"
+    assert found, "the `yinxin` console script is not installed (run scripts/bootstrap.sh)"
     return found
+
+
+def cli_environment(home: Path, env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment without the developer's YINXIN_* settings, YINXIN_HOME=home,
+    then `env` on top (a value of None removes the variable)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    full_env["YINXIN_HOME"] = str(home)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    return full_env
 
 
 @dataclass(frozen=True)
@@ -245,15 +250,8 @@ class CliResult:
 def yinxin(home: Path, *args: str | os.PathLike[str], env: dict[str, str | None] | None = None,
            input: bytes = b"") -> CliResult:
     """Run the real `yinxin` with YINXIN_HOME=home (stdin is not a terminal: it never prompts)."""
-    full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-    full_env["YINXIN_HOME"] = str(home)
-    for key, value in (env or {}).items():
-        if value is None:
-            full_env.pop(key, None)
-        else:
-            full_env[key] = value
     proc = subprocess.run([console_script(), *map(str, args)], input=input, capture_output=True,
-                          env=full_env, timeout=300)
+                          env=cli_environment(home, env), timeout=300)
     return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                      proc.stderr.decode("utf-8", "replace"))
 

@@ -9,24 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 import pytest
 
-#: environment variables that must not leak from the developer's shell into tests
-_SCRUBBED = ("YINXIN_PASSWORD", "YINXIN_P12_PASSWORD", "YINXIN_SM2_BACKEND", "YINXIN_DATABASE")
-
-
-def _console_script() -> str:
-    beside_python = Path(sys.executable).parent / "yinxin"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("yinxin")
-    if found is None:
-        pytest.fail("the `yinxin` console script is not installed (run scripts/bootstrap.sh)")
-    return found
+from ca_helpers import SCRUBBED, cli_environment, console_script
 
 
 @pytest.fixture
@@ -35,7 +23,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "yinxin-home"
     directory.mkdir()
     monkeypatch.setenv("YINXIN_HOME", str(directory))
-    for name in _SCRUBBED:
+    for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     return directory
 
@@ -51,20 +39,13 @@ def run_cli(home: Path) -> RunCli:
     commands never prompt.  `env` adds to / overrides the test environment;
     a value of None removes the variable.
     """
-    script = _console_script()
+    script = console_script()
 
     def run(args: Sequence[str], input: str | bytes | None = None,
             env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
-        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-        full_env["YINXIN_HOME"] = str(home)
-        for key, value in (env or {}).items():
-            if value is None:
-                full_env.pop(key, None)
-            else:
-                full_env[key] = value
         data = input.encode() if isinstance(input, str) else input
         proc = subprocess.run([script, *map(str, args)], input=data if data is not None else b"",
-                              capture_output=True, env=full_env, timeout=300)
+                              capture_output=True, env=cli_environment(home, env), timeout=300)
         return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
 
     return run

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ca_helpers import _SCRUBBED, console_script
+from ca_helpers import cli_environment, console_script
 
 
 @dataclass
@@ -67,8 +67,7 @@ class LiveServer:
     log: Path | None = None
 
     def start(self, timeout: float = 60) -> "LiveServer":
-        full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-        full_env.update({"YINXIN_HOME": str(self.home), **self.env})
+        full_env = cli_environment(self.home, dict(self.env))
         self.log = self.home.parent / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
             [console_script(), "serve", "--host", "127.0.0.1", "--port", "0", "--json", "--log-level", "warning",
