@@ -356,16 +356,19 @@ def ca_purge(ctx: Context, dry_run: bool, operator: str) -> None:
 @click.option("--key-algorithm", help="Algorithm of generated keys (default: the CA's).")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=1024, show_default=True,
               help="Certificates per transaction.")
+@click.option("--processes", type=click.IntRange(0, 64), default=None,
+              help="Worker processes that check rows, sign and verify (default: one per CPU, at most 4, "
+                   "for 256 rows or more; 0: none, use --threads).")
 @click.option("--threads", type=click.IntRange(0, 64), default=None,
-              help="Threads that sign and verify beside the main one (default: one per CPU, at most 4; "
-                   "0: none).")
+              help="Without worker processes: threads that sign and verify beside the main one (default: "
+                   "one per CPU, at most 4; 0: none).")
 @ca_password_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out_dir: str, approver: str | None,
-            key_password_file: str | None, key_algorithm: str | None, batch_size: int, threads: int | None,
-            ca_password_file: str | None, operator: str) -> None:
+            key_password_file: str | None, key_algorithm: str | None, batch_size: int, processes: int | None,
+            threads: int | None, ca_password_file: str | None, operator: str) -> None:
     """Apply for, approve and issue certificates for every row of a CSV file.
 
     Each row's applicant (column 'applicant', else the subject's CN) applies, --approver (default
@@ -395,7 +398,8 @@ def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out
         report = issue_bulk(authority, rows, ca=ca_name, profile=profile, out_dir=out_dir, operator=operator,
                             approver=approver, ca_password=password, key_password=key_password,
                             key_algorithm=key_algorithm, csv_dir=str(Path(from_file).resolve().parent),
-                            batch_size=batch_size, progress=progress, crypto_threads=threads)
+                            batch_size=batch_size, progress=progress, crypto_threads=threads,
+                            crypto_processes=processes)
     finally:
         for bar in bars:
             bar.close()

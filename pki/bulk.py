@@ -35,17 +35,19 @@ A crash between 2 and 4 leaves reserved serials, which `CertificateAuthority.che
 which can be revoked, as with single issuance.  If the batch transaction fails as a whole (a
 constraint no check foresaw), its rows are retried one by one, so only the bad row fails.
 
-Threads: OpenSSL (through cryptography and Tongsuo) lets go of the interpreter lock while it signs
-or verifies, so the public-key work runs in `crypto_threads` threads beside the Python and
-database work of the calling thread, and the certificate files are written by one more thread:
-while batch k is signed, batch k+1 is checked; while batch k's files are written, batch k+1 is
-reserved.  The order of the cycle within a batch does not change (a certificate is signed only
-after its reservation is committed, and recorded only after it is signed), a row is reported only
-once its files are durable, and nothing runs on after `issue_bulk` returns or raises.
+Processes and threads (`pki.bulk_crypto`): for runs of PROCESS_MIN_ROWS rows or more, worker
+processes forked for the run check the rows (step 1, proofs of possession included), sign and
+verify; the calling process keeps the database, the audit chain and the files.  Otherwise threads
+sign and verify beside the calling thread, which checks the rows.  Either way the certificate
+files are written by one more thread, and the work overlaps: while batch k is signed, batch k+1 is
+reserved and batch k+2 checked; while batch k's files are written, batch k+1 is recorded.  The
+order of the cycle within a batch does not change (a certificate is signed only after its
+reservation is committed, and recorded only after it is signed), a row is reported only once its
+files are durable, and nothing runs on after `issue_bulk` returns or raises.
 
 Plain CSRs (version 1, no attributes, the key's usual signature algorithm, the row's own subject)
 are split by a small DER walk instead of a full asn1crypto parse, their proof of possession is
-verified in a crypto thread; anything else takes `pki.x509.load_csr`/`verify_csr` as before.
+verified by a worker or a crypto thread; anything else takes `pki.x509.load_csr`/`verify_csr` as before.
 
 TBSCertificates come from `TbsTemplate`: the parts that are the same for every certificate of a
 batch (signature algorithm, issuer, validity, extensions but the key identifier and SANs) are
@@ -59,6 +61,7 @@ compared, so a template that went wrong stops the run instead of issuing a wrong
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import csv
 import ctypes
@@ -70,18 +73,18 @@ import json
 import os
 import re
 import secrets
-import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import csr as asn1_csr, x509 as asn1_x509
 
 from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
+from .bulk_crypto import CaSigning, CryptoPool, fork_available, proof_failures, switching
 from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serial, format_serial
 from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError, PolicyError, StateError,
                      StoreError, YinxinError)
@@ -100,6 +103,8 @@ COLUMNS = ("subject", "id_number", "csr", "applicant", "san", "algorithm")
 SAN_KINDS = ("dns", "ip", "email", "uri")
 #: batches start small (the first results come quickly) and grow to this
 MAX_BATCH = 1024
+#: runs of this many rows or more fork worker processes for the public-key work by default
+PROCESS_MIN_ROWS = 256
 #: batches that start within this time of each other share one validity period (and TBS template):
 #: a certificate's notBefore is then at most this much earlier than its issuance, beyond the
 #: clock-skew allowance, and its notAfter at most this much earlier than the profile's validity
@@ -589,7 +594,8 @@ class _Work:
     sans: tuple[tuple[str, str], ...]
     slot: str | None
     stem: str
-    public_key: PublicKey | None = None
+    public_key: PublicKey | None = None     # None in a work a worker process checked: `spki` has it
+    spki: bytes = b""                       # the public key's SubjectPublicKeyInfo DER
     csr_der: bytes | None = None
     generate: str | None = None             # algorithm of a key generated here
     key_file: Path | None = None
@@ -604,11 +610,13 @@ class _Work:
 
 @dataclass
 class _Checked:
-    """A batch after step 1 in the calling thread; its CSR proofs are being verified."""
+    """A batch after step 1: checked in the calling thread, its CSR proofs being verified by the
+    crypto pool; or being checked, proofs and all, by the worker processes (`pending`)."""
     works: list[_Work] = field(default_factory=list)
     failed: list[RowResult] = field(default_factory=list)
     failed_later: list[RowResult] = field(default_factory=list)
-    proofs: list["Future[dict[int, YinxinError]]"] = field(default_factory=list)
+    proofs: list["Future[list[tuple[int, str]]]"] = field(default_factory=list)
+    pending: list["Future[list[_Work | RowResult]]"] = field(default_factory=list)
 
 
 @dataclass
@@ -617,23 +625,7 @@ class _Signing:
     works: list[_Work]
     now: datetime
     template: "TbsTemplate"
-    futures: list["Future[None]"]
-
-
-@contextlib.contextmanager
-def _switching(pool: "_CryptoPool") -> Iterator[None]:
-    """While threads sign beside the calling thread, let the interpreter hand over every 0.5 ms
-    instead of every 5: a signing thread wants the interpreter lock back as soon as OpenSSL
-    returns, and would otherwise wait for the calling thread's whole time slice each time."""
-    if pool.executor is None:
-        yield
-        return
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, 0.0005))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+    signatures: list["Future[list[bytes | None]]"]     # chunk by chunk, in the order of works
 
 
 @dataclass
@@ -647,59 +639,8 @@ class _Writing:
         return self.results
 
 
-class _CryptoPool:
-    """Threads for the public-key operations.  OpenSSL (through cryptography and Tongsuo) lets
-    go of the interpreter lock while it signs or verifies, so these run beside the Python and
-    database work of the calling thread.  With no threads, work is done at once."""
-
-    #: rows per task: small enough that the threads share a batch, large enough to cost little
-    CHUNK = 32
-
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="yinxin-sign") if threads else None
-        # proofs of possession have threads of their own, so a batch's proofs never wait behind
-        # the signing of the batch before
-        self.proofs = ThreadPoolExecutor(threads, thread_name_prefix="yinxin-proof") if threads else None
-        # files are written by one more thread, in order, while the next batch is checked and signed
-        self.files = ThreadPoolExecutor(1, thread_name_prefix="yinxin-files") if threads else None
-
-    def __enter__(self) -> "_CryptoPool":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        # nothing signs or writes after issue_bulk has returned
-        for executor in (self.executor, self.proofs, self.files):
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
-
-    def write(self, files: Mapping[Path, bytes]) -> "Future[None]":
-        if self.files is not None:
-            return self.files.submit(write_files_durably, files, mode=0o644)
-        done: Future[None] = Future()
-        try:
-            write_files_durably(files, mode=0o644)
-            done.set_result(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
-            done.set_exception(exc)
-        return done
-
-    def map_chunks(self, fn: Callable[..., Any], items: Sequence[Any], *args: Any,
-                   proofs: bool = False) -> list["Future[Any]"]:
-        executor = self.proofs if proofs else self.executor
-        futures: list[Future[Any]] = []
-        for at in range(0, len(items), self.CHUNK):
-            chunk = list(items[at:at + self.CHUNK])
-            if executor is not None:
-                futures.append(executor.submit(fn, chunk, *args))
-                continue
-            done: Future[Any] = Future()
-            try:
-                done.set_result(fn(chunk, *args))
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
-                done.set_exception(exc)
-            futures.append(done)
-        return futures
+def _proof_error(why: str) -> CertificateError:
+    return CertificateError("CSR signature does not verify", field="csr", detail=why)
 
 
 class _RowFailed(Exception):
@@ -805,12 +746,14 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
                key_algorithm: str | None = None, key_scheme: str = "aes256",
                csv_dir: str | os.PathLike[str] | None = None, batch_size: int = MAX_BATCH,
                progress: Callable[[RowResult], None] | None = None,
-               crypto_threads: int | None = None) -> BulkReport:
+               crypto_threads: int | None = None, crypto_processes: int | None = None) -> BulkReport:
     """Apply for, approve and issue a certificate for every row; see the module docstring.
 
     `csv_dir` is where relative CSR paths start.  `progress(result)` is called once per row, as
-    its result is final.  `crypto_threads`: threads for the public-key work (default: one per CPU,
-    at most 4; 0 does it in the calling thread).  Raises only for what stops the whole run
+    its result is final.  The public-key work runs in `crypto_processes` forked worker processes
+    (default: one per CPU, at most 4, for runs of PROCESS_MIN_ROWS rows or more where fork exists;
+    0: none), else in `crypto_threads` threads (default: one per CPU, at most 4; 0 does it in the
+    calling thread).  Raises only for what stops the whole run
     (unknown CA or profile, wrong CA password, an unusable output directory, a database error);
     row problems are results."""
     home = authority.home
@@ -825,16 +768,21 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     if key_algorithm is not None and key_algorithm not in ALGORITHMS:
         raise PolicyError(f"unknown algorithm {key_algorithm!r} (one of: {', '.join(ALGORITHMS)})",
                           field="key_algorithm")
+    rows = list(rows)
+    if crypto_threads is None:
+        crypto_threads = min(4, os.cpu_count() or 1)
+    if crypto_processes is None:
+        crypto_processes = min(4, os.cpu_count() or 1) if len(rows) >= PROCESS_MIN_ROWS and fork_available() else 0
+    for name, value in (("crypto_threads", crypto_threads), ("crypto_processes", crypto_processes)):
+        if value < 0:
+            raise PolicyError(f"{name} cannot be negative", field=name)
+    if crypto_processes and not fork_available():
+        raise PolicyError("worker processes need fork(), which this system does not have", field="crypto_processes")
     ca_key = authority.load_key(ca_info, ca_password)          # once for the whole run
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = Path(csv_dir) if csv_dir is not None else Path.cwd()
-    rows = list(rows)
     results: dict[int, RowResult] = {}
-    if crypto_threads is None:
-        crypto_threads = min(4, os.cpu_count() or 1)
-    if crypto_threads < 0:
-        raise PolicyError("crypto_threads cannot be negative", field="crypto_threads")
 
     def finish(done: Iterable[RowResult]) -> None:
         for result in done:
@@ -842,12 +790,20 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
             if progress is not None:
                 progress(result)
 
-    with _DirectoryLock(out), _CryptoPool(crypto_threads) as pool, _switching(pool):
-        run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
-                   key_algorithm, key_scheme, pool)
+    run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
+               key_algorithm, key_scheme)
+    signing = CaSigning(ca_key, run.ca_public, ca_info.sign_distid, run.proof_distid)
+    batches: list[Sequence[BulkRow]] = []
+    size, start = min(16, max(1, batch_size)), 0
+    while start < len(rows):            # small batches first, so the pipeline fills at once
+        batches.append(rows[start:start + size])
+        start += size
+        size = min(max(1, batch_size), size * 2)
+    with _DirectoryLock(out), CryptoPool(signing, threads=crypto_threads, processes=crypto_processes,
+                                         checker=run.check_rows) as pool, switching(pool):
+        run.pool = pool
         removed = tuple(str(p) for p in remove_stale_temp_files(out))
-        size = min(16, max(1, batch_size))
-        start = 0
+        checks: collections.deque[_Checked] = collections.deque()
         signing: _Signing | None = None     # the batch whose certificates are being signed
         writing: _Writing | None = None     # the batch whose certificate files are being written
 
@@ -858,19 +814,23 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
                 finish(writing.wait())
             writing = written
 
-        while start < len(rows):
-            batch = rows[start:start + size]
-            start += len(batch)
-            # batch k+1 is checked and reserved while batch k is signed, so the signing threads
-            # always have the next batch queued; then batch k is recorded
-            checked = run.check(batch)
-            finish(checked.failed)
+        def check_next() -> None:
+            if batches:
+                checks.append(run.check(batches.pop(0)))
+                finish(checks[-1].failed)
+
+        # batch k+2 is being checked and batch k+1 reserved while batch k is signed, so the crypto
+        # pool always has the next batches queued; then batch k is recorded
+        check_next()
+        check_next()
+        while checks:
+            checked = checks.popleft()
             following = run.reserve_and_sign(checked)
             finish(checked.failed_later)
+            check_next()
             if signing is not None:
                 recorded(signing)
             signing = following
-            size = min(max(1, batch_size), size * 2)
         if signing is not None:
             recorded(signing)
         if writing is not None:
@@ -882,18 +842,18 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 class _Run:
     def __init__(self, authority: CertificateAuthority, ca: CaInfo, ca_key: PrivateKey, profile: Profile,
                  out: Path, base: Path, operator: str, approver: str, key_password: bytes | None,
-                 key_algorithm: str | None, key_scheme: str, pool: "_CryptoPool") -> None:
+                 key_algorithm: str | None, key_scheme: str) -> None:
         self.authority, self.home = authority, authority.home
-        self.pool = pool
+        self.pool: CryptoPool
         self.proof_algorithms: dict[str, frozenset[bytes]] = {}
         self.ca, self.ca_key, self.profile = ca, ca_key, profile
+        self.proof_distid = DEFAULT_DISTID if ca.distid is None else ca.distid
         self.ca_public = ca_key.public_key()
         self.out, self.base = out, base
         self.operator, self.approver = operator, approver
         self.key_password, self.key_algorithm, self.key_scheme = key_password, key_algorithm, key_scheme
         self.ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
         self.seen_slots: dict[str, int] = {}            # slot -> line, across the whole file
-        self.sign_distid = ca.sign_distid
         self.ca_subject = ca.certificate.subject
         self.names = SubjectCache()
         self.template: tuple[datetime, TbsTemplate] | None = None     # (made at, template)
@@ -901,9 +861,18 @@ class _Run:
     # ------------------------------------------------------------ one batch
 
     def check(self, rows: Sequence[BulkRow]) -> "_Checked":
-        """Step 1 for a batch; the CSRs' proofs of possession are then verified by the crypto pool.
-        (Handing them over as the rows are checked was measured slower: the verifying threads
-        then take the interpreter lock from this one once per CSR.)"""
+        """Step 1 for a batch: handed to the worker processes, or done here with the CSRs' proofs
+        of possession then verified by the crypto pool.  (Handing proofs to threads as the rows
+        are checked was measured slower: the verifying threads then take the interpreter lock from
+        this one once per CSR.)"""
+        if self.pool.processes:
+            return _Checked(pending=self.pool.check(rows))
+        checked = self._check_rows(rows)
+        checked.proofs = self.pool.verify_proofs([(w.row.line, w.public_key, *w.proof)
+                                                  for w in checked.works if w.proof is not None])
+        return checked
+
+    def _check_rows(self, rows: Sequence[BulkRow]) -> "_Checked":
         checked = _Checked()
         for row in rows:
             try:
@@ -911,16 +880,37 @@ class _Run:
             except _RowFailed as exc:
                 checked.failed.append(RowResult(row.line, row.subject, False, error=exc.message,
                                                 error_type=exc.error_type))
-        proving = [w for w in checked.works if w.proof is not None]
-        checked.proofs = self.pool.map_chunks(self._verify_proofs, proving, proofs=True)
         return checked
+
+    def check_rows(self, rows: Sequence[BulkRow]) -> list["_Work | RowResult"]:
+        """Step 1 for rows, proofs of possession included (in a worker process, which has its own
+        copy of this run: the slots claimed by earlier rows are checked again by `reserve_and_sign`).
+        Works come back without their key object, which does not cross a process boundary."""
+        checked = self._check_rows(rows)
+        proofs = [(w.row.line, w.public_key, *w.proof) for w in checked.works if w.proof is not None]
+        bad = dict(proof_failures(self.proof_distid, proofs)) if proofs else {}
+        out: list[_Work | RowResult] = list(checked.failed)
+        for work in checked.works:
+            if work.row.line in bad:
+                out.append(self._fail(work, _proof_error(bad[work.row.line])))
+                continue
+            work.public_key, work.proof = None, None
+            out.append(work)
+        return out
 
     def reserve_and_sign(self, checked: "_Checked") -> "_Signing | None":
         """Steps 1 (the rest) and 2, and step 3 handed to the crypto pool."""
         results = checked.failed_later
+        for pending in checked.pending:
+            for item in pending.result():
+                if isinstance(item, RowResult):
+                    results.append(item)
+                else:
+                    checked.works.append(item)
         bad: dict[int, YinxinError] = {}
         for proof in checked.proofs:
-            bad.update(proof.result())
+            for line, why in proof.result():
+                bad[line] = _proof_error(why)
         for work in checked.works:      # 一人一证 within the file, in line order, among the good rows
             if work.row.line in bad or work.slot is None:
                 continue
@@ -957,7 +947,7 @@ class _Run:
         if not reserved:
             return None
         # after the reservation a failure stops the run: `ca check` lists what was reserved
-        return _Signing(reserved, now, template, self.pool.map_chunks(self._sign, reserved, template))
+        return _Signing(reserved, now, template, self.pool.sign([w.tbs_der for w in reserved]))
 
     def batch_of_one(self, work: _Work) -> list[RowResult]:
         results: list[RowResult] = []
@@ -969,8 +959,7 @@ class _Run:
             return [self._fail(work, exc)]
         if not reserved:
             return results
-        self._sign(reserved, template)
-        return results + self.record(_Signing(reserved, now, template, [])).wait()
+        return results + self.record(_Signing(reserved, now, template, self.pool.sign([reserved[0].tbs_der]))).wait()
 
     def _fail(self, work: _Work, exc: YinxinError | str) -> RowResult:
         if work.key_written and work.key_file is not None:
@@ -1057,7 +1046,7 @@ class _Run:
                              f"(allowed: {', '.join(self.profile.algorithms)})")
         if not work.sans and len(request["certification_request_info"]["attributes"]):
             work.sans = csr_subject_alt_names(request)
-        work.public_key, work.csr_der = public_key, request.dump()
+        work.public_key, work.spki, work.csr_der = public_key, public_key.to_der(), request.dump()
 
     def _check_plain_csr(self, work: _Work, data: bytes) -> bool:
         """A plain CSR (see `_plain_csr`) whose subject is the row's (or empty) and whose signature
@@ -1080,7 +1069,8 @@ class _Run:
         if public_key.algorithm not in self.profile.algorithms:
             raise _RowFailed(f"profile {self.profile.name} does not allow {public_key.algorithm} keys "
                              f"(allowed: {', '.join(self.profile.algorithms)})")
-        work.public_key, work.csr_der, work.proof = public_key, blocks[0], (plain.signature, plain.info)
+        work.public_key, work.spki, work.csr_der = public_key, public_key.to_der(), blocks[0]
+        work.proof = (plain.signature, plain.info)
         return True
 
     def _proof_algorithms(self, public_key: PublicKey) -> frozenset[bytes]:
@@ -1175,6 +1165,7 @@ class _Run:
                 failed.append(self._fail(work, exc))
                 continue
             work.public_key = key.public_key()
+            work.spki = work.public_key.to_der()
             keep.append(work)
         write_files_durably(files, mode=0o600)
         for work in keep:
@@ -1190,7 +1181,8 @@ class _Run:
         if self.ca_not_after <= now:
             raise PolicyError(f"CA {ca.name}'s certificate has expired", ca=ca.name)
         first = works[0]
-        assert first.public_key is not None
+        if first.public_key is None:
+            first.public_key = public_key_from_spki(first.spki)
         made = self.template
         if made is None or not made[0] <= now < made[0] + TEMPLATE_LIFETIME:
             template = TbsTemplate.make(ca=ca, ca_key_public=self.ca_public, profile=prof,
@@ -1201,9 +1193,8 @@ class _Run:
         else:
             template = made[1]
         for work in works:
-            assert work.public_key is not None
             work.serial = _new_serial(home)
-            spki = work.public_key.to_der()
+            spki = work.spki
             work.tbs_der = template.tbs(work.serial, work.subject.der, spki, spki_key_identifier(spki),
                                         san_extension_der(work.sans, subject_empty=work.subject.der == b"\x30\x00"))
         # the first row built by pki.x509 from its own parse of the subject: the two must agree
@@ -1214,36 +1205,16 @@ class _Run:
             raise AssertionError("bulk TBS template differs from pki.x509.build_tbs_certificate")
         return template
 
-    def _sign(self, works: list[_Work], template: TbsTemplate) -> None:
-        """Step 3 (in a crypto thread): sign; a signature that does not verify never leaves."""
-        for work in works:
-            signature = self.ca_key.sign(work.tbs_der, distid=self.sign_distid) if self.ca_key.algorithm == "sm2" \
-                else self.ca_key.sign(work.tbs_der)
-            self._check_signature(signature, work.tbs_der)
-            work.cert_der = template.certificate(work.tbs_der, signature)
-
-    def _verify_proofs(self, works: list[_Work]) -> dict[int, YinxinError]:
-        """Proofs of possession of plain CSRs (in a crypto thread): line -> why it failed."""
-        failed: dict[int, YinxinError] = {}
-        for work in works:
-            assert work.proof is not None and work.public_key is not None
-            signature, signed = work.proof
-            try:
-                if work.public_key.algorithm == "sm2":
-                    work.public_key.verify(signature, signed,
-                                           distid=DEFAULT_DISTID if self.ca.distid is None else self.ca.distid)
-                else:
-                    work.public_key.verify(signature, signed)
-            except InvalidSignature as exc:
-                failed[work.row.line] = CertificateError("CSR signature does not verify", field="csr",
-                                                         detail=exc.message)
-        return failed
-
     def record(self, signing: _Signing) -> "_Writing":
         """Step 4 for a batch the crypto pool has signed, and step 5 handed to the file thread."""
-        for future in signing.futures:
-            future.result()                 # a signature that failed its check stops the run here
         works, now = signing.works, signing.now
+        signatures = [signature for chunk in signing.signatures for signature in chunk.result()]
+        for work, signature in zip(works, signatures, strict=True):
+            if signature is None:           # a signature that failed its check stops the run here
+                raise InvalidSignature(f"the CA's signature on serial {format_serial(work.serial)} does not verify "
+                                       "with its own certificate; it was not recorded as issued (see `yinxin ca "
+                                       "check`)", serial=format_serial(work.serial))
+            work.cert_der = signing.template.certificate(work.tbs_der, signature)
         home, ca = self.home, self.ca
         results: list[RowResult] = []
         signed_events: list[audit.Event] = []
@@ -1275,13 +1246,7 @@ class _Run:
             results.append(RowResult(work.row.line, work.row.subject, True, serial=format_serial(work.serial),
                                      application=work.app_id, certificate_file=str(work.cert_file),
                                      key_file=str(work.key_file) if work.key_file else None))
-        return _Writing(self.pool.write(files), results)
-
-    def _check_signature(self, signature: bytes, tbs_der: bytes) -> None:
-        if self.ca_public.algorithm == "sm2":
-            self.ca_public.verify(signature, tbs_der, distid=self.sign_distid)
-        else:
-            self.ca_public.verify(signature, tbs_der)
+        return _Writing(self.pool.write(files, write_files_durably), results)
 
     def _reserve(self, works: list[_Work], now: datetime, template: TbsTemplate,
                  results: list[RowResult]) -> list[_Work]:
@@ -1297,27 +1262,28 @@ class _Run:
             inserted = conn.execute(
                 applications.insert().returning(applications.c.id, sort_by_parameter_order=True),
                 [{"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
-                  "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.public_key.to_der(),
+                  "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.spki,
                   "csr_der": w.csr_der, "key_generated": w.generate is not None,
                   "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
                   "created_at": now, "decided_by": self.approver, "decided_at": now,
                   "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works]).all()
             for work, (app_id,) in zip(works, inserted):
                 work.app_id = app_id
+            fingerprints = [hashlib.sha256(w.spki).hexdigest() for w in works]     # PublicKey.fingerprint
             insert_many(conn, certificates, [
                 {"ca_id": ca.id, "serial": f"{w.serial:x}", "application_id": w.app_id, "profile": prof.name,
                  "subject": w.subject.text, "id_number": w.id_number, "active_key": w.slot,
-                 "public_key_fp": w.public_key.fingerprint(), "not_before": not_before,
+                 "public_key_fp": fingerprint, "not_before": not_before,
                  "not_after": not_after,
                  "status": "reserved", "tbs_der": w.tbs_der, "status_changed_at": now, "predecessor_serial": None,
-                 "retention_years": prof.retention_years, "created_at": now} for w in works])
+                 "retention_years": prof.retention_years, "created_at": now} for w, fingerprint in zip(works, fingerprints)])
             events: list[audit.Event] = []
-            for w in works:
+            for w, fingerprint in zip(works, fingerprints):
                 app_target = f"application:{w.app_id}"
                 events.append(audit.Event(now, w.applicant, "application.submit", app_target, {
                     "ca": ca.name, "profile": prof.name, "subject": w.subject.text, "id_number": w.id_number,
                     "key_generated": w.generate is not None, "evidence": [], "bulk_line": w.row.line},
-                    result_digest=w.public_key.fingerprint()))
+                    result_digest=fingerprint))
                 events.append(audit.Event(now, self.approver, "application.approve", app_target,
                                           {"comment": f"bulk issuance, line {w.row.line}"}))
                 events.append(audit.Event(now, self.operator, "certificate.signing", f"{ca.name}:{w.serial:x}", {

@@ -14,7 +14,8 @@ must show).  Operations:
 * revoke / hold / release — a random certificate in a state that allows it
 * rekey    — renew a random issued certificate with a new CSR
 * crl      — a full or delta CRL
-* bulk     — `pki.bulk.issue_bulk` of a few rows with generated keys into --bulk-out
+* bulk     — `pki.bulk.issue_bulk` of a few rows with generated keys into --bulk-out, with or
+               without worker processes
 
 With YINXIN_CRASH_AFTER=N in the environment the worker SIGKILLs itself right after its N-th
 database statement or commit: a kill at an exact, random point inside or between transactions.
@@ -185,7 +186,7 @@ class Worker:
         report = issue_bulk(self.authority, rows, ca=CA, profile="organization", out_dir=self.bulk_out,
                             operator=f"operator-{self.seed}", approver=f"approver-{self.seed}",
                             ca_password=PASSWORD, key_password=KEY_PASSWORD, key_algorithm="ecdsa-p256",
-                            batch_size=3)
+                            batch_size=3, crypto_processes=self.rand.choice((0, 2)))   # killed with workers too
         for result in report.results:
             self.note(op="bulk", ok=result.ok, serial=result.serial, error=result.error)
 

@@ -286,8 +286,9 @@ def _db(home: Path):  # type: ignore[no-untyped-def]
 
 # --------------------------------------------------------------------------- library, both engines
 
-@pytest.mark.parametrize("threads", [0, 2])
-def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path, threads: int) -> None:  # noqa: F811
+@pytest.mark.parametrize("threads,processes", [(0, 0), (2, 0), (0, 2)])
+def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path, threads: int,  # noqa: F811
+                                     processes: int) -> None:
     """Many rows in several batches, with the batch transaction failing on purpose part-way (an
     identity number taken by another writer after the pre-check is impossible to arrange without a
     race, so a second CA's certificate takes a slot the file also names): rows then go one by one."""
@@ -308,7 +309,7 @@ def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path, threads:
     seen = []
     report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=tmp_path / "out", operator="op",
                         approver="boss", ca_password=PASSWORD, batch_size=16, progress=seen.append,
-                        crypto_threads=threads)
+                        crypto_threads=threads, crypto_processes=processes)
     assert len(report.issued) == 40 and [r.line for r in report.failed] == [50]
     assert "key password" in report.failed[0].error
     assert sorted(r.line for r in seen) == [r.line for r in rows]
