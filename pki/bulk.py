@@ -96,7 +96,7 @@ from .x509 import (CertificateSpec, _san_extension, build_tbs_certificate, csr_s
                    csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr)
 
 __all__ = ["BulkRow", "RowResult", "BulkReport", "TbsTemplate", "Subject", "SubjectCache", "read_rows",
-           "issue_bulk", "spki_key_identifier",
+           "issue_bulk", "batch_bounds", "spki_key_identifier",
            "write_files_durably", "remove_stale_temp_files", "COLUMNS"]
 
 COLUMNS = ("subject", "id_number", "csr", "applicant", "san", "algorithm")
@@ -477,7 +477,7 @@ class SubjectCache:
 _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
 
 
-def _syncfs(directory: Path) -> bool:
+def _syncfs(directory: str | Path) -> bool:
     """Flush the file system holding `directory` (Linux syncfs(2)); False where not available."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -491,7 +491,7 @@ def _syncfs(directory: Path) -> bool:
         os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: str | Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -499,7 +499,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_files_durably(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None:
+def write_files_durably(files: Mapping[str | os.PathLike[str], bytes], *, mode: int = 0o600) -> None:
     """`keyfiles.write_file_atomic` for many files at once: each goes to a temporary file beside
     its target (`.NAME.XXXXXXXX.tmp`, created with `mode`), all are made durable together (one
     syncfs, or an fsync each where syncfs is missing), then renamed, then the directories synced.
@@ -507,13 +507,15 @@ def write_files_durably(files: Mapping[Path, bytes], *, mode: int = 0o600) -> No
     `remove_stale_temp_files` clears."""
     if not files:
         return
-    temps: list[tuple[str, Path]] = []
-    directories = {target.parent for target in files}
+    temps: list[tuple[str, str]] = []
+    targets = {os.fspath(target): data for target, data in files.items()}
+    directories = {os.path.dirname(target) or "." for target in targets}
     try:
         for directory in directories:
-            directory.mkdir(parents=True, exist_ok=True)
-        for target, data in files.items():
-            temp = os.path.join(target.parent, f".{target.name}.{secrets.token_hex(4)}.tmp")
+            os.makedirs(directory, exist_ok=True)
+        for target, data in targets.items():
+            head, name = os.path.split(target)
+            temp = os.path.join(head, f".{name}.{secrets.token_hex(4)}.tmp")
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             temps.append((temp, target))
             try:
@@ -598,14 +600,23 @@ class _Work:
     spki: bytes = b""                       # the public key's SubjectPublicKeyInfo DER
     csr_der: bytes | None = None
     generate: str | None = None             # algorithm of a key generated here
-    key_file: Path | None = None
+    key_file: str | None = None
     key_written: bool = False
     serial: int = 0
     tbs_der: bytes = b""
     app_id: int = 0
     cert_der: bytes = b""
     proof: tuple[bytes, bytes] | None = None    # (signature, signed octets) of a CSR still to verify
-    cert_file: Path = Path()
+    cert_file: str = ""                     # paths as text: a Path costs more to pickle than the rest
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A work crosses from a worker process after step 1 only, without its key object: what
+        later steps read, as one tuple (a pickled dataclass would cost more than the check)."""
+        if self.public_key is not None or self.proof is not None or self.key_written or self.serial:
+            raise TypeError("only a checked work crosses a process boundary")
+        return (_Work, (self.row, self.subject, self.id_number, self.applicant, self.sans, self.slot, self.stem,
+                        None, self.spki, self.csr_der, self.generate, self.key_file, False, 0, b"", 0, b"", None,
+                        self.cert_file))
 
 
 @dataclass
@@ -740,6 +751,24 @@ def _common_name(name: asn1_x509.Name) -> str | None:
     return None
 
 
+def batch_bounds(count: int, batch_size: int, smallest: int = 16) -> list[tuple[int, int]]:
+    """(start, end) of each batch of `count` rows: small batches first, so the pipeline fills at
+    once, doubling up to `batch_size`; and small ones last, each at most half of what is left, so
+    the pipeline drains quickly (the last batch's recording and files are all that is left to do
+    then, with the workers idle)."""
+    largest = max(1, batch_size)
+    smallest = min(smallest, largest)
+    bounds: list[tuple[int, int]] = []
+    start, ramp = 0, smallest
+    while start < count:
+        left = count - start
+        size = left if left <= smallest else min(largest, ramp, max(smallest, left // 2))
+        bounds.append((start, start + size))
+        start += size
+        ramp = min(largest, ramp * 2)
+    return bounds
+
+
 def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: str | None, profile: str,
                out_dir: str | os.PathLike[str], operator: str, ca_password: bytes | None,
                approver: str | None = None, key_password: bytes | None = None,
@@ -792,13 +821,9 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 
     run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
                key_algorithm, key_scheme)
-    signing = CaSigning(ca_key, run.ca_public, ca_info.sign_distid, run.proof_distid)
-    batches: list[Sequence[BulkRow]] = []
-    size, start = min(16, max(1, batch_size)), 0
-    while start < len(rows):            # small batches first, so the pipeline fills at once
-        batches.append(rows[start:start + size])
-        start += size
-        size = min(max(1, batch_size), size * 2)
+    # each signature is checked with the public key of the CA's certificate
+    signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
+    batches = [rows[start:end] for start, end in batch_bounds(len(rows), batch_size)]
     with _DirectoryLock(out), CryptoPool(signing, threads=crypto_threads, processes=crypto_processes,
                                          checker=run.check_rows) as pool, switching(pool):
         run.pool = pool
@@ -850,6 +875,7 @@ class _Run:
         self.proof_distid = DEFAULT_DISTID if ca.distid is None else ca.distid
         self.ca_public = ca_key.public_key()
         self.out, self.base = out, base
+        self.out_text, self.base_text = str(out), str(base)
         self.operator, self.approver = operator, approver
         self.key_password, self.key_algorithm, self.key_scheme = key_password, key_algorithm, key_scheme
         self.ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
@@ -963,7 +989,8 @@ class _Run:
 
     def _fail(self, work: _Work, exc: YinxinError | str) -> RowResult:
         if work.key_written and work.key_file is not None:
-            work.key_file.unlink(missing_ok=True)   # no key file for a row that was not recorded
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(work.key_file)            # no key file for a row that was not recorded
         failed = _RowFailed(exc)
         return RowResult(work.row.line, work.row.subject, False, error=failed.message,
                          error_type=failed.error_type)
@@ -1014,17 +1041,16 @@ class _Run:
                                 not_after=now + timedelta(days=1), issuer_key_identifier=None)
         except YinxinError as exc:
             raise _RowFailed(exc) from None
-        cert_file = work.cert_file = self.out / f"{work.stem}.pem"
+        cert_file = work.cert_file = os.path.join(self.out_text, f"{work.stem}.pem")
         if os.path.lexists(cert_file):
             raise _RowFailed(f"{cert_file} exists; not overwriting a certificate file")
         return work     # the identity number is claimed once the CSR's signature is known good
 
     def _check_csr(self, work: _Work) -> None:
-        path = Path(work.row.csr or "")
-        if not path.is_absolute():
-            path = self.base / path
+        path = os.path.join(self.base_text, work.row.csr or "")    # an absolute CSR path stays as it is
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise _RowFailed(f"cannot read CSR {work.row.csr}: {exc.strerror}") from None
         if self._check_plain_csr(work, data):
@@ -1095,8 +1121,8 @@ class _Run:
         if algorithm not in self.profile.algorithms:
             raise _RowFailed(f"profile {self.profile.name} does not allow {algorithm} keys "
                              f"(allowed: {', '.join(self.profile.algorithms)})")
-        key_file = self.out / f"{work.stem}.key.pem"
-        if key_file.exists():
+        key_file = os.path.join(self.out_text, f"{work.stem}.key.pem")
+        if os.path.exists(key_file):
             raise _RowFailed(f"{key_file} exists; not overwriting a key file")
         work.generate, work.key_file = algorithm, key_file
 

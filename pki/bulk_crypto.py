@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .algorithms import PrivateKey, PublicKey, public_key_from_spki
+from .algorithms import PrivateKey, PublicKey, SM2PrivateKey, SM2PublicKey, public_key_from_spki
 from .errors import InvalidSignature, KeyFileError
 
 __all__ = ["CaSigning", "CryptoPool", "sign_all", "proof_failures", "fork_available", "Proof"]
@@ -41,7 +41,7 @@ Proof = tuple[int, "PublicKey | bytes", bytes, bytes]
 
 @dataclass(frozen=True)
 class CaSigning:
-    """What the public-key work of a run needs: the CA key and its public half, the
+    """What the public-key work of a run needs: the CA key, the public key of its certificate, the
     distinguishing ID an SM2 CA signs with, and the one CSR proofs are verified with."""
     key: PrivateKey
     public: PublicKey
@@ -53,18 +53,23 @@ def sign_all(signing: CaSigning, tbs: Sequence[bytes]) -> list[bytes | None]:
     """Sign each TBSCertificate; a signature that does not verify with the CA's public key comes
     back as None (for SM2 and ECDSA OpenSSL does not check its own result; for RSA it does, and
     the check costs 20 µs)."""
-    sm2 = signing.key.algorithm == "sm2"
     out: list[bytes | None] = []
+    if isinstance(signing.key, SM2PrivateKey) and isinstance(signing.public, SM2PublicKey):
+        # SM2 signs e = SM3(Z ‖ M), and verifying needs the same e: hash once
+        for data in tbs:
+            e = signing.public.digest(data, signing.sign_distid)
+            signature = signing.key.sign_digest(e)
+            try:
+                signing.public.verify_digest(signature, e)
+            except InvalidSignature:
+                out.append(None)
+                continue
+            out.append(signature)
+        return out
     for data in tbs:
-        if sm2:
-            signature = signing.key.sign(data, distid=signing.sign_distid)
-        else:
-            signature = signing.key.sign(data)
+        signature = signing.key.sign(data)
         try:
-            if sm2:
-                signing.public.verify(signature, data, distid=signing.sign_distid)
-            else:
-                signing.public.verify(signature, data)
+            signing.public.verify(signature, data)
         except InvalidSignature:
             out.append(None)
             continue

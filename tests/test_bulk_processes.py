@@ -249,3 +249,20 @@ def test_negative_counts_are_refused(tmp_path: Path) -> None:
         issue_bulk(w.authority, _rows(tmp_path, 1), ca="ec", profile="person", out_dir=tmp_path / "out",
                    operator="op", ca_password=PASSWORD, crypto_processes=-1)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("count,batch_size", [(0, 1024), (1, 1024), (3, 3), (41, 16), (100, 1), (4000, 1024),
+                                              (10_000, 256), (257, 10_000)])
+def test_batches_cover_every_row_once_small_at_both_ends(count: int, batch_size: int) -> None:
+    bounds = bulk.batch_bounds(count, batch_size)
+    if not count:
+        assert bounds == []
+        return
+    assert [start for start, _ in bounds] == [0] + [end for _, end in bounds[:-1]]
+    assert bounds[-1][1] == count
+    sizes = [end - start for start, end in bounds]
+    assert all(0 < size <= batch_size for size in sizes)
+    if count > 2 * 16 and batch_size >= 16:
+        assert sizes[0] == 16 and sizes[-1] <= 16        # the pipeline fills and drains quickly
+    if count >= 4 * batch_size >= 64:
+        assert batch_size in sizes                       # and runs at full batches in between
