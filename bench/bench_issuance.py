@@ -28,9 +28,11 @@ workers or threads uses more than one core, the rate is also shown against `open
 <CPUs>`, the whole machine's.
 
 Work directories are removed only at the end.  On ext4 without a journal (this VM's root file
-system), creating a file costs up to ~0.8 ms of kernel time for a minute after thousands of files
-were deleted (the allocator skips inodes deleted "recently"), which would charge one run for the
-clean-up of the run before it.
+system), creating a file costs up to ~0.8 ms of kernel time for minutes after thousands of files
+were deleted nearby (the inode allocator skips inodes deleted "recently"), against ~0.02 ms
+otherwise; every certificate is a file.  So that this cannot hide in a figure, each run first
+times the creation of 300 empty files in its own directory and the table shows it ("file
+create"); if it is well above ~0.05 ms, pick a quieter `--work-dir`.
 
 PostgreSQL: `--pg-url`, else $YINXIN_TEST_PG_URL, else a throw-away cluster from scripts/pg.sh.
 """
@@ -161,6 +163,7 @@ class Run:
     cpu_rate: float | None      # one process: certificates per CPU second of it and its workers
     openssl_sign: float
     openssl_multi: float        # `openssl speed -multi <CPUs>`: the machine's signing capacity
+    file_create_ms: float       # creating one file in the run's directory just before it (see above)
 
     @property
     def ratio(self) -> float:
@@ -175,12 +178,22 @@ class Run:
         return None if self.cpu_rate is None else self.cpu_rate / self.openssl_sign
 
 
+def file_create_ms(directory: Path, count: int = 300) -> float:
+    """CPU milliseconds to create one empty file in a new directory here (see the module text)."""
+    directory.mkdir(parents=True)
+    began = time.thread_time()
+    for i in range(count):
+        os.close(os.open(directory / f"probe-{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return (time.thread_time() - began) / count * 1000
+
+
 def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes: int, mode: str, count: int,
              openssl_rate: float, openssl_multi: float, profile: bool, progress) -> tuple[Run, str]:
     tag = f"{algorithm}-{engine}-{processes}-{mode}"
     home = work / tag / "home"
     make_home(home, url, algorithm)
     rows = [make_rows(work / tag / f"rows{p}", algorithm, count, f"p{p}") for p in range(processes)]
+    create_ms = file_create_ms(work / tag / "probe")
     progress(f"{tag}: {processes} process(es) × {count} certificates, public-key work: {mode}")
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(home), str(rows[p]),
                                str(work / tag / f"out{p}"), f"--mode={mode}",
@@ -204,20 +217,21 @@ def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes
     seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
     cpu_rate = count / results[0]["cpu"] if processes == 1 else None
     run = Run(algorithm, engine, processes, mode, issued, seconds, issued / seconds, cpu_rate, openssl_rate,
-              openssl_multi)
+              openssl_multi, create_ms)
     return run, results[0]["profile"]
 
 
 def table(runs: list[Run]) -> str:
     lines = ["| algorithm | engine | processes | public-key work | certificates | certs/s (wall) "
              "| certs/s per CPU second (1 process) | openssl sign/s (1 core) | ratio (wall) | ratio (CPU) "
-             "| openssl -multi sign/s | ratio to -multi |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| openssl -multi sign/s | ratio to -multi | file create ms |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         cpu = f"{r.cpu_rate:,.0f}" if r.cpu_rate else ""
         cpu_ratio = f"{r.cpu_ratio:.2f}" if r.cpu_ratio else ""
         lines.append(f"| {r.algorithm} | {r.engine} | {r.processes} | {r.mode} | {r.certificates:,} | {r.rate:,.0f} "
                      f"| {cpu} | {r.openssl_sign:,.0f} | {r.ratio:.2f} | {cpu_ratio} | {r.openssl_multi:,.0f} "
-                     f"| {r.multi_ratio:.2f} |")
+                     f"| {r.multi_ratio:.2f} | {r.file_create_ms:.3f} |")
     return "\n".join(lines)
 
 

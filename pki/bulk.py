@@ -73,6 +73,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -780,8 +781,8 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 
     `csv_dir` is where relative CSR paths start.  `progress(result)` is called once per row, as
     its result is final.  The public-key work runs in `crypto_processes` forked worker processes
-    (default: one per CPU, at most 4, for runs of PROCESS_MIN_ROWS rows or more where fork exists;
-    0: none), else in `crypto_threads` threads (default: one per CPU, at most 4; 0 does it in the
+    (default: one per CPU, at most 4, for runs of PROCESS_MIN_ROWS rows or more, where fork exists
+    and the calling process runs no other Python thread; 0: none), else in `crypto_threads` threads (default: one per CPU, at most 4; 0 does it in the
     calling thread).  Raises only for what stops the whole run
     (unknown CA or profile, wrong CA password, an unusable output directory, a database error);
     row problems are results."""
@@ -801,7 +802,10 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     if crypto_threads is None:
         crypto_threads = min(4, os.cpu_count() or 1)
     if crypto_processes is None:
-        crypto_processes = min(4, os.cpu_count() or 1) if len(rows) >= PROCESS_MIN_ROWS and fork_available() else 0
+        # a fork copies only the calling thread: where other threads run (a server calling the
+        # library), one of them may hold a lock the workers would need, so threads are used there
+        forkable = fork_available() and threading.active_count() == 1
+        crypto_processes = min(4, os.cpu_count() or 1) if len(rows) >= PROCESS_MIN_ROWS and forkable else 0
     for name, value in (("crypto_threads", crypto_threads), ("crypto_processes", crypto_processes)):
         if value < 0:
             raise PolicyError(f"{name} cannot be negative", field=name)

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -227,16 +228,25 @@ def _alive(pid: int) -> bool:
     return state != "Z"                     # a zombie has ended; init reaps it
 
 
-@pytest.mark.parametrize("rows,workers", [(5, False), (6, True)])
+@pytest.mark.parametrize("rows,other_thread,workers", [(5, False, False), (6, False, True), (6, True, False)])
 def test_default_takes_workers_for_many_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             rows: int, workers: bool) -> None:
+                                             rows: int, other_thread: bool, workers: bool) -> None:
+    """Workers for PROCESS_MIN_ROWS rows or more, unless another thread runs (a fork copies only
+    the calling thread, and a lock another thread holds could stop a worker)."""
     w = World(tmp_path / "home", tmp_path / "files", fixed_clock())
     w.init_ca("ec", "ecdsa-p256")
     monkeypatch.setattr(bulk, "PROCESS_MIN_ROWS", 6)
     seen: list[int] = []
-    report = issue_bulk(w.authority, _rows(tmp_path, rows), ca="ec", profile="person", out_dir=tmp_path / "out",
-                        operator="op", approver="ap", ca_password=PASSWORD,
-                        progress=lambda _r: seen.append(len(multiprocessing.active_children())))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    if other_thread:
+        other.start()
+    try:
+        report = issue_bulk(w.authority, _rows(tmp_path, rows), ca="ec", profile="person",
+                            out_dir=tmp_path / "out", operator="op", approver="ap", ca_password=PASSWORD,
+                            progress=lambda _r: seen.append(len(multiprocessing.active_children())))
+    finally:
+        stop.set()
     assert len(report.issued) == rows
     assert all(seen) if workers else not any(seen)
 
