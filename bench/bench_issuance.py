@@ -23,7 +23,8 @@ files), "threads" (signing and verifying in threads beside the calling thread) a
 (everything in one thread).  Runs of several processes use the default.  For one run the rate per
 CPU second is printed too (the CPU seconds of all its threads and workers; `openssl speed` counts
 CPU time; the PostgreSQL server's own CPU time is not in it).  The headline ratio is the one-run
-wall-clock rate to `openssl speed -seconds N <alg>` signs/s, which is one core's; since a run with
+wall-clock rate to `openssl speed -seconds N <alg>` signs/s, which is one core's, measured right
+before and right after the run (the mean: this VM's speed drifts by ~10% over minutes); since a run with
 workers or threads uses more than one core, the rate is also shown against `openssl speed -multi
 <CPUs>`, the whole machine's.
 
@@ -51,6 +52,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout too
@@ -161,7 +163,7 @@ class Run:
     seconds: float
     rate: float                 # certificates per wall-clock second, all processes
     cpu_rate: float | None      # one process: certificates per CPU second of it and its workers
-    openssl_sign: float
+    openssl_sign: float         # `openssl speed`, one core: the mean of right before and right after the run
     openssl_multi: float        # `openssl speed -multi <CPUs>`: the machine's signing capacity
     file_create_ms: float       # creating one file in the run's directory just before it (see above)
 
@@ -188,7 +190,9 @@ def file_create_ms(directory: Path, count: int = 300) -> float:
 
 
 def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes: int, mode: str, count: int,
-             openssl_rate: float, openssl_multi: float, profile: bool, progress) -> tuple[Run, str]:
+             openssl_rate: Callable[[], float], openssl_multi: float, profile: bool, progress) -> tuple[Run, str]:
+    """One measured run; `openssl_rate()` is measured right before and right after it and the mean
+    taken, since this VM's speed drifts by ~10% over minutes."""
     tag = f"{algorithm}-{engine}-{processes}-{mode}"
     home = work / tag / "home"
     make_home(home, url, algorithm)
@@ -201,6 +205,7 @@ def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for p in range(processes)]
     for proc in procs:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    openssl_before = openssl_rate()
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
@@ -211,13 +216,14 @@ def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes
         if proc.returncode != 0:
             raise RuntimeError(f"worker failed ({proc.returncode})")
         results.append(json.loads(out.strip().splitlines()[-1]))
+    openssl_after = openssl_rate()
     issued = sum(r["issued"] for r in results)
     if issued != processes * count:
         raise RuntimeError(f"{tag}: only {issued} of {processes * count} issued: {results[0]['errors']}")
     seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
     cpu_rate = count / results[0]["cpu"] if processes == 1 else None
-    run = Run(algorithm, engine, processes, mode, issued, seconds, issued / seconds, cpu_rate, openssl_rate,
-              openssl_multi, create_ms)
+    run = Run(algorithm, engine, processes, mode, issued, seconds, issued / seconds, cpu_rate,
+              (openssl_before + openssl_after) / 2, openssl_multi, create_ms)
     return run, results[0]["profile"]
 
 
@@ -286,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-issuance-", dir=args.work_dir) as tmp:
             work = Path(tmp)
             for algorithm in algorithms:
-                progress(f"{algorithm}: openssl speed, and with -multi {os.cpu_count()}")
-                openssl_rate = openssl_speed(OPENSSL_NAMES[algorithm], args.seconds)
+                progress(f"{algorithm}: openssl speed -multi {os.cpu_count()}")
+
+                def openssl_rate(name: str = OPENSSL_NAMES[algorithm]) -> float:
+                    return openssl_speed(name, args.seconds)
                 openssl_multi = openssl_speed(OPENSSL_NAMES[algorithm], args.seconds, multi=os.cpu_count() or 1)
                 for engine in engines:
                     for processes in process_counts:
