@@ -47,7 +47,7 @@ files are durable, and nothing runs on after `issue_bulk` returns or raises.
 
 Plain CSRs (version 1, no attributes, the key's usual signature algorithm, the row's own subject)
 are split by a small DER walk instead of a full asn1crypto parse, their proof of possession is
-verified by a worker or a crypto thread; anything else takes `pki.x509.load_csr`/`verify_csr` as before.
+verified by a worker or a crypto thread; anything else takes `pki.x509.load_csr`/`verify_csr`.
 
 TBSCertificates come from `TbsTemplate`: the parts that are the same for every certificate of a
 batch (signature algorithm, issuer, validity, extensions but the key identifier and SANs) are
@@ -782,10 +782,10 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     `csv_dir` is where relative CSR paths start.  `progress(result)` is called once per row, as
     its result is final.  The public-key work runs in `crypto_processes` forked worker processes
     (default: one per CPU, at most 4, for runs of PROCESS_MIN_ROWS rows or more, where fork exists
-    and the calling process runs no other Python thread; 0: none), else in `crypto_threads` threads (default: one per CPU, at most 4; 0 does it in the
-    calling thread).  Raises only for what stops the whole run
-    (unknown CA or profile, wrong CA password, an unusable output directory, a database error);
-    row problems are results."""
+    and the calling process runs no other Python thread; 0: none), else in `crypto_threads`
+    threads (default: one per CPU, at most 4; 0 does it in the calling thread).  Raises only for
+    what stops the whole run (unknown CA or profile, wrong CA password, an unusable output
+    directory, a database error); row problems are results."""
     home = authority.home
     operator = (operator or "").strip()
     if not operator:
@@ -826,9 +826,9 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
                key_algorithm, key_scheme)
     # each signature is checked with the public key of the CA's certificate
-    signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
-    batches = [rows[start:end] for start, end in batch_bounds(len(rows), batch_size)]
-    with _DirectoryLock(out), CryptoPool(signing, threads=crypto_threads, processes=crypto_processes,
+    ca_signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
+    batches = collections.deque(rows[start:end] for start, end in batch_bounds(len(rows), batch_size))
+    with _DirectoryLock(out), CryptoPool(ca_signing, threads=crypto_threads, processes=crypto_processes,
                                          checker=run.check_rows) as pool, switching(pool):
         run.pool = pool
         removed = tuple(str(p) for p in remove_stale_temp_files(out))
@@ -845,7 +845,7 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 
         def check_next() -> None:
             if batches:
-                checks.append(run.check(batches.pop(0)))
+                checks.append(run.check(batches.popleft()))
                 finish(checks[-1].failed)
 
         # batch k+2 is being checked and batch k+1 reserved while batch k is signed, so the crypto
