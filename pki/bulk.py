@@ -74,7 +74,7 @@ import os
 import re
 import secrets
 import threading
-from concurrent.futures import Future
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -87,8 +87,8 @@ from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
 from .bulk_crypto import CaSigning, CryptoPool, fork_available, proof_failures, switching
 from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serial, format_serial
-from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError, PolicyError, StateError,
-                     StoreError, YinxinError)
+from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError, PkiError, PolicyError,
+                     StateError, StoreError, YinxinError)
 from .profiles import Profile
 from .ra import PENDING, active_key, check_id_number, check_san, check_subject
 from .sm2 import DEFAULT_DISTID
@@ -828,42 +828,47 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     # each signature is checked with the public key of the CA's certificate
     ca_signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
     batches = collections.deque(rows[start:end] for start, end in batch_bounds(len(rows), batch_size))
-    with _DirectoryLock(out), CryptoPool(ca_signing, threads=crypto_threads, processes=crypto_processes,
-                                         checker=run.check_rows) as pool, switching(pool):
-        run.pool = pool
-        removed = tuple(str(p) for p in remove_stale_temp_files(out))
-        checks: collections.deque[_Checked] = collections.deque()
-        signing: _Signing | None = None     # the batch whose certificates are being signed
-        writing: _Writing | None = None     # the batch whose certificate files are being written
+    try:
+        with _DirectoryLock(out), CryptoPool(ca_signing, threads=crypto_threads, processes=crypto_processes,
+                                             checker=run.check_rows) as pool, switching(pool):
+            run.pool = pool
+            removed = tuple(str(p) for p in remove_stale_temp_files(out))
+            checks: collections.deque[_Checked] = collections.deque()
+            signing: _Signing | None = None     # the batch whose certificates are being signed
+            writing: _Writing | None = None     # the batch whose certificate files are being written
 
-        def recorded(signing: _Signing) -> None:
-            nonlocal writing
-            written = run.record(signing)
-            if writing is not None:
-                finish(writing.wait())
-            writing = written
+            def recorded(signing: _Signing) -> None:
+                nonlocal writing
+                written = run.record(signing)
+                if writing is not None:
+                    finish(writing.wait())
+                writing = written
 
-        def check_next() -> None:
-            if batches:
-                checks.append(run.check(batches.popleft()))
-                finish(checks[-1].failed)
+            def check_next() -> None:
+                if batches:
+                    checks.append(run.check(batches.popleft()))
+                    finish(checks[-1].failed)
 
-        # batch k+2 is being checked and batch k+1 reserved while batch k is signed, so the crypto
-        # pool always has the next batches queued; then batch k is recorded
-        check_next()
-        check_next()
-        while checks:
-            checked = checks.popleft()
-            following = run.reserve_and_sign(checked)
-            finish(checked.failed_later)
+            # batch k+2 is being checked and batch k+1 reserved while batch k is signed, so the crypto
+            # pool always has the next batches queued; then batch k is recorded
             check_next()
+            check_next()
+            while checks:
+                checked = checks.popleft()
+                following = run.reserve_and_sign(checked)
+                finish(checked.failed_later)
+                check_next()
+                if signing is not None:
+                    recorded(signing)
+                signing = following
             if signing is not None:
                 recorded(signing)
-            signing = following
-        if signing is not None:
-            recorded(signing)
-        if writing is not None:
-            finish(writing.wait())
+            if writing is not None:
+                finish(writing.wait())
+    except BrokenExecutor as exc:      # a worker was killed (or the system ran out of memory)
+        raise PkiError("a worker process of this run ended unexpectedly; the batches it was working on "
+                       "may be reserved (and maybe signed) without being recorded: see `yinxin ca check`",
+                       ca=ca_info.name) from exc
     ordered = tuple(results[r.line] for r in rows)
     return BulkReport(ca=ca_info.name, profile=prof.name, results=ordered, removed_temp_files=removed)
 

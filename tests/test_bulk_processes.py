@@ -276,3 +276,33 @@ def test_batches_cover_every_row_once_small_at_both_ends(count: int, batch_size:
         assert sizes[0] == 16 and sizes[-1] <= 16        # the pipeline fills and drains quickly
     if count >= 4 * batch_size >= 64:
         assert batch_size in sizes                       # and runs at full batches in between
+
+
+def test_a_killed_worker_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    """A worker killed mid-run (the OOM killer, an operator): the run stops with one clear error,
+    what was recorded stays consistent, and `ca check` lists what was reserved but not recorded."""
+    from pki import audit
+    from pki.errors import PkiError
+    w = World(tmp_path / "home", tmp_path / "files", fixed_clock())
+    w.init_ca("ec", "ecdsa-p256")
+    killed: list[int] = []
+
+    def kill_a_worker(_result: object) -> None:
+        if not killed:
+            pid = multiprocessing.active_children()[0].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    with pytest.raises(PkiError, match="worker process of this run ended unexpectedly"):
+        issue_bulk(w.authority, _rows(tmp_path, 60), ca="ec", profile="person", out_dir=tmp_path / "out",
+                   operator="op", approver="ap", ca_password=PASSWORD, crypto_processes=2, batch_size=4,
+                   progress=kill_a_worker)
+    assert killed and multiprocessing.active_children() == []
+    issued = sql(w.db_path(), "SELECT count(*) FROM certificates WHERE status='issued' AND cert_der IS NOT NULL")
+    assert 0 < issued[0][0] < 60
+    reserved = {r.serial for r in w.authority.check()}
+    assert len(reserved) == sql(w.db_path(), "SELECT count(*) FROM certificates WHERE status='reserved'")[0][0]
+    infos = {i.name: i for i in w.authority.cas()}
+    assert audit.verify(w.home.store, lambda n: (infos[n].public_key(), infos[n].distid)).ok
+    pem_files = sorted((tmp_path / "out").glob("*.pem"))
+    assert len(pem_files) <= issued[0][0]          # a file only for a certificate recorded as issued
