@@ -306,3 +306,23 @@ def test_a_killed_worker_stops_the_run_with_a_clear_error(tmp_path: Path) -> Non
     assert audit.verify(w.home.store, lambda n: (infos[n].public_key(), infos[n].distid)).ok
     pem_files = sorted((tmp_path / "out").glob("*.pem"))
     assert len(pem_files) <= issued[0][0]          # a file only for a certificate recorded as issued
+
+
+@pytest.mark.parametrize("processes,threads", [(2, 0), (0, 2), (0, 0)])
+def test_proofs_of_possession_in_workers_threads_or_inline(processes: int, threads: int) -> None:
+    """`CryptoPool.verify_proofs` names the lines whose CSR signature fails, however it runs (keys
+    go to worker processes as their DER)."""
+    ca = generate_key("ecdsa-p256")
+    signing = CaSigning(ca, ca.public_key(), None, DEFAULT_DISTID)
+    proofs = []
+    for line, algorithm in enumerate(["sm2", "ecdsa-p256", "rsa2048", "sm2"], start=2):
+        key = generate_key(algorithm)
+        data = f"certification request info {line}".encode()
+        signature = key.sign(data, distid=DEFAULT_DISTID) if algorithm == "sm2" else key.sign(data)
+        if line in (3, 5):
+            data += b"!"                          # the signature no longer covers it
+        proofs.append((line, key.public_key(), signature, data))
+    with CryptoPool(signing, processes=processes, threads=threads) as pool:
+        failed = [item for future in pool.verify_proofs(proofs) for item in future.result()]
+    assert [line for line, _ in failed] == [3, 5]
+    assert all(why for _, why in failed)
