@@ -615,9 +615,16 @@ class _Work:
         later steps read, as one tuple (a pickled dataclass would cost more than the check)."""
         if self.public_key is not None or self.proof is not None or self.key_written or self.serial:
             raise TypeError("only a checked work crosses a process boundary")
-        return (_Work, (self.row, self.subject, self.id_number, self.applicant, self.sans, self.slot, self.stem,
-                        None, self.spki, self.csr_der, self.generate, self.key_file, False, 0, b"", 0, b"", None,
-                        self.cert_file))
+        return (_checked_work, (self.row, self.subject, self.id_number, self.applicant, self.sans, self.slot,
+                                self.stem, self.spki, self.csr_der, self.generate, self.key_file, self.cert_file))
+
+
+def _checked_work(row: BulkRow, subject: Subject, id_number: str | None, applicant: str,
+                  sans: tuple[tuple[str, str], ...], slot: str | None, stem: str, spki: bytes,
+                  csr_der: bytes | None, generate: str | None, key_file: str | None, cert_file: str) -> _Work:
+    """`_Work.__reduce__`'s other half, by field name (the rest starts at its defaults)."""
+    return _Work(row=row, subject=subject, id_number=id_number, applicant=applicant, sans=sans, slot=slot,
+                 stem=stem, spki=spki, csr_der=csr_der, generate=generate, key_file=key_file, cert_file=cert_file)
 
 
 @dataclass
