@@ -510,8 +510,12 @@ def _doctor_report(home: Path) -> dict[str, Any]:
     for name, (args, extra) in _TOOLS.items():
         path = _find_tool(name, extra)
         tools[name] = None if path is None else {"path": path, "version": _run_quiet([path, *args])}
+    try:
+        from pki.sm2.botan import LIBRARY_VERSION as botan_library
+    except ImportError:
+        botan_library = None
     return {
-        "sm2_backend": {"in_use": in_use, "available": list(backends),
+        "sm2_backend": {"in_use": in_use, "available": list(backends), "botan_library": botan_library,
                         "forced_by_env": os.environ.get("YINXIN_SM2_BACKEND") or None,
                         **({"error": backend_error} if backend_error else {})},
         "python": sys.version.split()[0],
@@ -532,6 +536,7 @@ def _doctor_text(r: dict[str, Any]) -> str:
     lines += [f"  {name}: {version or 'NOT INSTALLED'}" for name, version in r["libraries"].items()]
     if r["cryptography_openssl"]:
         lines.append(f"  (cryptography uses {r['cryptography_openssl']})")
+    lines.append(f"  libbotan-2 (SM2): {b['botan_library'] or 'NOT INSTALLED'}")
     lines.append("tools:")
     for name, tool in r["tools"].items():
         lines.append(f"  {name}: " + (f"{tool['version'] or '?'} ({tool['path']})" if tool else "missing"))

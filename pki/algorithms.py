@@ -20,7 +20,7 @@ from . import oids
 from .errors import InvalidSignature, KeyFileError, UnknownAlgorithm
 from .rand import SYSTEM_RANDOM, RandomSource
 from .sm2 import DEFAULT_DISTID, compute_z, default_backend, sm3
-from .sm2.core import CURVE as SM2_CURVE, PublicHandle, SM2Backend
+from .sm2.core import CURVE as SM2_CURVE, PublicHandle, SM2Backend, on_curve
 
 ALGORITHMS: Final = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384", "sm2")
 
@@ -241,8 +241,7 @@ class SM2PublicKey(PublicKey):
     algorithm = "sm2"
 
     def __init__(self, x: int, y: int, *, backend: SM2Backend | None = None) -> None:
-        if not (0 <= x < SM2_CURVE.p and 0 <= y < SM2_CURVE.p) or \
-                (y * y - (x * x * x + SM2_CURVE.a * x + SM2_CURVE.b)) % SM2_CURVE.p != 0:
+        if not on_curve(x, y):
             raise KeyFileError("SM2 public key is not a point on the curve")
         self.x, self.y = x, y
         self._backend = backend or default_backend()

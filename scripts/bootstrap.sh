@@ -22,8 +22,9 @@ declare -A PROBE=(
     [postgresql]="command -v psql && { command -v postgres || ls /usr/lib/postgresql/*/bin/postgres; }"
     [wrk]="command -v wrk"
     [librsvg2-bin]="command -v rsvg-convert"
+    [libbotan-2-19]="ls /usr/lib/*/libbotan-2.so.19 || ls /usr/lib/libbotan-2.so.19"
 )
-ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk librsvg2-bin)
+ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk librsvg2-bin libbotan-2-19)
 
 installed() {  # installed PACKAGE
     if command -v dpkg-query >/dev/null 2>&1 &&
