@@ -359,6 +359,8 @@ def test_doctor_reports_backend_libraries_tools_and_home(run_cli, home: Path, op
     report = ok_json(run_cli, ["doctor"])
     assert report["sm2_backend"]["in_use"] in report["sm2_backend"]["available"]
     assert "gmssl" in report["sm2_backend"]["available"]
+    if "botan" in report["sm2_backend"]["available"]:
+        assert report["sm2_backend"]["botan_library"].startswith("Botan 2.")
     for lib in ("cryptography", "asn1crypto", "pyhanko", "pyhanko-certvalidator", "gmssl", "pikepdf",
                 "sqlalchemy", "click"):
         assert report["libraries"][lib], lib
@@ -366,7 +368,7 @@ def test_doctor_reports_backend_libraries_tools_and_home(run_cli, home: Path, op
     assert report["tools"]["openssl"]["version"] == openssl("version").stdout.decode().strip()
     assert report["home"] == {"path": str(home), "exists": True}
     text = ok(run_cli, ["doctor"])
-    assert "SM2 backend:" in text and "openssl" in text and str(home) in text
+    assert "SM2 backend:" in text and "openssl" in text and str(home) in text and "libbotan-2 (SM2):" in text
     forced = ok_json(run_cli, ["doctor"], env={"YINXIN_SM2_BACKEND": "gmssl"})
     assert forced["sm2_backend"]["in_use"] == "gmssl" and forced["sm2_backend"]["forced_by_env"] == "gmssl"
 
