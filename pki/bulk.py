@@ -92,7 +92,7 @@ from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError,
 from .profiles import Profile
 from .ra import PENDING, active_key, check_id_number, check_san, check_subject
 from .sm2 import DEFAULT_DISTID
-from .store import applications, cas, certificates, insert_many, update_many
+from .store import applications, cas, certificates, insert_many, insert_many_returning_ids, update_many
 from .x509 import (CertificateSpec, _san_extension, build_tbs_certificate, csr_subject,
                    csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr)
 
@@ -1301,15 +1301,13 @@ class _Run:
             results += failed
             if not works:
                 return works
-            inserted = conn.execute(
-                applications.insert().returning(applications.c.id, sort_by_parameter_order=True),
-                [{"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
+            app_ids = insert_many_returning_ids(conn, applications, [{"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
                   "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.spki,
                   "csr_der": w.csr_der, "key_generated": w.generate is not None,
                   "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
                   "created_at": now, "decided_by": self.approver, "decided_at": now,
-                  "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works]).all()
-            for work, (app_id,) in zip(works, inserted):
+                  "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works])
+            for work, app_id in zip(works, app_ids, strict=True):
                 work.app_id = app_id
             fingerprints = [hashlib.sha256(w.spki).hexdigest() for w in works]     # PublicKey.fingerprint
             insert_many(conn, certificates, [

@@ -5,7 +5,9 @@
   reads, never something asn1crypto would refuse;
 * the subject fast split against parse_name on generated '/T=v' names;
 * `_pem` against asn1crypto's pem.armor;
-* `store.insert_many`/`update_many` against SQLAlchemy's own insert/update, rows read back equal;
+* `store.insert_many`/`update_many`/`insert_many_returning_ids` against SQLAlchemy's own insert and
+  update, rows read back equal — on PostgreSQL these are single statements over unnest(arrays),
+  so every column type, NULLs (whole columns of them too), non-ASCII text and thousands of rows;
 * a CSV whose CSR signature is broken fails alone, with the full path's message, on both the
   plain path and the full path (a request with attributes).
 """
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 from pki.algorithms import generate_key, public_key_from_spki
 from pki.bulk import SubjectCache, _pem, _plain_csr
 from pki.errors import YinxinError
-from pki.store import audit_events, certificates, insert_many, update_many
+from pki.store import applications, audit_events, certificates, insert_many, insert_many_returning_ids, update_many
 from pki.x509 import build_csr, csr_to_pem, name_to_text, parse_name
 
 from ca_helpers import DISTID, PASSWORD, World, fixed_clock
@@ -182,6 +184,68 @@ def test_update_many_changes_what_it_matches_and_counts(tmp_path: Path) -> None:
     assert rows["a"].status == rows["b"].status == "issued" and rows["a"].cert_der == b"\x0a"
     assert rows["a"].status_changed_at == now + timedelta(minutes=1)
     assert rows["c"].status == rows["d"].status == "reserved" and rows["c"].cert_der is None
+
+
+def _application(ca_id: int, i: int, now: datetime) -> dict:
+    """An applications row exercising every column type, with NULLs and non-ASCII text."""
+    return {"ca_id": ca_id, "kind": "new", "profile": "person", "subject": f"CN=张三 {i},O=印信",
+            "applicant": f"申请人{i}", "id_number": None if i % 3 else f"11010519491231{i:04d}",
+            "public_key_der": bytes([i % 256]) * (i % 7 + 1) + b"\x00\\'\"", "csr_der": None,
+            "key_generated": bool(i % 2), "subject_alt_names": '[["dns", "a.example"]]', "state": "approved",
+            "created_at": now + timedelta(microseconds=i), "decided_by": None if i % 5 == 0 else "审批人",
+            "decided_at": now if i % 2 else None, "decision_comment": "", "predecessor_serial": None,
+            "issued_serial": None}
+
+
+def test_insert_many_returning_ids_writes_what_sqlalchemy_writes_in_order(tmp_path: Path) -> None:
+    w = World(tmp_path / "home", tmp_path / "files", fixed_clock())     # SQLite or PostgreSQL
+    w.init_ca("rsa", "rsa2048")
+    store, now = w.home.store, w.clock.now()
+    with store.transaction() as conn:
+        ca_id = conn.execute(sa.text("SELECT id FROM cas")).scalar()
+        ours = [_application(ca_id, i, now) for i in range(2500)]
+        ids = insert_many_returning_ids(conn, applications, ours)
+        theirs = [_application(ca_id, i, now) for i in range(2500, 2510)]
+        their_ids = [r.id for r in conn.execute(applications.insert().returning(applications.c.id,
+                                                                              sort_by_parameter_order=True), theirs)]
+        after = insert_many_returning_ids(conn, applications, [_application(ca_id, 9999, now)])
+        assert insert_many_returning_ids(conn, applications, []) == []
+        read = {r.id: dict(r._mapping) for r in conn.execute(sa.select(applications))}
+    assert len(set(ids)) == 2500 and ids == sorted(ids)
+    assert min(their_ids) > max(ids) and after[0] > max(their_ids)       # the id sequence moved on
+    for new_id, row in zip(ids + their_ids, ours + theirs):
+        assert read[new_id] == {**row, "id": new_id}, new_id
+
+
+def test_insert_and_update_many_handle_whole_columns_of_nulls_and_many_rows(tmp_path: Path) -> None:
+    w = World(tmp_path / "home", tmp_path / "files", fixed_clock())
+    w.init_ca("rsa", "rsa2048")
+    store, now = w.home.store, w.clock.now()
+    rows = [{"ca_id": None, "serial": f"{i:x}", "application_id": None, "profile": "person", "subject": f"CN=李四{i}",
+             "id_number": None, "active_key": None, "public_key_fp": "fp", "not_before": now,
+             "not_after": now + timedelta(days=1), "status": "reserved", "tbs_der": b"\x30" * (i % 50),
+             "cert_der": None, "revoked_at": None, "status_changed_at": now, "predecessor_serial": None,
+             "retention_years": i % 30, "created_at": now} for i in range(3000)]
+    with store.transaction() as conn:
+        ca_id = conn.execute(sa.text("SELECT id FROM cas")).scalar()
+        for row in rows:
+            row["ca_id"] = ca_id
+        insert_many(conn, certificates, rows[:2990])
+        conn.execute(certificates.insert(), rows[2990:])
+        changed = update_many(conn, certificates, [
+            ({"ca_id": ca_id, "serial": f"{i:x}", "status": "reserved"},
+             {"cert_der": None if i % 2 else bytes([i % 256]), "status": "issued", "revoked_at": None,
+              "status_changed_at": now + timedelta(seconds=i)}) for i in range(0, 3000, 3)])
+        read = {r.serial: dict(r._mapping) for r in conn.execute(sa.select(certificates)
+                                                                 .where(certificates.c.ca_id == ca_id))}
+    assert changed == 1000
+    for i, row in enumerate(rows):
+        got = read[row["serial"]]
+        del got["id"]
+        if i % 3 == 0:
+            row = {**row, "cert_der": None if i % 2 else bytes([i % 256]), "status": "issued",
+                   "status_changed_at": now + timedelta(seconds=i)}
+        assert got == {**row, "released_at": None, "revocation_reason": None}, i
 
 
 def test_plain_csr_and_full_path_give_the_same_error_for_a_broken_signature(tmp_path: Path) -> None:
