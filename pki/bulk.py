@@ -86,7 +86,7 @@ from asn1crypto import csr as asn1_csr, x509 as asn1_x509
 from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
 from .bulk_crypto import CaSigning, CryptoPool, fork_available, proof_failures, switching
-from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serial, format_serial
+from .ca import CLOCK_SKEW_ALLOWANCE, CaInfo, CertificateAuthority, _new_serials, format_serial
 from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError, PkiError, PolicyError,
                      StateError, StoreError, YinxinError)
 from .profiles import Profile
@@ -1234,8 +1234,8 @@ class _Run:
             self.template = (now, template)
         else:
             template = made[1]
-        for work in works:
-            work.serial = _new_serial(home)
+        for work, serial in zip(works, _new_serials(home, len(works)), strict=True):
+            work.serial = serial
             spki = work.spki
             work.tbs_der = template.tbs(work.serial, work.subject.der, spki, spki_key_identifier(spki),
                                         san_extension_der(work.sans, subject_empty=work.subject.der == b"\x30\x00"))

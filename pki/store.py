@@ -437,20 +437,26 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
 
 def insert_many_returning_ids(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """`insert_many` for a table whose integer primary key `id` the database assigns; returns the
-    new ids in the order of `rows`.  PostgreSQL: the ids are drawn from the column's sequence
-    first and inserted with the rows (SQLAlchemy's INSERT … RETURNING for many rows is one long
-    statement the driver parses again every time); SQLite: SQLAlchemy's INSERT … RETURNING, sorted
-    by parameter order."""
+    new ids in the order of `rows`.  Only inside `Store.transaction()`, whose write lock keeps other
+    writers out between choosing the ids and inserting them.  The ids are the ones the database
+    would choose — PostgreSQL: drawn from the column's sequence; SQLite (a rowid table without
+    AUTOINCREMENT): the largest id + 1, 2, … — and are inserted with the rows in one statement.
+    (SQLAlchemy's INSERT … RETURNING for many rows ran one statement per row on SQLite and was one
+    long statement psycopg parsed again every time on PostgreSQL.)"""
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
         ids = sorted(conn.exec_driver_sql(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
             (table.name, len(rows))).scalars())
-        insert_many(conn, table, [{"id": new_id, **row} for new_id, row in zip(ids, rows)])
-        return ids
-    inserted = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).all()
-    return [new_id for (new_id,) in inserted]
+    elif conn.dialect.name == "sqlite":
+        last = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        ids = list(range(last + 1, last + 1 + len(rows)))
+    else:                                           # pragma: no cover - the store supports two engines
+        inserted = conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).all()
+        return [new_id for (new_id,) in inserted]
+    insert_many(conn, table, [{"id": new_id, **row} for new_id, row in zip(ids, rows)])
+    return ids
 
 
 def update_many(conn: Connection, table: sa.Table,

@@ -248,6 +248,29 @@ def test_insert_and_update_many_handle_whole_columns_of_nulls_and_many_rows(tmp_
         assert got == {**row, "released_at": None, "revocation_reason": None}, i
 
 
+def test_a_batch_of_serials_is_drawn_at_once_and_small_values_drawn_again() -> None:
+    """`_new_serials` takes 16 bytes per serial from one draw, clears the top bit, and draws a
+    value below 2⁶⁴ again singly (as `_new_serial` does)."""
+    from types import SimpleNamespace
+    from pki.ca import _new_serials
+
+    class Source:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks, self.calls = chunks, []
+
+        def token_bytes(self, n: int) -> bytes:
+            self.calls.append(n)
+            taken, self.chunks = b"".join(self.chunks[: n // 16]), self.chunks[n // 16:]
+            return taken
+
+    big, top, small = b"\x01" + bytes(15), b"\xff" * 16, bytes(15) + b"\x07"
+    source = Source([big, small, top, b"\x00\x00\x00\x00\x00\x00\x00\x02" + bytes(8)])
+    serials = _new_serials(SimpleNamespace(rand=source), 3)
+    assert source.calls == [48, 16]                # one draw for the batch, one for the small value
+    assert serials == [int.from_bytes(big, "big") >> 1, 1 << 64, int.from_bytes(top, "big") >> 1]
+    assert all(1 << 64 <= s < 1 << 127 for s in serials)
+
+
 def test_plain_csr_and_full_path_give_the_same_error_for_a_broken_signature(tmp_path: Path) -> None:
     from pki.bulk import BulkRow, issue_bulk
     w = World(tmp_path / "home", tmp_path / "files", fixed_clock())
