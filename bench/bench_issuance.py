@@ -5,6 +5,7 @@ processes on SQLite and on PostgreSQL, beside `openssl speed`'s signing rate mea
     python bench/bench_issuance.py --algorithms sm2 --engines sqlite --processes 1 --count 1000
     python bench/bench_issuance.py --profile               # cProfile of the single-process run
     python bench/bench_issuance.py --json
+    python bench/bench_issuance.py --algorithms sm2 --engines sqlite --processes 1 --modes workers --repeat 5
 
 What is measured: `pki.bulk.issue_bulk`, the code behind `yinxin ca bulk`, from a CSV-like list of
 rows whose CSRs were made beforehand (CSR files on disk, one key per ten rows, each row its own
@@ -37,6 +38,11 @@ otherwise; every certificate is a file.  So that this cannot hide in a figure, e
 times the creation of 300 empty files in its own directory and the table shows it ("file
 create"); if it is well above ~0.05 ms, pick a quieter `--work-dir`.
 
+`--repeat N` measures every configuration N times (runs of one configuration take turns with the
+others, and nothing is deleted between them): on this VM one run's CPU cost per certificate varies
+by up to a fifth from run to run with the same work (all processes at once: the machine's speed,
+not the code), so the goal lines give the median and the range.
+
 PostgreSQL: `--pg-url`, else $YINXIN_TEST_PG_URL, else a throw-away cluster from scripts/pg.sh.
 """
 from __future__ import annotations
@@ -48,6 +54,7 @@ import json
 import os
 import platform
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,10 +213,10 @@ def library_sign_rate(algorithm: str, seconds: int) -> float:
 
 def run_once(work: Path, algorithm: str, engine: str, url: str | None, processes: int, mode: str, count: int,
              openssl_rate: Callable[[], float], openssl_multi: float, library_sign: float, profile: bool,
-             progress) -> tuple[Run, str]:
+             progress, repetition: int = 0) -> tuple[Run, str]:
     """One measured run; `openssl_rate()` is measured right before and right after it and the mean
     taken, since this VM's speed drifts by ~10% over minutes."""
-    tag = f"{algorithm}-{engine}-{processes}-{mode}"
+    tag = f"{algorithm}-{engine}-{processes}-{mode}-{repetition}"
     home = work / tag / "home"
     make_home(home, url, algorithm)
     rows = [make_rows(work / tag / f"rows{p}", algorithm, count, f"p{p}") for p in range(processes)]
@@ -273,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                              "default: forked worker processes), 'threads', 'inline'; runs of several "
                              "processes use the default")
     parser.add_argument("--seconds", type=int, default=3, help="seconds of `openssl speed` per algorithm")
+    parser.add_argument("--repeat", type=int, default=1, help="measure every configuration this many times "
+                        "(the goal lines then give the median and the range)")
     parser.add_argument("--pg-url", help="PostgreSQL server (a database we may create databases from)")
     parser.add_argument("--profile", action="store_true", help="cProfile the single-process runs")
     parser.add_argument("--work-dir", help="where homes, CSRs and certificates go (default: the system's "
@@ -316,21 +325,20 @@ def main(argv: list[str] | None = None) -> int:
                 openssl_multi = openssl_speed(OPENSSL_NAMES[algorithm], args.seconds, multi=os.cpu_count() or 1)
                 progress(f"{algorithm}: yinxin's own signing rate")
                 library_sign = library_sign_rate(algorithm, args.seconds)
-                for engine in engines:
-                    for processes in process_counts:
-                        for mode in (modes if processes == 1 else ["workers"]):
-                            url = None
-                            if engine == "postgresql":
-                                assert pg_server
-                                url = fresh_pg_database(pg_server, f"bench_{algorithm.replace('-', '_')}_{processes}_"
-                                                                   f"{mode}")
-                            run, text = run_once(work, algorithm, engine, url, processes, mode, args.count,
-                                                 openssl_rate, openssl_multi, library_sign,
-                                                 args.profile and processes == 1,
-                                                 progress)
-                            runs.append(run)
-                            if text:
-                                profiles[f"{algorithm} {engine} {mode}"] = text
+                one_round = [(engine, processes, mode) for engine in engines for processes in process_counts
+                             for mode in (modes if processes == 1 else ["workers"])]
+                for repetition, (engine, processes, mode) in ((r, c) for r in range(args.repeat) for c in one_round):
+                    url = None
+                    if engine == "postgresql":
+                        assert pg_server
+                        url = fresh_pg_database(pg_server, f"bench_{algorithm.replace('-', '_')}_{processes}_"
+                                                           f"{mode}_{repetition}")
+                    run, text = run_once(work, algorithm, engine, url, processes, mode, args.count,
+                                         openssl_rate, openssl_multi, library_sign,
+                                         args.profile and processes == 1, progress, repetition)
+                    runs.append(run)
+                    if text:
+                        profiles[f"{algorithm} {engine} {mode}"] = text
     finally:
         if started_pg:
             subprocess.run(["bash", str(REPO / "scripts" / "pg.sh"), "stop", started_pg], capture_output=True)
@@ -351,13 +359,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(runs))
     for algorithm in algorithms:
-        single = [r for r in runs if r.algorithm == algorithm and r.processes == 1]
-        for r in single:
-            verdict = "met" if r.ratio >= 0.5 else "NOT met"
-            print(f"goal {algorithm} on {r.engine}, one run, public-key work {r.mode}: ≥ 0.5 × openssl "
-                  f"sign/s (one core): {r.ratio:.2f} wall ({verdict}); per CPU second {r.cpu_ratio:.2f}; "
-                  f"against the whole machine (openssl speed -multi): {r.multi_ratio:.2f}; against yinxin's own "
-                  f"signing: {r.library_ratio:.2f}")
+        for engine in engines:
+            for mode in modes:
+                same = [r for r in runs if (r.algorithm, r.engine, r.processes, r.mode) == (algorithm, engine, 1, mode)]
+                if not same:
+                    continue
+                ratio = statistics.median(r.ratio for r in same)
+                spread = (f" (median of {len(same)} runs: {min(r.ratio for r in same):.2f}–"
+                          f"{max(r.ratio for r in same):.2f})") if len(same) > 1 else ""
+                verdict = "met" if ratio >= 0.5 else "NOT met"
+                print(f"goal {algorithm} on {engine}, one run, public-key work {mode}: ≥ 0.5 × openssl sign/s "
+                      f"(one core): {ratio:.2f} wall{spread} ({verdict}); per CPU second "
+                      f"{statistics.median(r.cpu_ratio or 0 for r in same):.2f}; against the whole machine "
+                      f"(openssl speed -multi): {statistics.median(r.multi_ratio for r in same):.2f}; against "
+                      f"yinxin's own signing: {statistics.median(r.library_ratio for r in same):.2f}")
     for label, text in profiles.items():
         print(f"\nprofile ({label}, one process, by own time):\n{text}")
     return 0
