@@ -1,4 +1,4 @@
-"""SM2 signatures (GB/T 32918, GM/T 0009) behind one interface with two backends.
+"""SM2 signatures (GB/T 32918, GM/T 0009) behind one interface with three backends (Botan, Tongsuo, pure Python).
 
 The backends only do the curve arithmetic on a digest ``e``; everything
 that defines *what* is signed — Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA),
