@@ -1301,12 +1301,13 @@ class _Run:
             results += failed
             if not works:
                 return works
-            app_ids = insert_many_returning_ids(conn, applications, [{"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
-                  "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.spki,
-                  "csr_der": w.csr_der, "key_generated": w.generate is not None,
-                  "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
-                  "created_at": now, "decided_by": self.approver, "decided_at": now,
-                  "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works])
+            app_ids = insert_many_returning_ids(conn, applications, [
+                {"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
+                 "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.spki,
+                 "csr_der": w.csr_der, "key_generated": w.generate is not None,
+                 "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
+                 "created_at": now, "decided_by": self.approver, "decided_at": now,
+                 "decision_comment": f"bulk issuance, line {w.row.line}"} for w in works])
             for work, app_id in zip(works, app_ids, strict=True):
                 work.app_id = app_id
             fingerprints = [hashlib.sha256(w.spki).hexdigest() for w in works]     # PublicKey.fingerprint

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from pki.algorithms import generate_key, public_key_from_spki
 from pki.bulk import SubjectCache, _pem, _plain_csr
 from pki.errors import YinxinError
-from pki.store import applications, audit_events, certificates, insert_many, insert_many_returning_ids, update_many
+from pki.store import (applications, audit_events, certificates, insert_many, insert_many_returning_ids,
+                       update_many)
 from pki.x509 import build_csr, csr_to_pem, name_to_text, parse_name
 
 from ca_helpers import DISTID, PASSWORD, World, fixed_clock
