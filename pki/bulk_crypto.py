@@ -11,8 +11,9 @@ calling thread.  Workers are forked once per run, after the CA key is loaded and
 thread of the run starts (a fork copies only the forking thread); they receive TBSCertificates and
 CSR proofs in chunks and send back signatures and verdicts.  The CA key never leaves memory: a
 worker holds the copy the fork gave it, and exits when the run ends.  OpenSSL and Tongsuo reseed
-their random generators in a forked child (a test checks that two workers' SM2 and ECDSA
-signatures of the same bytes differ), so no two processes share a nonce.
+their random generators in a forked child and Botan's reads getrandom for every nonce (a test
+checks that two workers' SM2 and ECDSA signatures of the same bytes differ), so no two processes
+share a nonce.
 
 Whichever way, every signature is verified with the CA's public key before it is handed back; one
 that does not verify comes back as None and stops the run (see `pki.bulk`).

@@ -219,19 +219,24 @@ def ensure_still_issuable(conn: Any, ca_id: int, app: Application) -> None:
                            successor=successor.upper())
 
 
-def _new_serials(home: Home, count: int) -> list[int]:
-    """`count` serials of 127 bits from the CSPRNG, top bit clear so the DER INTEGER is positive
-    and 16 octets at most, at least 2⁶⁴; drawn in one call (bulk issuance draws a batch's)."""
-    drawn = home.rand.token_bytes(16 * count)
-    serials = [int.from_bytes(drawn[i:i + 16], "big") >> 1 for i in range(0, 16 * count, 16)]
-    return [value if value >= 1 << 64 else _new_serial(home) for value in serials]
+def _serial(octets: bytes) -> int | None:
+    """16 octets from the CSPRNG as a serial: 127 bits, top bit clear so the DER INTEGER is positive
+    and 16 octets at most; None below 2⁶⁴ (draw again)."""
+    value = int.from_bytes(octets, "big") >> 1
+    return value if value >= 1 << 64 else None
 
 
 def _new_serial(home: Home) -> int:
-    while True:
-        value = int.from_bytes(home.rand.token_bytes(16), "big") >> 1
-        if value >= 1 << 64:
-            return value
+    while (value := _serial(home.rand.token_bytes(16))) is None:
+        pass
+    return value
+
+
+def _new_serials(home: Home, count: int) -> list[int]:
+    """`count` serials drawn in one call (bulk issuance draws a batch's); one below 2⁶⁴ is drawn
+    again on its own."""
+    drawn = home.rand.token_bytes(16 * count)
+    return [_serial(drawn[i:i + 16]) or _new_serial(home) for i in range(0, 16 * count, 16)]
 
 
 class CertificateAuthority:

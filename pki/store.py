@@ -353,45 +353,45 @@ def _compile(conn: Connection, key: tuple[Any, ...], statement: Any, types: Mapp
     return compiled
 
 
+_NOTHING = object()
+
+
+def _reusing(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, whose last result is reused while the same object comes again (rows of a batch
+    share their timestamps)."""
+    last: list[Any] = [_NOTHING, None]
+
+    def run(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+    return run
+
+
 def _parameters(compiled: _Compiled, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     names = compiled.names
     take = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    processed = [(i, process) for i, process in enumerate(compiled.processors) if process is not None]
-    last: dict[int, tuple[Any, Any]] = {}   # rows of a batch share their timestamps: a value
-    out: list[Any] = []                      # processed is reused for the same object
+    processed = [(i, _reusing(process)) for i, process in enumerate(compiled.processors) if process is not None]
+    out: list[Any] = []
     for row in rows:
         values = take(row)
         if processed:
             values = list(values)
             for i, process in processed:
-                value = values[i]
-                seen = last.get(i)
-                if seen is None or seen[0] is not value:
-                    seen = last[i] = (value, process(value))
-                values[i] = seen[1]
+                values[i] = process(values[i])
         out.append(tuple(values) if compiled.positional else dict(zip(names, values)))
     return out
 
 
 def _column_arrays(conn: Connection, table: sa.Table, columns: Sequence[str],
                    rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """The rows turned column-wise, each value through its column's bind processor (rows of a
-    batch share their timestamps: a value processed is reused for the same object)."""
+    """The rows turned column-wise, each value through its column's bind processor."""
     dialect = conn.dialect
     arrays: list[list[Any]] = []
     for i, column in enumerate(columns):
-        values = [row[i] for row in rows]
         process = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            seen: dict[int, tuple[Any, Any]] = {}
-            out = []
-            for value in values:
-                hit = seen.get(id(value))
-                if hit is None or hit[0] is not value:
-                    hit = seen[id(value)] = (value, process(value))
-                out.append(hit[1])
-            values = out
-        arrays.append(values)
+        run = _reusing(process) if process is not None else None
+        arrays.append([row[i] for row in rows] if run is None else [run(row[i]) for row in rows])
     return arrays
 
 

@@ -132,21 +132,27 @@ def _private_field(key: c_void_p, field: bytes) -> int:
 
 
 class _Operations(threading.local):
-    """Botan's signer and verifier objects are not safe to share between threads: one per thread."""
+    """Botan's signer and verifier objects are not safe to share between threads: one per thread
+    and key, made on first use with `create` ("Raw" digests, DER signatures)."""
 
     op: c_void_p | None = None
+
+    def __init__(self, key: c_void_p, create: object, destroy: object) -> None:
+        self._key, self._create, self._destroy = key, create, destroy
+
+    def get(self) -> c_void_p:
+        if self.op is None:
+            self.op = _handle(self._create, self._key, _RAW, _DER, destroy=self._destroy)
+        return self.op
 
 
 class _PrivateHandle:
     def __init__(self, key: c_void_p) -> None:
-        self._key = key
-        self._ops = _Operations()
+        self._key = key                     # kept alive as long as its operations
+        self._ops = _Operations(key, _dll.botan_pk_op_sign_create, _dll.botan_pk_op_sign_destroy)
 
     def sign_digest(self, e: bytes, rand: RandomSource) -> bytes:
-        op = self._ops.op
-        if op is None:
-            op = self._ops.op = _handle(_dll.botan_pk_op_sign_create, self._key, _RAW, _DER,
-                                        destroy=_dll.botan_pk_op_sign_destroy)
+        op = self._ops.get()
         signature = ctypes.create_string_buffer(80)
         size = c_size_t(80)
         if _dll.botan_pk_op_sign_update(op, e, len(e)) != 0 \
@@ -159,13 +165,10 @@ class _PrivateHandle:
 class _PublicHandle:
     def __init__(self, key: c_void_p) -> None:
         self._key = key
-        self._ops = _Operations()
+        self._ops = _Operations(key, _dll.botan_pk_op_verify_create, _dll.botan_pk_op_verify_destroy)
 
     def verify_digest(self, signature: bytes, e: bytes) -> bool:
-        op = self._ops.op
-        if op is None:
-            op = self._ops.op = _handle(_dll.botan_pk_op_verify_create, self._key, _RAW, _DER,
-                                        destroy=_dll.botan_pk_op_verify_destroy)
+        op = self._ops.get()
         if _dll.botan_pk_op_verify_update(op, e, len(e)) != 0:
             self._ops.op = None
             raise RuntimeError("Botan SM2 verification failed")
