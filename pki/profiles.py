@@ -28,8 +28,19 @@ _FIELDS = {"name", "description", "algorithms", "validity_days", "key_usage", "e
 
 
 def default_policy_dir() -> Path:
-    """The `policies/` directory shipped beside the packages."""
-    return Path(__file__).resolve().parent.parent / "policies"
+    """The default policies shipped with yinxin (the `policies` package's data, found through
+    `importlib.resources`: a checkout's `policies/` or the installed distribution's)."""
+    from importlib.resources import files
+    try:
+        root = files("policies")
+    except ModuleNotFoundError:
+        raise PolicyError("the default policies are not installed (the `policies` package is missing): "
+                          "reinstall yinxin, or set YINXIN_POLICY_DIR") from None
+    path = Path(str(root))
+    if not (path / "profiles").is_dir():   # e.g. installed inside a zip file: not supported
+        raise PolicyError(f"the default policies are not readable as files at {root}: set YINXIN_POLICY_DIR "
+                          "to a directory written by `yinxin policies export`", file=str(root))
+    return path
 
 
 @dataclass(frozen=True)

@@ -184,22 +184,35 @@ audit_checkpoints = sa.Table(
     sa.Column("signature", sa.LargeBinary, nullable=False),
 )
 
-# Versioned migrations: (version, tables created by it).  A later version appends
-# an entry; it never edits an earlier one.  Other packages (seal, docflow) add
-# their tables through `register_migration`.
-_MIGRATIONS: list[tuple[int, str, Sequence[sa.Table]]] = [
+# Versioned migrations: (version, description, tables created by it, optional step run after the
+# tables exist — for ALTER TABLE and the like).  A later version appends an entry; it never edits an
+# earlier one.  Other packages (seal, docflow) add theirs through `register_migration`.  Blocks of
+# numbers per part: 1 CA core, 100 seals, 200 document flow, 300 status service, 400 accounts and
+# signed decisions, 500 timestamp authority and long-term validation, 600 OFD seals, 700
+# typesetting, 800 web console and API.
+Step = Callable[[Connection], None]
+_MIGRATIONS: list[tuple[int, str, Sequence[sa.Table], Step | None]] = [
     (1, "CA core", (schema_version, cas, applications, evidence, certificates, crls,
-                    audit_events, audit_head, audit_checkpoints)),
+                    audit_events, audit_head, audit_checkpoints), None),
 ]
 
+#: the newest schema version this code knows: the largest migration number of all packages (a
+#: test checks it against what every package registers).  A database whose schema is newer was
+#: written by a newer yinxin and is refused, never written to.
+SCHEMA_VERSION = 301
 
-def register_migration(version: int, description: str, tables: Sequence[sa.Table]) -> None:
-    """Add a migration for tables declared on `metadata` by another package."""
-    if any(v == version for v, _, _ in _MIGRATIONS):
-        if not any(v == version and t == tuple(tables) for v, _, t in _MIGRATIONS):
+
+def register_migration(version: int, description: str, tables: Sequence[sa.Table],
+                       step: Step | None = None) -> None:
+    """Add a migration for tables declared on `metadata` by another package; `step`, if given,
+    runs in the same transaction after the tables are created."""
+    if any(v == version for v, _, _, _ in _MIGRATIONS):
+        if not any(v == version and t == tuple(tables) for v, _, t, _ in _MIGRATIONS):
             raise ValueError(f"migration {version} registered twice")
         return
-    _MIGRATIONS.append((version, description, tuple(tables)))
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"migration {version} is newer than SCHEMA_VERSION {SCHEMA_VERSION}: raise it")
+    _MIGRATIONS.append((version, description, tuple(tables), step))
     _MIGRATIONS.sort(key=lambda m: m[0])
 
 
@@ -276,14 +289,16 @@ class Store:
             raise StoreError(f"database error: {_one_line(exc.orig)}", detail=str(exc.orig)) from None
 
     def migrate(self) -> int:
-        """Apply the migrations the database has not seen; returns the schema version."""
-        wanted = {version for version, _, _ in _MIGRATIONS}
+        """Apply the migrations the database has not seen; returns the schema version.  Refuses
+        (StoreError, nothing written) a database whose schema is newer than this code."""
+        wanted = {version for version, _, _, _ in _MIGRATIONS}
         try:
             # the common case, every migration applied: decided without the write lock, so that
             # opening a home never waits for (or holds up) a long write elsewhere
             with self.read() as conn:
                 if sa.inspect(conn).has_table(schema_version.name):
                     done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
+                    self._check_not_newer(done)
                     if wanted <= done:
                         return max(done)
         except OperationalError as exc:
@@ -291,15 +306,39 @@ class Store:
         with self.transaction() as conn:
             schema_version.create(conn, checkfirst=True)
             done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
-            for version, _desc, tables in _MIGRATIONS:
+            self._check_not_newer(done)
+            for version, _desc, tables, step in _MIGRATIONS:
                 if version in done:
                     continue
                 for table in tables:
                     table.create(conn, checkfirst=True)
+                if step is not None:
+                    step(conn)
                 conn.execute(schema_version.insert().values(
                     version=version, applied_at=SYSTEM_CLOCK.now()))  # wall time of the migration itself
                 done.add(version)
             return max(done)
+
+    def _check_not_newer(self, done: set[int]) -> None:
+        if done and max(done) > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {_safe_url(str(self.engine.url))} has schema version {max(done)}, made by a newer "
+                f"yinxin; this yinxin knows up to {SCHEMA_VERSION}: upgrade yinxin (pip install -U yinxin) "
+                "before using this home", schema=max(done), known=SCHEMA_VERSION)
+
+    @classmethod
+    def inspect_schema(cls, url: str) -> list[int] | None:
+        """The schema versions applied to the database at `url`, without creating or migrating
+        anything; None when it has no yinxin schema yet."""
+        url = normalise_url(url)
+        engine = sa.create_engine(url, future=True)
+        try:
+            with engine.connect() as conn:
+                if not sa.inspect(conn).has_table(schema_version.name):
+                    return None
+                return [r.version for r in conn.execute(sa.select(schema_version.c.version).order_by("version"))]
+        finally:
+            engine.dispose()
 
     def schema_versions(self) -> list[int]:
         with self.read() as conn:

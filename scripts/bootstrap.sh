@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make this machine ready for yinxin: Debian packages the tests and the demo use, a Python
-# virtual environment, and the package installed in it (editable, with its test extras).
+# virtual environment, the locked dependencies (requirements/lock.txt) and the package installed in it
+# (editable).
 # Idempotent: a second run installs nothing and takes a second or two.
 #
 #   YINXIN_VENV    the virtual environment to create/use (default: .venv in the repository)
@@ -23,8 +24,13 @@ declare -A PROBE=(
     [wrk]="command -v wrk"
     [librsvg2-bin]="command -v rsvg-convert"
     [libbotan-2-19]="ls /usr/lib/*/libbotan-2.so.19 || ls /usr/lib/libbotan-2.so.19"
+    [sqlite3]="command -v sqlite3"
+    [faketime]="command -v faketime"
+    [chromium]="command -v chromium"
+    [chromium-driver]="command -v chromedriver"
 )
-ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk librsvg2-bin libbotan-2-19)
+ORDER=(openssl poppler-utils qpdf fontconfig fonts-noto-cjk postgresql wrk librsvg2-bin libbotan-2-19
+       sqlite3 faketime chromium chromium-driver)
 
 installed() {  # installed PACKAGE
     if command -v dpkg-query >/dev/null 2>&1 &&
@@ -93,8 +99,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # ------------------------------------------------------------------ the package
-STAMP="$VENV/.yinxin-pyproject.sha256"
-want=$(cat "$REPO/pyproject.toml" | sha256sum | cut -d' ' -f1)
+# Exactly the versions the suite was run with: requirements/lock.txt (hashes checked), then yinxin
+# itself without dependencies.  YINXIN_LATEST=1 (scripts/test.sh --latest) instead takes the newest
+# versions pyproject.toml allows, as someone embedding the library would get them.
+LOCK="$REPO/requirements/lock.txt"
+STAMP="$VENV/.yinxin-installed.sha256"
+if [ "${YINXIN_LATEST:-}" = 1 ]; then
+    want="latest:$(date +%F):$(sha256sum < "$REPO/pyproject.toml" | cut -d' ' -f1)"
+else
+    want="lock:$(cat "$REPO/pyproject.toml" "$LOCK" | sha256sum | cut -d' ' -f1)"
+fi
 have=$(cat "$STAMP" 2>/dev/null || true)
 current() {  # the venv's yinxin is this checkout's, and its console script exists
     [ -x "$VENV/bin/yinxin" ] &&
@@ -104,9 +118,18 @@ import cli, pki, pytest, hypothesis  # the package and its test extras
 sys.exit(pathlib.Path(pki.__file__).resolve().parent.parent != pathlib.Path(sys.argv[1]).resolve())
 PY
 }
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 if [ "$want" != "$have" ] || ! current; then
-    say "installing yinxin and its dependencies into $VENV (pip install -e '.[test]')"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[test]"
+    if [ "${YINXIN_LATEST:-}" = 1 ]; then
+        say "installing yinxin with the newest dependencies pyproject.toml allows into $VENV"
+        "${PIP[@]}" --upgrade --upgrade-strategy eager -e "$REPO[test]"
+    else
+        say "installing the locked dependencies (requirements/lock.txt) and yinxin into $VENV"
+        "${PIP[@]}" --require-hashes --no-deps -r "$LOCK"
+        "${PIP[@]}" --no-deps -e "$REPO"
+        "$VENV/bin/python" -m pip check >/dev/null || { "$VENV/bin/python" -m pip check >&2;
+            say "the installed packages do not fit together (see above)"; exit 1; }
+    fi
     echo "$want" > "$STAMP"
 fi
-say "ready: $VENV ($("$VENV/bin/yinxin" --help >/dev/null && echo "yinxin installed"))"
+say "ready: $VENV ($("$VENV/bin/yinxin" --version))"

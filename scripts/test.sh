@@ -3,10 +3,18 @@
 # cluster on 127.0.0.1, then pytest — everything on SQLite (the PostgreSQL-specific tests
 # included), and, for a full run, the store and CA-core suites once more on PostgreSQL.
 #   bash scripts/test.sh [pytest arguments…]
+#   bash scripts/test.sh --latest [pytest arguments…]
+#       the same against the newest dependency versions pyproject.toml allows (instead of the
+#       locked ones), in a separate virtual environment, .venv-latest
 # Exit code: pytest's; "no tests collected" (pytest's 5) counts as a failure.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ "${1:-}" = --latest ]; then
+    shift
+    export YINXIN_LATEST=1 YINXIN_VENV=${YINXIN_VENV:-$REPO/.venv-latest}
+fi
 VENV=${YINXIN_VENV:-$REPO/.venv}
+export YINXIN_VENV=$VENV
 bash "$REPO/scripts/bootstrap.sh" || exit $?
 cd "$REPO"
 PG_ENV=$(bash scripts/pg.sh env) || { echo "test.sh: could not start PostgreSQL" >&2; exit 1; }
