@@ -246,7 +246,8 @@ class SealService:
         Returns (problems, the maker's subject when its signature verifies)."""
         ca = self.registry.authority.get(record.ca)
         try:
-            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid)
+            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid,
+                               accept_legacy=record.needs_resign)
         except YinxinError as exc:
             return [f"seal {record.name}: {exc.message}"], None
         problems = []

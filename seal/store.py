@@ -1,4 +1,10 @@
-"""The seal tables, on the home's database (declared on pki.store's metadata, migration 100)."""
+"""The seal tables, on the home's database (declared on pki.store's metadata).
+
+Migrations: 100 the seals; 600 `maker_rule` — which rule the maker's signature in `ses_der`
+follows.  Seals made before 600 were signed by the GM/T 0031 rule (SEQUENCE{SES_SealInfo, cert,
+signAlgID}) although their structure is GB/T 38540 v4, whose verifiers expect a signature over
+SES_SealInfo alone: the migration marks them `gmt0031`, and `yinxin seal resign` has their maker
+re-sign them (audited), after which they are `gbt38540` like every new seal."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -31,6 +37,22 @@ seals = sa.Table(
     sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),
+    # gbt38540: the maker signed SES_SealInfo; gmt0031: made before migration 600, awaiting re-signing
+    sa.Column("maker_rule", sa.String(16), nullable=False, server_default="gbt38540"),
 )
 
 register_migration(100, "electronic seals", (seals,))
+
+
+def _mark_legacy_seals(conn: sa.engine.Connection) -> None:
+    """Migration 600: add `maker_rule` where the table predates it, and mark every seal that
+    exists then as signed by the GM/T 0031 rule (the only rule yinxin signed by before)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("seals")}
+    if "maker_rule" in columns:
+        return                   # made by this version: the column came with the table, no old rows
+    conn.exec_driver_sql("ALTER TABLE seals ADD COLUMN maker_rule VARCHAR(16) NOT NULL DEFAULT 'gbt38540'")
+    conn.execute(sa.update(seals).values(maker_rule="gmt0031"))
+
+
+register_migration(600, "seals: the maker's signature rule (GB/T 38540 v4 vs GM/T 0031); older seals "
+                        "marked for re-signing", (), _mark_legacy_seals)
