@@ -213,7 +213,7 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
 @json_option
 @pass_ctx
 def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: str | None, page: int | None,
-             at: str | None, anchor: str | None, field: str | None, riding: bool) -> None:
+             at: str | None, anchor: str | None, field: str | None, riding: bool, riding_min_mm: float) -> None:
     """Seal the signed-off, registered document with the organisation's seal.
 
     Without a placement option the seal goes over the organisation's name (its last occurrence: the
@@ -223,7 +223,8 @@ def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: s
     password = read_password(password_file, env="YINXIN_SEAL_PASSWORD", prompt="Seal password")
     assert password is not None
     flow = _flow(ctx)
-    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding)
+    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding,
+                       riding_min_mm=riding_min_mm)
     ctx.emit(result.to_dict(), f"document {doc}: sealed with {seal_name} (version {result.current_version}, "
                                f"sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 

@@ -40,6 +40,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from .pdf_errors import EncryptedPdf, NotAPdf
+from .verdicts import INVALID, VALID, CheckResult
 from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
                              validation_context)
 
@@ -97,6 +98,12 @@ class SignatureReport:
     seal_check: SealCheck | None
     problems: tuple[str, ...]
     valid: bool
+    checks: tuple[CheckResult, ...] = ()      # per check, in GB/T 38540 order (OFD)
+    verdict: str = ""                         # valid | invalid | indeterminate ("" = from `valid`)
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,13 @@ class VerificationReport:
     modified_after_last_signature: bool
     problems: tuple[str, ...]
     valid: bool
+    verdict: str = ""                         # valid | invalid | indeterminate ("" = from `valid`)
+    format: str = "pdf"                       # pdf | ofd
+    notes: tuple[str, ...] = ()               # what is worth knowing but changes no verdict
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
 
 
 # --------------------------------------------------------------------------- helpers
