@@ -52,6 +52,9 @@ _AREA = re.compile(rb"<(?:\w+:)?Area\b.*?</(?:\w+:)?Area>", re.DOTALL)
 def pages_of(package: OfdPackage, document: str) -> list[Page]:
     """The pages of the document whose Document.xml is at `document`, in order."""
     root = package.xml(document)
+    if xmlsafe.local(root) != "Document":
+        raise OfdStructureError(f"{document} is not a Document (its root is {xmlsafe.local(root) or 'nothing'}: "
+                                "the reference loops or points at the wrong file)", file=document)
     common = xmlsafe.find(root, "CommonData")
     default = _area_box(xmlsafe.find(common, "PageArea")) if common is not None else None
     pages_el = xmlsafe.find(root, "Pages")

@@ -69,7 +69,8 @@ def parse_signature(der: bytes) -> SignatureData:
         raise SesFormatError(f"the SES_Signature does not parse: {exc}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise SesFormatError(f"the SES_Signature does not parse: {exc}") from None
-    raise SesFormatError(f"an SES_Signature has 2 (GM/T 0031) or 4–5 (GB/T 38540) elements, not {len(parts)}")
+    raise SesFormatError(f"the SES_Signature does not parse: it has {len(parts)} elements, not 2 (GM/T 0031) "
+                         "or 4–5 (GB/T 38540)")
 
 
 def _parse_v4(parts: list[bytes]) -> SignatureData:
