@@ -4,14 +4,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import SealError
+from .pdf_errors import NotAPdf
 
 __all__ = ["PDF", "OFD", "UnknownFormat", "detect_format"]
 
 PDF, OFD = "pdf", "ofd"
 
 
-class UnknownFormat(SealError):
+class UnknownFormat(NotAPdf):
     """The input is neither a PDF nor an OFD."""
 
 
@@ -30,5 +30,5 @@ def detect_format(source: bytes | bytearray | memoryview | str | os.PathLike[str
     if b"%PDF-" in head:
         return PDF
     if not head:
-        raise UnknownFormat("the input is empty: neither a PDF nor an OFD")
-    raise UnknownFormat("the input is neither a PDF (no %PDF- header) nor an OFD (not a zip file)")
+        raise UnknownFormat("the input is empty: not a PDF and not an OFD")
+    raise UnknownFormat("the input is not a PDF (no %PDF- header) and not an OFD (not a zip file)")

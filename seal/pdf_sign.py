@@ -72,6 +72,7 @@ from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, Placeme
 from .pdf_placement import (MM, AnchorText, AtPosition, ExistingField, PageGeometry, Placement,
                             find_text)
 from .pdf_validation import RevocationData, validation_context
+from .pdf_bounds import check_pdf_bounds
 from .riding import DEFAULT_MIN_SLICE_MM, check_min_slice, riding_groups
 
 __all__ = ["SealPicture", "StampResult", "BatchItem", "stamp_pdf", "stamp_batch"]
@@ -337,6 +338,7 @@ def _open_reader(stream: IO[bytes]) -> PdfFileReader:
         reader = PdfFileReader(stream, strict=True)
         if reader.encrypted:
             raise EncryptedPdf("the PDF is encrypted; decrypt it before sealing")
+        check_pdf_bounds(reader)          # object streams, before any object inside one is read
         reader.root["/Pages"]["/Count"]  # noqa: B018 - touch the page tree now
     except PdfSealError:
         raise
@@ -683,6 +685,8 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
         raise NotAPdf("the PDF has no pages")
     anchor_source = bytes(input) if isinstance(input, (bytes, bytearray, memoryview)) \
         else os.fspath(input)
+    if isinstance(placement, AnchorText):
+        check_pdf_bounds(reader, page_content=True)   # what PDFium inflates to read the text
     resolved = _resolve(placement, writer, reader, anchor_source, page_refs,
                         forms.width, forms.height)
 

@@ -201,7 +201,7 @@ def bad_inputs(notice: Path) -> list[tuple[str, bytes, list[str], str]]:
     plain = notice.read_bytes()
     loop = plain.replace(b"", b"")
     return [
-        ("not-a-zip", b"GIF89a this is no document", ["--anchor", ORG], "neither a PDF"),
+        ("not-a-zip", b"GIF89a this is no document", ["--anchor", ORG], "not a PDF"),
         ("no-ofd-xml", _zip({"Doc_0/Document.xml": b"<x/>"}), ["--anchor", ORG], "no OFD.xml"),
         ("missing-page", _edit(notice, Doc_0__Pages__Page_0__Content_xml=None), ["--anchor", ORG],
          "Content.xml, which the package lacks"),

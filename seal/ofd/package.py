@@ -65,7 +65,7 @@ class OfdPackage:
             head = self._fh.read(4)
             self._fh.seek(0)
             if not is_ofd_bytes(head):
-                raise NotAnOfd("the input is neither a PDF nor an OFD (not a zip file)")
+                raise NotAnOfd("the input is not a PDF and not an OFD (not a zip file)")
             try:
                 self.zip = zipfile.ZipFile(self._fh)
             except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
