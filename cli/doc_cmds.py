@@ -95,7 +95,8 @@ def doc_group() -> None:
 @click.option("--kind", required=True, type=click.Choice(["upward", "downward", "parallel"]),
               help="上行文 (upward), 下行文 (downward) or 平行文 (parallel).")
 @click.option("--title", required=True, help="标题.")
-@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False), help="The body (正文) as PDF.")
+@click.option("--file", "--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False),
+              help="The body (正文) as PDF or OFD (told by content).")
 @click.option("--drafter", required=True, help="Who drafted it (拟稿人), a person id.")
 @click.option("--attach", "attach", multiple=True, type=click.Path(dir_okay=False),
               help="An attachment file (repeatable); never the body itself.")
@@ -116,7 +117,7 @@ def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str, at
     from docflow import Attachment
     flow = _flow(ctx)
     attachments = [Attachment(Path(p).name, read_input(p, "attachment")) for p in attach]
-    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "PDF"), drafter=drafter,
+    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "body"), drafter=drafter,
                             attachments=attachments, declared_attachments=declared, main_recipients=main_to,
                             copy_to=cc, urgency=urgency, classification=classification, note=note, to=to)
     if not ctx.json:
@@ -165,14 +166,15 @@ def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opin
 @doc_group.command("revise")
 @click.argument("doc", type=int)
 @click.option("--user", required=True)
-@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--file", "--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False),
+              help="The new body, PDF or OFD.")
 @click.option("--note", help="What changed.")
 @json_option
 @pass_ctx
 def doc_revise(ctx: Context, doc: int, user: str, pdf_file: str, note: str | None) -> None:
     """A new version of the body; after sign-off it goes back to the signer."""
     flow = _flow(ctx)
-    result = flow.revise(doc, user=user, pdf=read_input(pdf_file, "PDF"), note=note)
+    result = flow.revise(doc, user=user, pdf=read_input(pdf_file, "body"), note=note)
     ctx.emit(result.to_dict(), f"document {doc}: version {result.current_version} "
                                f"(sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 
@@ -310,7 +312,8 @@ def _write_archive(flow: Any, doc: int, out: str) -> list[str]:
     record, data = flow.archived(doc)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    pdf_path, report_path = directory / f"document-{doc}.pdf", directory / f"document-{doc}-archive.json"
+    suffix = "ofd" if bytes(data[:4]) == b"PK\x03\x04" else "pdf"
+    pdf_path, report_path = directory / f"document-{doc}.{suffix}", directory / f"document-{doc}-archive.json"
     write_file_atomic(pdf_path, data, mode=0o644)
     write_file_atomic(report_path, json.dumps(record.to_dict(), ensure_ascii=False, indent=2,
                                               default=str).encode(), mode=0o644)

@@ -12,6 +12,7 @@ _LAZY = {
     "OfdPackage": "package", "DocBody": "package", "is_ofd_bytes": "package",
     "Page": "document", "pages_of": "document", "find_text": "document",
     "stamp_ofd": "sign", "stamp_ofd_bytes": "sign", "OfdStampResult": "sign",
+    "sealing_changes": "compare", "text_ofd": "sample",
     "verify_ofd": "verify", "list_signatures": "verify", "OfdSignatureInfo": "verify",
     "OfdError": "errors", "NotAnOfd": "errors", "OfdTooLarge": "errors", "OfdStructureError": "errors",
     "UnsafeXml": "errors", "OfdSealError": "errors",
