@@ -45,13 +45,32 @@ register_migration(100, "electronic seals", (seals,))
 
 
 def _mark_legacy_seals(conn: sa.engine.Connection) -> None:
-    """Migration 600: add `maker_rule` where the table predates it, and mark every seal that
-    exists then as signed by the GM/T 0031 rule (the only rule yinxin signed by before)."""
+    """Migration 600: add `maker_rule` where the table predates it, and record for every seal
+    which rule its maker's signature follows — found by verifying it with the public key of the
+    CA that made it (no password needed); one that verifies by neither rule is marked gmt0031
+    too, and `seal resign` will refuse it by name."""
+    from pki.algorithms import public_key_from_spki
+    from pki.store import cas
+
+    from .ses import RULE_GBT38540, RULE_GMT0031, maker_rule
+
     columns = {c["name"] for c in sa.inspect(conn).get_columns("seals")}
     if "maker_rule" in columns:
         return                   # made by this version: the column came with the table, no old rows
     conn.exec_driver_sql("ALTER TABLE seals ADD COLUMN maker_rule VARCHAR(16) NOT NULL DEFAULT 'gbt38540'")
-    conn.execute(sa.update(seals).values(maker_rule="gmt0031"))
+    makers = {r.name: r for r in conn.execute(sa.select(cas.c.name, cas.c.cert_der, cas.c.distid))}
+    for row in conn.execute(sa.select(seals.c.id, seals.c.ca_name, seals.c.ses_der)).all():
+        rule = None
+        maker = makers.get(row.ca_name)
+        if maker is not None:
+            from asn1crypto import x509
+            try:
+                key = public_key_from_spki(x509.Certificate.load(maker.cert_der).public_key.dump())
+                rule = maker_rule(row.ses_der, key, distid=maker.distid)
+            except Exception:          # an unreadable record: to be re-signed, which checks it again
+                rule = None
+        conn.execute(sa.update(seals).where(seals.c.id == row.id)
+                     .values(maker_rule=RULE_GBT38540 if rule == RULE_GBT38540 else RULE_GMT0031))
 
 
 register_migration(600, "seals: the maker's signature rule (GB/T 38540 v4 vs GM/T 0031); older seals "
