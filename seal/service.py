@@ -193,7 +193,9 @@ class SealService:
                         riding: bool, riding_min_mm: float, actor: str, timestamp_url: str | None,
                         with_validation_info: bool) -> Any:
         from .ofd.errors import OfdSealError
+        from .ofd.package import OfdPackage
         from .ofd.sign import stamp_ofd
+        OfdPackage(input_path).close()     # a broken or oversized package: said before the seal is opened
         if timestamp_url:
             raise OfdSealError("a timestamp in an OFD seal (SES_Signature.timeStamp) needs yinxin's trusted-time "
                                "service, which this build lacks: stamp without --timestamp-url", option="timestamp")
