@@ -22,6 +22,7 @@ centre from the lower-left, as for PDF, and is converted here.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import posixpath
 import re
@@ -209,15 +210,21 @@ def _signature_xml(*, when: datetime, references: list[tuple[str, bytes]], annot
 
 # --------------------------------------------------------------------------- sealing
 
+@functools.lru_cache(maxsize=8)
+def _seal_size(seal: bytes) -> tuple[float, float]:
+    """The picture's size in mm from the SES_Seal (parsed once per seal in a batch)."""
+    data = parse_seal(seal)
+    w = float(data.width_mm) if data.width_mm > 0 else 40.0
+    return w, float(data.height_mm) if data.height_mm > 0 else w
+
+
 def _seal_into(package: OfdPackage, out, *, key: PrivateKey, certificate: bytes, seal: bytes,
                placement: Placement, riding: bool, riding_min_mm: float, when: datetime,
                distid: bytes | None, output: Path) -> OfdStampResult:
     if key.algorithm != "sm2":
         raise OfdSealError(f"a GB/T 38540 seal on an OFD is SM2 with SM3; this seal's key is {key.algorithm}: "
                            "use an SM2 seal", algorithm=key.algorithm)
-    seal_data = parse_seal(seal)
-    w = float(seal_data.width_mm) if seal_data.width_mm > 0 else 40.0
-    h = float(seal_data.height_mm) if seal_data.height_mm > 0 else w
+    w, h = _seal_size(bytes(seal))
     body = package.doc_bodies()[0]
     pages = pages_of(package, body.doc_root)
     if not pages:

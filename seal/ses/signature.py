@@ -7,6 +7,7 @@ stored in the file (never re-encoded); SM2 signatures use the distinguishing ID
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -116,6 +117,13 @@ def _parse_v1(parts: list[bytes]) -> SignatureData:
         signature=bit_string_bytes(parts[1]))
 
 
+@functools.lru_cache(maxsize=8)
+def _loaded_seal(seal_der: bytes) -> v4.SESeal:
+    """The SES_Seal as an asn1crypto value, parsed once per seal (a batch signs with one seal);
+    it is only ever dumped, never changed, so its stored bytes go into TBS_Sign unchanged."""
+    return v4.SESeal.load(seal_der)
+
+
 def build_signature(*, seal_der: bytes, signing_time: datetime, data_hash: bytes, property_info: str,
                     signer_key: PrivateKey, signer_cert_der: bytes, distid: bytes | None,
                     timestamp: bytes | None = None) -> bytes:
@@ -124,7 +132,7 @@ def build_signature(*, seal_der: bytes, signing_time: datetime, data_hash: bytes
     if signer_key.algorithm != "sm2":
         raise ValueError("a GB/T 38540 signature is SM2 with SM3")
     when = signing_time.astimezone(timezone.utc).replace(microsecond=0)
-    tbs = v4.TBSSign({"version": 4, "eseal": v4.SESeal.load(bytes(seal_der)), "time_info": when,
+    tbs = v4.TBSSign({"version": 4, "eseal": _loaded_seal(bytes(seal_der)), "time_info": when,
                       "data_hash": data_hash, "property_info": property_info}).dump()
     signature = signer_key.sign(tbs, distid=distid)
     value = {"to_sign": v4.TBSSign.load(tbs), "cert": signer_cert_der, "signature_alg_id": SM2_WITH_SM3,
