@@ -285,9 +285,11 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
 @click.argument("pdf", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False),
               help="Extra trusted root certificate (PEM/DER); the home's CAs are trusted by default.")
+@click.option("--crl", "crl_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A CRL (DER or PEM) besides the home's own, to decide revocation of others' certificates.")
 @json_option
 @pass_ctx
-def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
+def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple[str, ...]) -> None:
     """Verify every seal of a PDF or an OFD (told by content).  Exit 0 valid; 1 invalid (an
     integrity or seal check fails); 3 indeterminate (every cryptographic check passes, but the
     chain reaches no trusted root or revocation cannot be decided); 2 bad input."""
@@ -295,7 +297,14 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
     from seal.service import SealService
     from seal.verdicts import EXIT_CODES
     roots = [c for path in trust for c in load_certificates(read_input(path, "trust certificate"))]
-    report = SealService(open_home(ctx)).verify(read_input(pdf, "document"), trust=roots)
+    crls = []
+    for path in crl_files:
+        data = read_input(path, "CRL")
+        if data.lstrip().startswith(b"-----BEGIN"):
+            from asn1crypto import pem
+            data = pem.unarmor(data)[2]
+        crls.append(data)
+    report = SealService(open_home(ctx)).verify(read_input(pdf, "document"), trust=roots, crls=crls)
     if ctx.json:
         ctx.emit(report.to_dict())
     elif report.format == "ofd":

@@ -311,22 +311,25 @@ class SealService:
         return None
 
     def verify(self, pdf: bytes | str | os.PathLike[str], *,
-               trust: Sequence[asn1_x509.Certificate] = ()) -> SealVerification:
-        """Verify a PDF or an OFD (told by content); see `verify_pdf_document` and `verify_ofd_document`."""
+               trust: Sequence[asn1_x509.Certificate] = (), crls: Sequence[bytes] = ()) -> SealVerification:
+        """Verify a PDF or an OFD (told by content); see `verify_pdf_document` and `verify_ofd_document`.
+        `trust` adds trusted roots, `crls` CRLs (DER) to the home's own."""
         if detect_format(pdf) == OFD:
-            return self.verify_ofd_document(pdf, trust=trust)
-        return self.verify_pdf_document(pdf, trust=trust)
+            return self.verify_ofd_document(pdf, trust=trust, crls=crls)
+        return self.verify_pdf_document(pdf, trust=trust, crls=crls)
 
     def verify_ofd_document(self, data: bytes | str | os.PathLike[str], *,
-                            trust: Sequence[asn1_x509.Certificate] = ()) -> SealVerification:
+                            trust: Sequence[asn1_x509.Certificate] = (),
+                            crls: Sequence[bytes] = ()) -> SealVerification:
         """Every seal of an OFD in GB/T 38540's order (seal.ofd.verify), with this home's root CAs
         and `trust` as trust roots, its published CRLs, and its own records of the certificates
         it issued (held or revoked counts at once).  A seal of another producer is judged on its
         own SES_Seal; one made with a seal of this home is named."""
         from .ofd.verify import verify_ofd
         authority = self.registry.authority
-        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
-        engine = verify_ofd(data, trust_roots=[*self.trust_roots(), *trust], revocation=RevocationData(crls=crls),
+        known = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        engine = verify_ofd(data, trust_roots=[*self.trust_roots(), *trust],
+                            revocation=RevocationData(crls=(*known, *crls)),
                             clock=self.home.clock, certificate_status=self.certificate_status)
         checks = []
         for sig in engine.signatures:
@@ -348,7 +351,8 @@ class SealService:
                                 format=OFD)
 
     def verify_pdf_document(self, pdf: bytes | str | os.PathLike[str], *,
-                            trust: Sequence[asn1_x509.Certificate] = ()) -> SealVerification:
+                            trust: Sequence[asn1_x509.Certificate] = (),
+                            crls: Sequence[bytes] = ()) -> SealVerification:
         """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
         chain to a trusted root, revocation (this home's CA records are authoritative for its own
         certificates, held or revoked counts now; CRLs/OCSP embedded or published are used too),
@@ -356,7 +360,7 @@ class SealService:
         (its SES_Seal, made by the CA that issued the seal certificate) lists the certificate, and
         the seal's validity window — as the maker signed it — covers the signing time."""
         authority = self.registry.authority
-        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        crls = (*(der for info in authority.cas() if (der := latest_crl(authority, info))), *crls)
 
         def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
             record = self.registry.find_by_certificate(cert.dump())

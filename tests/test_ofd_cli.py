@@ -334,3 +334,22 @@ def test_stamp_batch_seals_ofds_and_pdfs_by_content(cli, notice, tmp_path):
         assert sig["signer_ok"] and sig["maker_ok"] and not sig["bad_references"]
     assert out.joinpath("p.pdf").read_bytes().startswith(b"%PDF-")
     assert cli.run("seal", "verify", out / "p.pdf").code == 0
+
+
+# --------------------------------------------------------------------------- GM/T 0031 and raw r‖s (made by openssl)
+
+@pytest.mark.parametrize("name, method", [("v1-gmt0031.ofd", "sm3"), ("v4-raw-rs.ofd", "1.2.156.10197.1.401.2")])
+def test_openssl_made_v1_and_raw_signature_seals(cli, name, method):
+    trust = ["--trust", VECTORS / "v1-root.pem"]
+    code, report = verify(cli, VECTORS / name)
+    assert code == 3 and report["verdict"] == "indeterminate"
+    code, report = verify(cli, VECTORS / name, *trust, "--crl", VECTORS / "v1-root.crl")
+    assert code == 0 and report["verdict"] == "valid", report
+    checks = {c["check"]: c for c in report["signatures"][0]["checks"]}
+    assert f"({method})" in checks["references"]["detail"] and checks["seal_file"]["verdict"] == "skipped"
+    rule = "GM/T 0031" if name.startswith("v1") else "GB/T 38540"
+    assert rule in checks["seal_maker"]["detail"]
+    code, report = verify(cli, VECTORS / name, *trust, "--crl", VECTORS / "v1-root-revoked.crl")
+    assert code == 1 and report["verdict"] == "invalid"
+    checks = {c["check"]: c for c in report["signatures"][0]["checks"]}
+    assert checks["chain"]["verdict"] == "invalid" and "revoked" in checks["chain"]["detail"]
