@@ -182,10 +182,11 @@ def _check_picture(data: SignatureData, limits: ReadLimits) -> tuple[str, str]:
     return INDETERMINATE, f"picture type {data.seal.picture_type!r} is neither png/jpg/gif/bmp nor ofd: readers cannot draw it"
 
 
-def _check_timestamp(data: SignatureData) -> tuple[str, str, datetime | None]:
-    """A DER TimeStampToken over the signature value: its imprint and its signature."""
+def _check_timestamp(data: SignatureData) -> tuple[str, str, datetime | None, bytes | None]:
+    """A DER TimeStampToken over the signature value: its imprint and its signature.
+    Returns (verdict, detail, the time it states, the TSA's certificate)."""
     if data.timestamp is None:
-        return SKIPPED, "no timestamp", None
+        return SKIPPED, "no timestamp", None, None
     try:
         info = cms.ContentInfo.load(data.timestamp)
         signed = info["content"]
@@ -195,21 +196,21 @@ def _check_timestamp(data: SignatureData) -> tuple[str, str, datetime | None]:
         hashed = imprint["hashed_message"].native
         expected = sm3(data.signature) if algorithm == "sm3" else hashlib.new(algorithm, data.signature).digest()
         if hashed != expected:
-            return INVALID, "the timestamp's imprint is not the digest of the signature value", None
+            return INVALID, "the timestamp's imprint is not the digest of the signature value", None, None
         signer = signed["signer_infos"][0]
         certs = [c.chosen for c in signed["certificates"] or [] if c.name == "certificate"]
         sid = signer["sid"].chosen
         cert = next((c for c in certs if c.serial_number == sid["serial_number"].native), None) \
             if sid.__class__.__name__ == "IssuerAndSerialNumber" else (certs[0] if certs else None)
         if cert is None:
-            return INDETERMINATE, "the timestamp carries no TSA certificate", None
+            return INDETERMINATE, "the timestamp carries no TSA certificate", None, None
         attrs = signer["signed_attrs"]
         digest_alg = signer["digest_algorithm"]["algorithm"].native
         content = signed["encap_content_info"]["content"].contents
         digest = sm3(content) if digest_alg == "sm3" else hashlib.new(digest_alg, content).digest()
         md = next(a["values"][0].native for a in attrs if a["type"].native == "message_digest")
         if md != digest:
-            return INVALID, "the timestamp's message digest does not match its content", None
+            return INVALID, "the timestamp's message digest does not match its content", None, None
         key = signer_public_key(cert.dump())
         alg_oid = signer["signature_algorithm"]["algorithm"].dotted
         if alg_oid in ("1.2.840.113549.1.1.1", "1.2.840.10045.2.1"):    # rsaEncryption / ecPublicKey: take the key's
@@ -217,11 +218,11 @@ def _check_timestamp(data: SignatureData) -> tuple[str, str, datetime | None]:
         check_signature_value(key, alg_oid, signer["signature"].native, attrs.untag().dump(),
                               distid=DEFAULT_DISTID)
         when = tst["gen_time"].native
-        return VALID, f"timestamp of {when:%Y-%m-%d %H:%M:%S} UTC by {_subject(cert)}", when
+        return VALID, f"timestamp of {when:%Y-%m-%d %H:%M:%S} UTC by {_subject(cert)}", when, cert.dump()
     except pki.InvalidSignature as exc:
-        return INVALID, f"the timestamp's signature does not verify ({exc.message})", None
+        return INVALID, f"the timestamp's signature does not verify ({exc.message})", None, None
     except Exception as exc:
-        return INVALID, f"the timestamp does not parse ({exc})", None
+        return INVALID, f"the timestamp does not parse ({exc})", None, None
 
 
 def _chain(cert_der: bytes, trust_roots, revocation: RevocationData | None, now: datetime, distid,
@@ -484,7 +485,15 @@ def _verify_one(package: OfdPackage, signatures_path: str, entries: list[_Entry]
         s.add("cert_in_seal", INVALID, "the signer's certificate is not in the seal's certList")
 
     # 10. timestamp (before the validity window: its time is the proven signing time)
-    ts_verdict, ts_detail, ts_time = _check_timestamp(data)
+    ts_verdict, ts_detail, ts_time, tsa_cert = _check_timestamp(data)
+    if ts_verdict == VALID and tsa_cert is not None:
+        tsa_verdict, tsa_chain, _ = _chain(tsa_cert, roots, revocation, now, distid, [], certificate_status)
+        if not tsa_chain.trusted:
+            ts_verdict, ts_time = INDETERMINATE, None
+            ts_detail += f"; the TSA's certificate is not trusted ({tsa_chain.reason}): its time is not used"
+        elif tsa_verdict == INVALID:
+            ts_verdict, ts_time = INVALID, None
+            ts_detail += f"; the TSA's certificate: {tsa_chain.reason or 'revoked'}"
     # 8. chains and revocation
     extra = []
     try:
