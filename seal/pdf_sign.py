@@ -853,7 +853,29 @@ def _prepare(signer: Signer | None, drawing: Any) -> None:
         _encoded(drawing)
 
 
-def _failed(source: str, output: str, exc: BaseException) -> BatchItem:
+def batch_jobs(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], processes: int,
+               error: type[PdfSealError] | Any = PdfSealError) -> list[tuple[str, str]]:
+    """(input, output) of each file of a batch into `out_dir`/<its name>, after the checks every
+    batch makes: the directory exists, no two outputs collide, no output overwrites its input."""
+    sources = [Path(f) for f in files]
+    target = Path(out_dir)
+    if not target.is_dir():
+        raise error(f"the output directory {str(target)!r} does not exist", path=str(target))
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise error("two input files have the same name; their outputs would collide")
+    jobs = []
+    for s in sources:
+        out = target / s.name
+        if out.exists() and s.exists() and out.resolve() == s.resolve():
+            raise error(f"the output would overwrite the input {str(s)!r}", path=str(s))
+        jobs.append((os.fspath(s), os.fspath(out)))
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
+    return jobs
+
+
+def failed_item(source: str, output: str, exc: BaseException) -> BatchItem:
     if isinstance(exc, OSError):
         message = f"{exc.strerror or exc}: {source}"
     else:
@@ -876,7 +898,7 @@ def _stamp_one(job: tuple[str, str]) -> BatchItem:
             write_file_atomic(output, buffer.getbuffer(), mode=0o644)
         return BatchItem(Path(source), Path(output), result=result)
     except (pki.YinxinError, OSError) as exc:
-        return _failed(source, output, exc)
+        return failed_item(source, output, exc)
 
 
 def stamp_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
@@ -902,21 +924,7 @@ def stamp_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     `BatchItem` and does not stop the others; `progress(done, total, item)` is
     called in the caller's process once each file is durable (or has failed).
     """
-    sources = [Path(f) for f in files]
-    target = Path(out_dir)
-    if not target.is_dir():
-        raise PdfSealError(f"the output directory {str(target)!r} does not exist", path=str(target))
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise PdfSealError("two input files have the same name; their outputs would collide")
-    jobs = []
-    for s in sources:
-        out = target / s.name
-        if out.exists() and s.exists() and out.resolve() == s.resolve():
-            raise PdfSealError(f"the output would overwrite the input {str(s)!r}", path=str(s))
-        jobs.append((os.fspath(s), os.fspath(out)))
-    if processes < 1:
-        raise ValueError("processes must be at least 1")
+    jobs = batch_jobs(files, out_dir, processes)
     opts = dict(options, drawing=drawing, placement=placement)
     items: list[BatchItem] = []
     total = len(jobs)

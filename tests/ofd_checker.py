@@ -64,6 +64,15 @@ def bit_string_bytes(der: Path, element: dict) -> bytes:
     return data[start + 1:start + element["len"]]          # after the unused-bits octet
 
 
+def der(tag: int, content: bytes) -> bytes:
+    """One DER element (tag, definite length, content): for tests that rebuild a SignedValue."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = (n.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + content
+
+
 def pubkey(cert_der: Path, out: Path) -> Path:
     _openssl("x509", "-inform", "DER", "-in", cert_der, "-noout", "-pubkey", "-out", out)
     return out

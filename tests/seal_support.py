@@ -410,3 +410,13 @@ class CliWorld:
         path = self.files / name
         path.write_bytes(data)
         return path
+
+
+def sm2_cli_world(base: Path, *seals: str, **ca: str) -> CliWorld:
+    """A CLI home with an SM2 root CA `sm2-root` and ready official SM2 seals of ORG named `seals`."""
+    world = CliWorld(base / "home", base / "files")
+    world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
+             "--operator", "ca-admin")
+    for name in seals:
+        world.create_seal(name, ca="sm2-root")
+    return world

@@ -15,7 +15,7 @@ import pytest
 
 from ca_helpers import assert_one_line_error, cli_environment, console_script
 from seal.ofd.sample import text_ofd
-from seal_support import ORG, CliWorld, db_rows
+from seal_support import ORG, CliWorld, db_rows, sm2_cli_world
 
 BOMB_BYTES = 1536 * 1024 * 1024          # 1.5 GiB of spaces
 PEAK_LIMIT_KB = 500 * 1024
@@ -68,11 +68,7 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> CliWorld:
     base = tmp_path_factory.mktemp("cli-bounds")
-    world = CliWorld(base / "home", base / "files")
-    world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
-             "--operator", "ca-admin")
-    world.create_seal("bj-ofd", ca="sm2-root")
-    return world
+    return sm2_cli_world(base, "bj-ofd")
 
 
 MEASURE = ("import resource, subprocess, sys\n"

@@ -5,19 +5,16 @@ bytes are refused by name."""
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from docflow import DocumentFlow, ElementError, VerificationFailed
-from pki.clock import FixedClock, SystemClock
-from pki.home import Home
+from docflow import ElementError, VerificationFailed
 from seal.ofd.sample import text_ofd
 
-from docflow_support import (ORG, OTHER, SEAL_PASSWORD, UPWARD_TO_SEAL, Bureau, bureau, new_upward, other_org,
-                             tables, tamper_version, walk, with_seals)
+from docflow_support import (ORG, OTHER, SEAL_PASSWORD, UPWARD_TO_SEAL, Bureau, bureau_copy, new_upward,
+                             sealing_template, tables, tamper_version, walk)
 from ofd_checker import check_ofd
 
 BODY = text_ofd([["关于开展电子印章试点工作的请示", "为推进电子政务建设，经研究，拟在全局开展电子印章试点工作。",
@@ -26,22 +23,12 @@ BODY = text_ofd([["关于开展电子印章试点工作的请示", "为推进电
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("docflow-ofd-template")
-    b = bureau(base)
-    b.flow.load_organisation_data(other_org(), actor="admin")
-    with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
-    b.home.store.engine.dispose()
-    return b.path
+    return sealing_template(tmp_path_factory.mktemp("docflow-ofd-template"))
 
 
 @pytest.fixture
 def b(template: Path, tmp_path: Path) -> Bureau:
-    path = tmp_path / "home"
-    shutil.copytree(template, path)
-    clock = FixedClock(SystemClock().now().replace(microsecond=0))
-    home = Home.open(path, clock=clock)
-    return Bureau(home=home, flow=DocumentFlow(home), clock=clock, path=path,
-                  seals={ORG: "official-sm2", OTHER: "tianjin-sm2"})
+    return bureau_copy(template, tmp_path)
 
 
 def sealed_ofd(b: Bureau):

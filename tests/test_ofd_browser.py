@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from seal.ofd.sample import text_ofd
-from seal_support import ORG, CliWorld
+from seal_support import ORG, CliWorld, sm2_cli_world
 
 JS = Path(__file__).parent / "js"
 VIEWER = JS / "ofd-viewer.html"
@@ -49,11 +49,7 @@ def browser():
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> CliWorld:
     base = tmp_path_factory.mktemp("ofd-browser")
-    world = CliWorld(base / "home", base / "files")
-    world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
-             "--operator", "ca-admin")
-    world.create_seal("bj-ofd", ca="sm2-root")
-    return world
+    return sm2_cli_world(base, "bj-ofd")
 
 
 def read_in_ofdjs(driver, path: Path) -> dict:

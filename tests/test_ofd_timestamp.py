@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ca_helpers import openssl
-from ofd_checker import bit_string_bytes, elements
+from ofd_checker import bit_string_bytes, der, elements
 from seal.ofd.sample import text_ofd
-from seal_support import ORG, CliWorld
+from seal_support import ORG, CliWorld, sm2_cli_world
 
 TS_CNF = """[tsa]
 default_tsa = tsa1
@@ -27,14 +27,6 @@ accuracy = secs:1
 ess_cert_id_chain = no
 ess_cert_id_alg = sha256
 """
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = (n.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | size]) + n.to_bytes(size, "big") + content
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +59,7 @@ def with_timestamp(sealed: Path, out: Path, tsa: Path, *, over: bytes | None = N
     raw = value.read_bytes()
     content = raw[parts[0]["offset"]:]
     stamp = token(tsa, over if over is not None else signature, out.stem)
-    files[name] = _der(0x30, content + _der(0xA0, _der(0x03, b"\x00" + stamp)))
+    files[name] = der(0x30, content + der(0xA0, der(0x03, b"\x00" + stamp)))
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for n, data in files.items():
             z.writestr(n, data)
@@ -77,11 +69,7 @@ def with_timestamp(sealed: Path, out: Path, tsa: Path, *, over: bytes | None = N
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> CliWorld:
     base = tmp_path_factory.mktemp("cli-ofd-ts")
-    world = CliWorld(base / "home", base / "files")
-    world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
-             "--operator", "ca-admin")
-    world.create_seal("bj-ofd", ca="sm2-root")
-    return world
+    return sm2_cli_world(base, "bj-ofd")
 
 
 def checks_of(cli: CliWorld, path: Path, *extra) -> tuple[int, dict]:

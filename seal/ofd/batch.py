@@ -17,7 +17,7 @@ from typing import Any
 
 import pki
 
-from ..pdf_sign import WORKER_START_SECONDS, BatchItem
+from ..pdf_sign import WORKER_START_SECONDS, BatchItem, batch_jobs, failed_item
 from .errors import OfdError
 from .sign import stamp_ofd
 
@@ -26,17 +26,12 @@ __all__ = ["stamp_ofd_batch"]
 _options: dict[str, Any] = {}
 
 
-def _failed(source: str, output: str, exc: BaseException) -> BatchItem:
-    message = f"{exc.strerror or exc}: {source}" if isinstance(exc, OSError) else str(exc)
-    return BatchItem(Path(source), Path(output), error=message)
-
-
 def _one(job: tuple[str, str]) -> BatchItem:
     source, output = job
     try:
         return BatchItem(Path(source), Path(output), result=stamp_ofd(source, output, **_options))
     except (pki.YinxinError, OSError) as exc:
-        return _failed(source, output, exc)
+        return failed_item(source, output, exc)
 
 
 def stamp_ofd_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
@@ -44,21 +39,7 @@ def stamp_ofd_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.P
                     **options: Any) -> list[BatchItem]:
     """Seal every file into `out_dir`/<its name>; `options` are those of `stamp_ofd`."""
     global _options
-    sources = [Path(f) for f in files]
-    target = Path(out_dir)
-    if not target.is_dir():
-        raise OfdError(f"the output directory {str(target)!r} does not exist", path=str(target))
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise OfdError("two input files have the same name; their outputs would collide")
-    jobs = []
-    for s in sources:
-        out = target / s.name
-        if out.exists() and s.exists() and out.resolve() == s.resolve():
-            raise OfdError(f"the output would overwrite the input {str(s)!r}", path=str(s))
-        jobs.append((os.fspath(s), os.fspath(out)))
-    if processes < 1:
-        raise ValueError("processes must be at least 1")
+    jobs = batch_jobs(files, out_dir, processes, OfdError)
     items: list[BatchItem] = []
     total = len(jobs)
 

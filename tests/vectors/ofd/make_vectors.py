@@ -100,32 +100,26 @@ def z_value(work: Path) -> bytes:
     return sm3(work, entl + DISTID.encode() + a + b + gx + gy + point)
 
 
+def seal_info(work: Path, version: int) -> str:
+    """The [info] sections of SES_SealInfo: v1 with UTCTime dates and no certListType, v4 with
+    GeneralizedTime and certListType 1."""
+    signer = (work / "signer.der").read_bytes().hex()
+    if version == 1:
+        esid, list_type, time, dates = "openssl-gmt0031-0001", "", "UTCTIME", ("260101080000Z", "360101080000Z")
+    else:
+        esid, list_type, time, dates = ("openssl-rawrs-0001", "certlisttype=INTEGER:1\n", "GENTIME",
+                                        ("20260101080000Z", "20360101080000Z"))
+    return (f"[info]\nheader=SEQUENCE:header\nesid=IA5STRING:{esid}\nproperty=SEQUENCE:property\n"
+            f"picture=SEQUENCE:picture\n[header]\nid=IA5STRING:ES\nversion=INTEGER:{version}\nvid=IA5STRING:openssl\n"
+            f"[property]\ntype=INTEGER:1\nname=FORMAT:UTF8,UTF8String:北京市测试局\n{list_type}"
+            f"certlist=SEQUENCE:certlist\ncreate={time}:{dates[0]}\nstart={time}:{dates[0]}\nend={time}:{dates[1]}\n"
+            f"[certlist]\nc1=FORMAT:HEX,OCTETSTRING:{signer}\n[picture]\ntype=IA5STRING:png\n"
+            f"data=FORMAT:HEX,OCTETSTRING:{PNG.hex()}\nwidth=INTEGER:40\nheight=INTEGER:40\n")
+
+
 def seal_v1(work: Path) -> bytes:
-    maker, signer = (work / "maker.der").read_bytes().hex(), (work / "signer.der").read_bytes().hex()
-    info = f"""[info]
-header=SEQUENCE:header
-esid=IA5STRING:openssl-gmt0031-0001
-property=SEQUENCE:property
-picture=SEQUENCE:picture
-[header]
-id=IA5STRING:ES
-version=INTEGER:1
-vid=IA5STRING:openssl
-[property]
-type=INTEGER:1
-name=FORMAT:UTF8,UTF8String:北京市测试局
-certlist=SEQUENCE:certlist
-create=UTCTIME:260101080000Z
-start=UTCTIME:260101080000Z
-end=UTCTIME:360101080000Z
-[certlist]
-c1=FORMAT:HEX,OCTETSTRING:{signer}
-[picture]
-type=IA5STRING:png
-data=FORMAT:HEX,OCTETSTRING:{PNG.hex()}
-width=INTEGER:40
-height=INTEGER:40
-"""
+    """GM/T 0031: the maker signs SEQUENCE{info, cert, alg}; SESeal {info, SES_SignInfo}."""
+    maker, info = (work / "maker.der").read_bytes().hex(), seal_info(work, 1)
     to_sign = genconf(work, "maker-tbs", f"asn1=SEQUENCE:tbs\n[tbs]\ninfo=SEQUENCE:info\n"
                                         f"cert=FORMAT:HEX,OCTETSTRING:{maker}\nalg=OID:1.2.156.10197.1.501\n{info}")
     sig = sign(work, "maker.key", to_sign, "maker").hex()
@@ -135,34 +129,9 @@ height=INTEGER:40
 
 
 def seal_v4(work: Path) -> bytes:
-    maker, signer = (work / "maker.der").read_bytes().hex(), (work / "signer.der").read_bytes().hex()
-    info = f"""[info]
-header=SEQUENCE:header
-esid=IA5STRING:openssl-rawrs-0001
-property=SEQUENCE:property
-picture=SEQUENCE:picture
-[header]
-id=IA5STRING:ES
-version=INTEGER:4
-vid=IA5STRING:openssl
-[property]
-type=INTEGER:1
-name=FORMAT:UTF8,UTF8String:北京市测试局
-certlisttype=INTEGER:1
-certlist=SEQUENCE:certlist
-create=GENTIME:20260101080000Z
-start=GENTIME:20260101080000Z
-end=GENTIME:20360101080000Z
-[certlist]
-c1=FORMAT:HEX,OCTETSTRING:{signer}
-[picture]
-type=IA5STRING:png
-data=FORMAT:HEX,OCTETSTRING:{PNG.hex()}
-width=INTEGER:40
-height=INTEGER:40
-"""
-    to_sign = genconf(work, "maker-tbs", f"asn1=SEQUENCE:info\n{info}")
-    sig = sign(work, "maker.key", to_sign, "maker").hex()
+    """GB/T 38540: the maker signs SES_SealInfo; SESeal {info, cert, alg, signedValue}."""
+    maker, info = (work / "maker.der").read_bytes().hex(), seal_info(work, 4)
+    sig = sign(work, "maker.key", genconf(work, "maker-tbs", f"asn1=SEQUENCE:info\n{info}"), "maker").hex()
     return genconf(work, "seal", f"asn1=SEQUENCE:seal\n[seal]\ninfo=SEQUENCE:info\n"
                                  f"cert=FORMAT:HEX,OCTETSTRING:{maker}\nalg=OID:1.2.156.10197.1.501\n"
                                  f"sig=FORMAT:HEX,BITSTRING:{sig}\n{info}")
