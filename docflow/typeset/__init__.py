@@ -22,7 +22,7 @@ _LAZY = {
     "Manuscript": "body", "Fields": "body", "Block": "body", "InlineAttachment": "body", "ParsedBody": "body",
     "parse_body": "body", "manuscript": "body",
     "typeset": "layout", "Typeset": "layout", "Layout": "layout", "SealPlace": "layout", "Box": "layout",
-    "stamp_number_block": "stamp", "check_typeset": "check", "specimen": "specimen",
+    "stamp_number_block": "stamp", "check_typeset": "check", "make_specimen": "specimen", "SPECIMEN": "specimen",
     "ResolvedFont": "fonts", "ROLES": "fonts",
     "TypesetError": "errors", "TemplateError": "errors", "BodyError": "errors", "FitError": "errors",
     "MissingGlyphs": "errors", "TypesetMismatch": "errors",

@@ -46,7 +46,7 @@ def finish(pdf: bytes, template: Any, engine: Any, manuscript: Any, created: dat
         make_pdfa(doc, title=manuscript.title, author="、".join(manuscript.issuers), when=when,
                   subject=engine.f.doc_number or "")
         out = io.BytesIO()
-        doc.save(out, deterministic_id=True)
+        doc.save(out, deterministic_id=True, min_version="1.7")
     return out.getvalue()
 
 
