@@ -14,7 +14,7 @@ from . import geometry as g
 from .body import Fields, Manuscript
 from .check import page_chars
 from .errors import FitError, TypesetError
-from .layout import Layout, Typeset, _Engine, _render
+from .layout import Layout, SealPlace, Typeset, _Engine, _render
 from .template import Template
 
 
@@ -48,7 +48,28 @@ def stamp_number_block(pdf: bytes, template: Template, *, organisation: str, fie
         out = io.BytesIO()
         doc.save(out, deterministic_id=True)
         count = len(doc.pages)
-    layout = Layout(pages=count, variant="file", seal_places=(),
+    place = find_signature(pages, organisation)
+    layout = Layout(pages=count, variant="file", seal_places=(place,) if place else (),
                     fields={k: tuple(v) for k, v in engine.boxes.items()},
                     fonts={r: f.to_dict() for r, f in engine.fonts.items()})
     return Typeset(out.getvalue(), layout)
+
+
+def find_signature(pages: list, organisation: str) -> SealPlace | None:
+    """The seal's place over the signature of a finished PDF: the last line that reads exactly the
+    organisation's name (not the 版记's 印发机关, which only contains it), with the seal centred on it
+    and the name and the date below the seal's centre as the typeset layout puts them."""
+    target = "".join(organisation.split())
+    for number in range(len(pages), 0, -1):
+        _, chars = pages[number - 1]
+        lines: dict[int, list[tuple[str, float, float]]] = {}
+        for ch, x, y in chars:
+            lines.setdefault(round(y / 3), []).append((ch, x, y))
+        for key in sorted(lines):              # lowest line first: the last on the page
+            row = sorted(lines[key], key=lambda c: c[1])
+            if "".join(c[0] for c in row) == target:
+                x = (row[0][1] + row[-1][1]) / 2
+                y = sum(c[2] for c in row) / len(row)
+                centre_y = y - g.PITCH / 2 + g.SEAL_BELOW_CENTRE
+                return SealPlace(organisation, number, x / g.MM, centre_y / g.MM, g.SEAL_DIAMETER / g.MM)
+    return None
