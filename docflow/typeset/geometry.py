@@ -41,7 +41,7 @@ LETTER_HEADER_TOP = 30 * MM            # §10.1 from the page's top edge
 LETTER_LINE_LENGTH = 170 * MM
 LETTER_BOTTOM_LINE = 20 * MM           # from the page's bottom edge
 SEAL_DIAMETER = 42 * MM                # an official seal
-SEAL_BELOW_CENTRE = 4.2 * MM           # name and date pair this far below the seal's centre
+NAME_BELOW_CENTRE = 1.0 * MM           # the name's centre below the seal's centre (the date lower still)
 SEAL_GAP = 4 * MM                      # joint seals: not touching
 
 

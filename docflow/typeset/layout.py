@@ -495,7 +495,7 @@ class _Engine:
             for org, cx in zip(issuers, centres):
                 wd = self.width([("fangsong", org)], size, g.TRACKING)
                 self.text(page, cx - wd / 2, g.baseline(name_top, size), "fangsong", size, org, g.TRACKING)
-                cy = boundary - g.SEAL_BELOW_CENTRE
+                cy = name_top + g.PITCH / 2 + g.NAME_BELOW_CENTRE
                 self.seals.append(SealPlace(org, page + 1, cx / g.MM, (g.PAGE_H - cy) / g.MM,
                                             round(g.SEAL_DIAMETER / g.MM, 3)))
             if date:

@@ -70,6 +70,6 @@ def find_signature(pages: list, organisation: str) -> SealPlace | None:
             if "".join(c[0] for c in row) == target:
                 x = (row[0][1] + row[-1][1]) / 2
                 y = sum(c[2] for c in row) / len(row)
-                centre_y = y - g.PITCH / 2 + g.SEAL_BELOW_CENTRE
+                centre_y = y + g.NAME_BELOW_CENTRE
                 return SealPlace(organisation, number, x / g.MM, centre_y / g.MM, g.SEAL_DIAMETER / g.MM)
     return None
