@@ -169,7 +169,7 @@ def _names(value: Any, name: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
         raise BodyError(f"{name} is a name or a list of names", field=name)
     return tuple(str(v).strip() for v in value)
 
