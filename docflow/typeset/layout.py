@@ -707,13 +707,13 @@ class _Engine:
 
     # ---- checks before drawing
     def check_glyphs(self) -> None:
-        used: dict[str, set[str]] = {}
+        used: dict[str, dict[str, None]] = {}         # characters per role, in order of appearance
         for page in self.pages:
             for op in page:
                 if isinstance(op, _Text):
-                    used.setdefault(op.role, set()).update(op.text)
+                    used.setdefault(op.role, {}).update(dict.fromkeys(op.text))
         for role, chars in used.items():
-            require_glyphs(self.faces[role], role, sorted(chars), f"text set in {ROLE_NAMES.get(role, role)}")
+            require_glyphs(self.faces[role], role, list(chars), f"text set in {ROLE_NAMES.get(role, role)}")
         self.used = used
 
 
