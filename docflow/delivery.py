@@ -41,8 +41,11 @@ class DeliveryMixin(StepsMixin):
         the exact signed-off bytes, the organisation's seal and its usability — then the
         seal is stamped and the stamped file verified (the seal, its organisation, and
         that it is the signed-off bytes plus the seal); only then is anything written.
-        `placement` defaults to the organisation's name (GB/T 9704: the seal presses the
-        signing organisation's name and the date, both slightly below its centre)."""
+        After typesetting registration the seal goes on the registered version (checked to be
+        the signed-off content plus the registry's fields, docflow.typeset.registry.sealable)
+        and `placement` defaults to the place its layout reserved; otherwise to the
+        organisation's name (GB/T 9704: the seal presses the signing organisation's name and
+        the date, both slightly below its centre)."""
         from seal.errors import SealError
         from seal.pdf_placement import AnchorText
         from seal.records import SealRegistry
