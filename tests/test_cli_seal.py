@@ -59,7 +59,7 @@ def doc(cli) -> Path:
 def sm2_sealed(cli, doc) -> Path:
     out = cli.files / "sm2-anchor.pdf"
     result = cli.stamp(doc, out, "bj-official", "--anchor", ORG)
-    assert result.code == 0 and "sealed with bj-official on page " in result.out, result
+    assert result.code == 0 and "sealed with bj-official on page 1" in result.out, result
     return out
 
 
