@@ -190,3 +190,5 @@ TABLES = (doc_organisations, doc_people, doc_documents, doc_versions, doc_attach
           doc_actions, doc_counters, doc_deliveries, doc_verifications, doc_archive)
 
 register_migration(200, "document flow", TABLES)
+
+from .typeset import store as _typeset_store  # noqa: E402,F401  (migration 700, after the tables it refers to)

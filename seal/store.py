@@ -1,6 +1,6 @@
 """The seal tables, on the home's database (declared on pki.store's metadata).
 
-Migrations: 100 the seals; 600 `maker_rule` — which rule the maker's signature in `ses_der`
+Migrations: 100 the seals; 101 the vector picture as drawn at creation; 600 `maker_rule` — which rule the maker's signature in `ses_der`
 follows.  Seals made before 600 were signed by the GM/T 0031 rule (SEQUENCE{SES_SealInfo, cert,
 signAlgID}) although their structure is GB/T 38540 v4, whose verifiers expect a signature over
 SES_SealInfo alone: the migration marks them `gmt0031`, and `yinxin seal resign` has their maker
@@ -29,6 +29,8 @@ seals = sa.Table(
     sa.Column("valid_to", UtcDateTime, nullable=False),
     sa.Column("picture_kind", sa.String(8), nullable=False),   # vector | png
     sa.Column("picture_png", sa.LargeBinary),                  # the administrator's PNG, when given
+    # the vector picture as drawn at creation (SealDrawing.to_bytes); NULL for seals made before 0.2
+    sa.Column("drawing", sa.LargeBinary),
     sa.Column("width_mm", sa.Float, nullable=False),
     sa.Column("height_mm", sa.Float, nullable=False),
     sa.Column("ses_der", sa.LargeBinary, nullable=False),      # GB/T 38540 SES_Seal signed by the maker
@@ -42,6 +44,15 @@ seals = sa.Table(
 )
 
 register_migration(100, "electronic seals", (seals,))
+
+
+def _add_drawing_column(conn: sa.engine.Connection) -> None:
+    if "drawing" not in {c["name"] for c in sa.inspect(conn).get_columns("seals")}:
+        conn.execute(sa.text("ALTER TABLE seals ADD COLUMN drawing " +
+                             ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB")))
+
+
+register_migration(101, "seals keep their vector picture as drawn at creation", (), step=_add_drawing_column)
 
 
 def _mark_legacy_seals(conn: sa.engine.Connection) -> None:
