@@ -15,7 +15,7 @@ from .main import cli
 
 @cli.group("seal")
 def seal_group() -> None:
-    """Electronic seals: create, protect, stamp PDFs, verify."""
+    """Electronic seals: create, protect, stamp PDFs and OFDs, verify."""
 
 
 def _registry(ctx: Context):  # type: ignore[no-untyped-def]
@@ -191,14 +191,16 @@ def placement_options(f):  # type: ignore[no-untyped-def]
         click.option("--anchor", help="Centre the seal over the last occurrence of this text."),
         click.option("--field", help="Seal into this existing empty signature field."),
         click.option("--riding", is_flag=True, help="Add a riding seal (骑缝章) across the right edges of all pages."),
+        click.option("--riding-min-mm", type=float, default=4.0, show_default=True,
+                     help="Narrowest slice of a riding seal per page; more pages repeat the seal over groups."),
     ]):
         f = option(f)
     return f
 
 
 @seal_group.command("stamp")
-@click.argument("input_pdf", type=click.Path(dir_okay=False))
-@click.argument("output_pdf", type=click.Path(dir_okay=False))
+@click.argument("input_pdf", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("output_pdf", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option("--seal", "seal_name", required=True)
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="Seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
@@ -211,23 +213,32 @@ def placement_options(f):  # type: ignore[no-untyped-def]
 @pass_ctx
 def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, password_file: str | None,
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-               reason: str | None, timestamp_url: str | None, with_validation_info: bool, operator: str) -> None:
-    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3)."""
+               riding_min_mm: float, reason: str | None, timestamp_url: str | None, with_validation_info: bool,
+               operator: str) -> None:
+    """Stamp = sign: seal a PDF (incremental update, PAdES) or an OFD (GB/T 38540 SES_Signature,
+    SM2 seals only); the format is told by content."""
     placement = _placement(page, at, anchor, field)
     if Path(output_pdf).resolve() == Path(input_pdf).resolve():
-        raise click.UsageError("OUTPUT_PDF must not be INPUT_PDF: a seal is an incremental update written "
-                               "to a new file")
+        raise click.UsageError("OUTPUT must not be INPUT: a seal is written to a new file")
+    if not riding_min_mm > 0:
+        raise click.UsageError("--riding-min-mm must be a positive number of millimetres")
+    from seal.formats import detect_format
     from seal.service import SealService
+    detect_format(input_pdf)          # neither PDF nor OFD: say so before the password prompt
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)  # unknown seal: say so before the password prompt
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
                                 placement=placement, riding=riding, actor=operator, reason=reason,
-                                timestamp_url=timestamp_url, with_validation_info=with_validation_info)
-    ctx.emit({"output": str(result.output), "field": result.field_name, "page": result.page,
-              "rect": list(result.rect), "riding_pages": result.riding_pages,
+                                timestamp_url=timestamp_url, with_validation_info=with_validation_info,
+                                riding_min_mm=riding_min_mm)
+    fmt = getattr(result, "format", "pdf")
+    ctx.emit({"format": fmt, "output": str(result.output), "field": result.field_name, "page": result.page,
+              "rect": list(result.rect), "rect_units": "mm, top-left origin" if fmt == "ofd" else "pt, user space",
+              "riding_pages": result.riding_pages,
               "signature_algorithm": result.signature_algorithm, "digest_algorithm": result.digest_algorithm,
               "signing_time": result.signing_time.isoformat(), "size": result.size},
-             f"sealed with {seal_name} on page {result.page} ({result.signature_algorithm}) → {result.output}")
+             f"sealed with {seal_name} on page {result.page} ({result.signature_algorithm}"
+             f"{', GB/T 38540' if fmt == 'ofd' else ''}) → {result.output}")
 
 
 @seal_group.command("stamp-batch")
@@ -243,13 +254,16 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
 @pass_ctx
 def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str, password_file: str | None,
                      page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-                     processes: int, reason: str | None, operator: str) -> None:
-    """Seal every *.pdf of DIRECTORY into --out-dir: one password prompt, several processes."""
+                     riding_min_mm: float, processes: int, reason: str | None, operator: str) -> None:
+    """Seal every *.pdf and *.ofd of DIRECTORY into --out-dir (each told by its content): one
+    password prompt, several processes."""
     from seal.service import SealService
     placement = _placement(page, at, anchor, field)
-    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
+    if not riding_min_mm > 0:
+        raise click.UsageError("--riding-min-mm must be a positive number of millimetres")
+    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in (".pdf", ".ofd") and p.is_file())
     if not files:
-        raise click.UsageError(f"no PDF files in {directory}")
+        raise click.UsageError(f"no PDF or OFD files in {directory}")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)
@@ -257,7 +271,7 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
     with ctx.progress(len(files), "sealing", " file") as bar:
         items = service.stamp_many(seal_name, password, files, out_dir, placement=placement, riding=riding,
                                    actor=operator, processes=processes, reason=reason,
-                                   progress=lambda done, total, item: bar.update(1))
+                                   progress=lambda done, total, item: bar.update(1), riding_min_mm=riding_min_mm)
     failed = [i for i in items if not i.ok]
     data = {"sealed": len(items) - len(failed), "failed": [{"file": str(i.source), "error": i.error} for i in failed],
             "out_dir": out_dir}
@@ -272,21 +286,35 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
 
 
 @seal_group.command("verify")
-@click.argument("pdf", type=click.Path(dir_okay=False))
+@click.argument("pdf", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False),
               help="Extra trusted root certificate (PEM/DER); the home's CAs are trusted by default.")
+@click.option("--crl", "crl_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A CRL (DER or PEM) besides the home's own, to decide revocation of others' certificates.")
 @json_option
 @pass_ctx
-def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
-    """Verify every seal of a PDF; exit 0 only if all are valid and nothing unsigned follows the last."""
+def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple[str, ...]) -> None:
+    """Verify every seal of a PDF or an OFD (told by content).  Exit 0 valid; 1 invalid (an
+    integrity or seal check fails); 3 indeterminate (every cryptographic check passes, but the
+    chain reaches no trusted root or revocation cannot be decided); 2 bad input."""
     from pki.x509 import load_certificates
     from seal.service import SealService
+    from seal.verdicts import EXIT_CODES
     roots = [c for path in trust for c in load_certificates(read_input(path, "trust certificate"))]
-    report = SealService(open_home(ctx)).verify(read_input(pdf, "PDF"), trust=roots)
+    crls = []
+    for path in crl_files:
+        data = read_input(path, "CRL")
+        if data.lstrip().startswith(b"-----BEGIN"):
+            from asn1crypto import pem
+            data = pem.unarmor(data)[2]
+        crls.append(data)
+    report = SealService(open_home(ctx)).verify(read_input(pdf, "document"), trust=roots, crls=crls)
     if ctx.json:
         ctx.emit(report.to_dict())
     elif ctx.quiet:
-        click.echo("document: VALID" if report.valid else "document: INVALID")
+        click.echo(f"document: {report.verdict.upper()}")
+    elif report.format == "ofd":
+        _print_ofd_report(report)
     else:
         for sig in report.signatures:
             r = sig.report
@@ -310,5 +338,47 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         click.echo("document: VALID" if report.valid else "document: INVALID")
-    if not report.valid:
-        sys.exit(1)    # click's ctx.exit(1) is lost under main()'s standalone_mode=False
+    code = EXIT_CODES.get(report.verdict, 1)
+    if code:
+        sys.exit(code)    # click's ctx.exit(n) is lost under main()'s standalone_mode=False
+
+
+def _print_ofd_report(report) -> None:  # type: ignore[no-untyped-def]
+    for sig in report.signatures:
+        r = sig.report
+        click.echo(f"{sig.verdict.upper()}  seal {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
+                   f"signer={r.signer_subject} serial={r.signer_serial:X}")
+        if r.signing_time:
+            click.echo(f"       signed {r.signing_time:%Y-%m-%d %H:%M:%S} UTC ({r.algorithm})")
+        for check in sig.checks:
+            click.echo(f"       {check.verdict:<13} {check.name}: {check.detail}")
+        for label in r.modified_after:
+            click.echo(f"       after it: {label}")
+    for note in report.engine.notes:
+        click.echo(f"note: {note}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(f"document: {report.verdict.upper()}")
+
+
+@seal_group.command("resign")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_seals", is_flag=True, help="Every seal still signed by the GM/T 0031 rule.")
+@ca_password_option
+@operator_option
+@json_option
+@pass_ctx
+def seal_resign(ctx: Context, names: tuple[str, ...], all_seals: bool, ca_password_file: str | None,
+                operator: str) -> None:
+    """Have the maker (the seal's CA) re-sign seals made before yinxin 0.2 by the GB/T 38540 rule
+    (over SES_SealInfo), with a PNG picture: migration 600's second half (audited)."""
+    if bool(names) == all_seals:
+        raise click.UsageError("name the seals to re-sign, or give --all")
+    registry = _registry(ctx)
+    for name in names:
+        registry.get(name)            # unknown seal: say so before the password prompt
+    results = registry.resign(None if all_seals else list(names), ca_password=ca_password(ca_password_file),
+                              operator=operator)
+    lines = [f"seal {r.seal}: " + ("re-signed by its maker (GB/T 38540 rule, PNG picture)" if r.resigned
+                                   else "already signed by the GB/T 38540 rule") for r in results]
+    ctx.emit({"seals": [r.to_dict() for r in results]}, "\n".join(lines) or "no seals")

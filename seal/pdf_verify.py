@@ -39,7 +39,8 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
-from .pdf_errors import EncryptedPdf, NotAPdf
+from .pdf_errors import EncryptedPdf, NotAPdf, PdfSealError
+from .verdicts import INVALID, VALID, CheckResult
 from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
                              validation_context)
 
@@ -97,6 +98,12 @@ class SignatureReport:
     seal_check: SealCheck | None
     problems: tuple[str, ...]
     valid: bool
+    checks: tuple[CheckResult, ...] = ()      # per check, in GB/T 38540 order (OFD)
+    verdict: str = ""                         # valid | invalid | indeterminate ("" = from `valid`)
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,13 @@ class VerificationReport:
     modified_after_last_signature: bool
     problems: tuple[str, ...]
     valid: bool
+    verdict: str = ""                         # valid | invalid | indeterminate ("" = from `valid`)
+    format: str = "pdf"                       # pdf | ofd
+    notes: tuple[str, ...] = ()               # what is worth knowing but changes no verdict
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -154,8 +168,10 @@ def _open(data: bytes | str | os.PathLike[str]) -> tuple[io.IOBase, PdfFileReade
         reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
             raise EncryptedPdf("the PDF is encrypted; yinxin verifies unencrypted documents")
+        from .pdf_bounds import check_pdf_bounds
+        check_pdf_bounds(reader)          # object streams: bounded before any object in one is read
         reader.embedded_signatures  # noqa: B018 - parse the signature fields now
-    except (NotAPdf, EncryptedPdf):
+    except (NotAPdf, EncryptedPdf, PdfSealError):
         stream.close()
         raise
     except Exception as exc:  # pyHanko raises many kinds on broken files
