@@ -62,7 +62,7 @@ def load_password_policy(policy_dir: str | Path | None = None) -> PasswordPolicy
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         raise PolicyError(f"{path}: not valid YAML", file=str(path)) from None
-    if not isinstance(data, dict) or set(data) - _FIELDS:
+    if not isinstance(data, dict) or set(data) - _FIELDS - {"accounts"}:   # accounts: pki.accounts.policy
         raise PolicyError(f"{path}: unknown field(s) {sorted(set(data) - _FIELDS) if isinstance(data, dict) else ''}",
                           file=str(path))
     try:
