@@ -307,8 +307,8 @@ def test_bulk_library_on_each_engine(backend_name: str, tmp_path: Path, threads:
         rows.append(BulkRow(line=i + 2, subject=f"/C=CN/O=T/CN=P{i}", id_number=f"N{i}", csr=str(path)))
     rows.append(BulkRow(line=50, subject="/C=CN/O=T/CN=Gen", id_number="G1"))   # no key password: fails
     seen = []
-    report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=tmp_path / "out", operator="op",
-                        approver="boss", ca_password=PASSWORD, batch_size=16, progress=seen.append,
+    report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=tmp_path / "out", actor=w.officer("op"),
+                        approver=w.officer("boss"), ca_password=PASSWORD, batch_size=16, progress=seen.append,
                         crypto_threads=threads, crypto_processes=processes)
     assert len(report.issued) == 40 and [r.line for r in report.failed] == [50]
     assert "key password" in report.failed[0].error
@@ -342,11 +342,11 @@ def test_bulk_removes_stale_temp_files_and_locks_its_directory(tmp_path: Path) -
     rows = [BulkRow(line=2, subject="/C=CN/O=T/CN=Gen", id_number="G2")]
     with _DirectoryLock(out):
         with pytest.raises(Conflict, match="another bulk run"):
-            issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=out, operator="op",
-                       approver="boss", ca_password=PASSWORD, key_password=KEY_PASSWORD)
+            issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=out, actor=w.officer("op"),
+                       approver=w.officer("boss"), ca_password=PASSWORD, key_password=KEY_PASSWORD)
     assert all(p.exists() for p in stale)
-    report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=out, operator="op",
-                        approver="boss", ca_password=PASSWORD, key_password=KEY_PASSWORD)
+    report = issue_bulk(w.authority, rows, ca="ec", profile="person", out_dir=out, actor=w.officer("op"),
+                        approver=w.officer("boss"), ca_password=PASSWORD, key_password=KEY_PASSWORD)
     assert len(report.issued) == 1
     assert sorted(report.removed_temp_files) == sorted(str(p) for p in stale)
     assert not any(p.exists() for p in stale) and keep.exists()

@@ -73,9 +73,9 @@ def test_processes_at_once(backend_name: str, tmp_path: Path) -> None:  # noqa: 
                         generate_key_out=tmp_path / f"seed{i}.key")
     race_apps = []
     for i in range(4):
-        app = w.ra.apply(ca="ec", profile="organization", subject=f"/C=CN/O=Race/CN=race{i}", applicant="alice",
+        app = w.ra.apply(ca="ec", profile="organization", subject=f"/C=CN/O=Race/CN=race{i}", actor=w.person("alice"),
                          generate_key_out=tmp_path / f"race{i}.key", key_password=b"k")
-        w.ra.approve(app.id, operator="bob", comment="race")
+        w.ra.approve(app.id, actor=w.officer("bob"), comment="race")
         race_apps.append(app.id)
     assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", tmp_path / "base.crl", env=ENV).code == 0
     keys = tmp_path / "keys"

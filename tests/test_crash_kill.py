@@ -147,13 +147,13 @@ def test_sigkill_at_random_points(backend_name: str, tmp_path: Path) -> None:  #
                 result = yinxin(home, "ca", "revoke", serial.upper(), "--reason", "unspecified", env=ENV)
                 assert result.code == 0, result
             else:
-                w.authority.revoke(serial, reason="unspecified", operator="crash-test")
+                w.authority.revoke(serial, reason="unspecified", actor=w.officer("crash-test"))
             revoked_reserved += 1
         assert w.authority.check() == []
     # a clean bulk run clears the temporary files killed bulk runs left in its directory
     from pki.bulk import BulkRow, issue_bulk
     report = issue_bulk(w.authority, [BulkRow(line=2, subject="/C=CN/O=Bulk/CN=final")], ca="ec",
-                        profile="organization", out_dir=out, operator="op", approver="boss", ca_password=PASSWORD,
+                        profile="organization", out_dir=out, actor=w.officer("op"), approver=w.officer("boss"), ca_password=PASSWORD,
                         key_password=KEY_PASSWORD)
     assert len(report.issued) == 1
     assert not [p for p in out.iterdir() if _is_temp(p)]

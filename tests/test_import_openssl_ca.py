@@ -255,10 +255,10 @@ def test_library_reports_progress_and_dry_run_writes_nothing(world: World) -> No
     phases: list[str] = []
     before = db_snapshot(world.db_path())
     dry = import_openssl_index(world.authority, "other", index, dry_run=True,
-                               progress=lambda phase, done, total: phases.append(phase))
+                               progress=lambda phase, done, total: phases.append(phase), actor=world.op)
     assert dry.added == 2 and db_snapshot(world.db_path()) == before
     assert "read" in phases and "compare" in phases
     phases.clear()
     done = import_openssl_index(world.authority, "other", index,
-                                progress=lambda phase, done, total: phases.append(phase))
+                                progress=lambda phase, done, total: phases.append(phase), actor=world.op)
     assert done.added == 2 and "write" in phases

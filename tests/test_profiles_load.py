@@ -83,7 +83,7 @@ def test_operator_policy_directory(tmp_path: Path) -> None:
     text = cert_text(world.write_cert(issued, "lab"))
     assert "Code Signing, Time Stamping" in text
     with pytest.raises(NotFound, match="unknown profile 'person' \\(known: lab\\)"):
-        world.ra.apply(ca="lab-ca", profile="person", subject="/CN=x", applicant="a", id_number="1",
+        world.ra.apply(ca="lab-ca", profile="person", subject="/CN=x", actor=world.person("a"), id_number="1",
                        generate_key_out=world.files / "k2.pem", key_password=b"x")
     with pytest.raises(NotFound, match="unknown profile 'subca'"):
         world.init_ca("lab-sub", "ecdsa-p256", parent="lab-ca")

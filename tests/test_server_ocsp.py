@@ -33,8 +33,8 @@ class Setup:
                 issued = apply_and_issue(world, ca=ca, profile="organization", subject=subject,
                                          csr=csr.read_bytes())
                 self.leaves[(ca, name)] = (issued.record.serial, world.write_cert(issued, stem))
-            world.authority.revoke(self.serial(ca, "compromised"), reason="keyCompromise")
-            world.authority.hold(self.serial(ca, "held"))
+            world.authority.revoke(self.serial(ca, "compromised"), reason="keyCompromise", actor=world.op)
+            world.authority.hold(self.serial(ca, "held"), actor=world.op)
         self.password_file = world.files / "ca-password"
         self.password_file.write_bytes(PASSWORD + b"\n")
 

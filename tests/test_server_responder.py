@@ -26,7 +26,7 @@ class Setup:
             _, csr = openssl_csr(world.files, "ecdsa-p256", subject, stem=name)
             issued = apply_and_issue(world, ca="rsa", profile="organization", subject=subject, csr=csr.read_bytes())
             self.leaves[name] = (issued.record.serial, world.write_cert(issued, name))
-        world.authority.revoke(self.leaves["revoked"][0], reason="affiliationChanged")
+        world.authority.revoke(self.leaves["revoked"][0], reason="affiliationChanged", actor=world.op)
         self.key, csr = openssl_csr(world.files, "ecdsa-p256", "/O=印信测试/CN=OCSP Responder", stem="responder")
         responder = apply_and_issue(world, ca="rsa", profile="ocsp", subject="/O=印信测试/CN=OCSP Responder",
                                     csr=csr.read_bytes())
@@ -34,7 +34,7 @@ class Setup:
         self.responder_der = responder.certificate.dump()
         self.password_file = world.files / "responder-password"
         self.password_file.write_text(RESPONDER_PASSWORD + "\n")
-        self.crl = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"))
+        self.crl = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"), actor=world.op)
 
 
 @pytest.fixture(scope="module")

@@ -569,9 +569,12 @@ class Accounts:
 
     # ---------------------------------------------------------------- sessions
 
-    def resume(self, token: bytes, *, session_key: bytes | None = None, account_id: str | None = None) -> Actor:
-        """The actor of a live session (its idle timer restarts).  With `session_key` the session's
-        unlocked signing key comes with it.  SessionInvalid for an unknown, ended or expired token."""
+    def resume(self, token: bytes, *, session_key: bytes | None = None, account_id: str | None = None,
+               touch: bool = True) -> Actor:
+        """The actor of a live session.  With `session_key` the session's unlocked signing key comes
+        with it.  SessionInvalid for an unknown, ended or expired token (nothing is written then).
+        With `touch` the idle timer restarts now; an edge that wants a refused act to leave the
+        database exactly as it was resumes without, and calls `touch` once the act succeeded."""
         now = self.home.clock.now()
         home_id = self._known_home_id()
         with self.home.store.read() as conn:
@@ -600,24 +603,35 @@ class Accounts:
                              account_id=row["id"], key_id=session["key_id"])
             from ..keyfiles import load_private_key
             signing_key = load_private_key(der)
-        with self.home.store.transaction() as conn:
-            conn.execute(sa.update(account_sessions).where(account_sessions.c.id == session["id"])
-                         .values(last_seen_at=now))
+        if touch:
+            self._touch(session["id"], now)
         return _make(account_id=row["id"], name=row["name"], roles=json.loads(row["roles"]),
                      organisation=row["organisation"], session_id=session["id"], method="session", home_id=home_id,
                      signing_key=signing_key)
 
-    def resume_file(self, data: bytes) -> Actor:
+    def touch(self, actor: Actor) -> None:
+        """Restart the idle timer of the actor's session (a session in use is not idle)."""
+        if actor.session_id is not None:
+            self._touch(actor.session_id, self.home.clock.now())
+
+    def _touch(self, session_id: str, now: datetime) -> None:
+        with self.home.store.transaction() as conn:
+            conn.execute(sa.update(account_sessions).where(account_sessions.c.id == session_id)
+                         .values(last_seen_at=now))
+
+    def resume_file(self, data: bytes, *, touch: bool = True) -> Actor:
         """The actor of a session file's bytes: damaged, edited, other-home, ended or expired
         sessions are refused with SessionInvalid (nothing is written)."""
         parsed = SessionFile.parse(data)
         home_id = self._known_home_id()
         if home_id is None or parsed.home != home_id:
             raise SessionInvalid("the session file belongs to another yinxin home", home=parsed.home)
-        actor = self.resume(parsed.token, session_key=parsed.session_key, account_id=parsed.account)
+        actor = self.resume(parsed.token, session_key=parsed.session_key, account_id=parsed.account, touch=False)
         if actor.session_id != parsed.session:
             raise SessionInvalid("the session file was edited (its session id is not the token's)",
                                  session=parsed.session)
+        if touch:
+            self.touch(actor)
         return actor
 
     def logout(self, actor: Actor) -> None:
