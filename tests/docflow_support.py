@@ -134,6 +134,8 @@ def _template() -> tuple[Path, dict[str, Any]]:
         flow.load_organisation_data(example_org(), actor=actor_for_tests(home, "admin", roles=("admin",)),
                                     source=str(EXAMPLE_ORG))
         keys = {}
+        for p in other_org()["people"]:        # not loaded yet: their accounts as its loading will make them
+            actor_for_tests(home, p["id"], name=p["name"], organisation=OTHER)
         for person in [p["id"] for p in example_org()["people"]] + [p["id"] for p in other_org()["people"]]:
             keys[person] = certified_actor(home, person, ca="issuing", ca_password=CA_PASSWORD)._signing_key
         home.store.engine.dispose()
