@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -89,9 +90,7 @@ class RecordsMixin(OrganisationsMixin):
         if row is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
         org = self._org_by_id(conn, row["org_id"])
-        route_data = json.loads(row["route"])
-        source = route_data.pop("source", "") or f"route of document {doc_id}"
-        route = parse_route(route_data, source)
+        route = _route(row["route"], f"route of document {doc_id}")
         pending = tuple(r[0] for r in conn.execute(
             sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == doc_id)
             .order_by(t.doc_pending.c.person_id)))
@@ -335,6 +334,13 @@ class RecordsMixin(OrganisationsMixin):
         conn.execute(t.doc_verifications.insert().values(
             doc_id=doc_id, delivery_id=delivery_id, purpose=purpose, at=at, actor=actor, valid=check.valid,
             sha256=check.report["sha256"], report=to_json(check.to_dict())))
+
+
+@lru_cache(maxsize=64)
+def _route(text: str, fallback_source: str) -> Route:
+    """A document's stored route, parsed once per distinct text (every operation reads it)."""
+    data = json.loads(text)
+    return parse_route(data, data.pop("source", "") or fallback_source)
 
 
 def decision_fields(doc_id: int, org: str, step: str | None, action: str, opinion: str | None, version: int | None,
