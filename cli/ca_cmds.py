@@ -8,8 +8,8 @@ import click
 
 from pki.fileio import write_file_atomic
 
-from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
-                     pass_ctx, read_input, read_password)
+from .common import (Context, acting, ca_password, ca_password_option, json_option, open_home, operator_option,
+                     pass_ctx, read_input, read_password, session_option)
 from .main import cli
 
 
@@ -27,6 +27,15 @@ def _serial_text(serial: str) -> str:
     return serial.upper()
 
 
+def _operator(ctx: Context, authority, session_file: str | None, operator: str | None,
+              *roles: str):  # type: ignore[no-untyped-def]
+    """The session's actor, holding one of `roles` (checked before any password prompt)."""
+    from pki.accounts.accounts import Accounts
+    actor = acting(ctx, authority.home, session_file, claimed=operator)
+    Accounts.of(authority.home).require(actor, any_of=roles)
+    return actor
+
+
 @ca_group.command("init")
 @click.option("--name", required=True, help="Name of the CA in this home.")
 @click.option("--subject", required=True, help='Subject DN, e.g. "/C=CN/O=测试局/CN=测试根CA".')
@@ -38,14 +47,16 @@ def _serial_text(serial: str) -> str:
 @click.option("--base-url", help="Base URL for CRL distribution point and AIA in issued certificates.")
 @click.option("--sm2-id", help="SM2 distinguishing ID (default 1234567812345678).")
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_init(ctx: Context, name: str, subject: str, algorithm: str, days: int, parent: str | None,
             parent_password_file: str | None, base_url: str | None, sm2_id: str | None,
-            ca_password_file: str | None, operator: str) -> None:
-    """Create a self-signed root CA or a subordinate CA."""
+            ca_password_file: str | None, session_file: str | None, operator: str | None) -> None:
+    """Create a self-signed root CA or a subordinate CA (a CA operator's act)."""
     authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     password = read_password(ca_password_file, env="YINXIN_CA_PASSWORD", prompt="New CA key password",
                              confirm=True)
     parent_pw = None
@@ -56,7 +67,7 @@ def ca_init(ctx: Context, name: str, subject: str, algorithm: str, days: int, pa
         raise click.UsageError("--sm2-id applies to SM2 CAs only")
     info = authority.init_ca(name=name, subject=subject, algorithm=algorithm, password=password, days=days,
                              parent=parent, parent_password=parent_pw, base_url=base_url,
-                             sm2_id=sm2_id.encode() if sm2_id is not None else None, operator=operator)
+                             sm2_id=sm2_id.encode() if sm2_id is not None else None, actor=actor)
     ctx.emit(info.to_dict(), f"CA {info.name} created ({info.algorithm}), serial {info.serial.upper()}\n"
                              f"certificate: {authority.home.ca_dir(info.name) / 'ca.pem'}")
 
@@ -65,7 +76,8 @@ def ca_init(ctx: Context, name: str, subject: str, algorithm: str, days: int, pa
 @click.option("--ca", "ca_name", help="CA to apply to (default: the only/default CA).")
 @click.option("--profile", required=True)
 @click.option("--subject", required=True)
-@click.option("--applicant", required=True, help="Who applies (recorded; may not approve it).")
+@click.option("--applicant", help="Who applies, when an RA officer files it for someone (default: you; "
+                                 "neither may approve it).")
 @click.option("--id-number", help="Identity number (personal certificates: one person, one certificate).")
 @click.option("--csr", type=click.Path(dir_okay=False), help="PKCS#10 request (PEM or DER).")
 @click.option("--generate-key", is_flag=True, help="Generate the key here instead of a CSR.")
@@ -75,12 +87,13 @@ def ca_init(ctx: Context, name: str, subject: str, algorithm: str, days: int, pa
 @click.option("--algorithm", help="Algorithm of a generated key (default: the CA's).")
 @click.option("--san", multiple=True, help="subjectAltName, e.g. dns:host.example, ip:127.0.0.1, email:a@b.")
 @click.option("--evidence", multiple=True, type=click.Path(dir_okay=False), help="Evidence file (repeatable).")
+@session_option
 @json_option
 @pass_ctx
-def ca_apply(ctx: Context, ca_name: str | None, profile: str, subject: str, applicant: str,
+def ca_apply(ctx: Context, ca_name: str | None, profile: str, subject: str, applicant: str | None,
              id_number: str | None, csr: str | None, generate_key: bool, key_out: str | None,
              key_password_file: str | None, algorithm: str | None, san: tuple[str, ...],
-             evidence: tuple[str, ...]) -> None:
+             evidence: tuple[str, ...], session_file: str | None) -> None:
     """Submit a certificate application; prints its id."""
     if bool(csr) == bool(generate_key):
         raise click.UsageError("give either --csr FILE or --generate-key --key-out FILE")
@@ -93,11 +106,12 @@ def ca_apply(ctx: Context, ca_name: str | None, profile: str, subject: str, appl
             raise click.UsageError(f"--san {item!r}: use dns:NAME, ip:ADDRESS, email:ADDRESS or uri:URI")
         sans.append((kind, value))
     authority = _authority(ctx)
+    actor = acting(ctx, authority.home, session_file)
     key_password = None
     if generate_key:
         key_password = read_password(key_password_file, env="YINXIN_KEY_PASSWORD", prompt="Key password",
                                      confirm=True)
-    app = authority.ra.apply(ca=ca_name, profile=profile, subject=subject, applicant=applicant,
+    app = authority.ra.apply(ca=ca_name, profile=profile, subject=subject, actor=actor, applicant=applicant,
                              id_number=id_number, csr=read_input(csr, "CSR") if csr else None,
                              generate_key_out=key_out if generate_key else None, key_password=key_password,
                              key_algorithm=algorithm, evidence_files=evidence, subject_alt_names=sans)
@@ -106,25 +120,32 @@ def ca_apply(ctx: Context, ca_name: str | None, profile: str, subject: str, appl
 
 @ca_group.command("approve")
 @click.argument("application", type=int)
-@click.option("--operator", required=True)
 @click.option("--comment")
+@session_option
+@operator_option
 @json_option
 @pass_ctx
-def ca_approve(ctx: Context, application: int, operator: str, comment: str | None) -> None:
-    """Approve a submitted application (the approver is never the applicant)."""
-    app = _authority(ctx).ra.approve(application, operator=operator, comment=comment)
+def ca_approve(ctx: Context, application: int, comment: str | None, session_file: str | None,
+               operator: str | None) -> None:
+    """Approve a submitted application: an RA officer's signed decision (never the applicant's)."""
+    authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ra_officer")
+    app = authority.ra.approve(application, actor=actor, comment=comment)
     ctx.emit(app.to_dict(), f"application {app.id} approved by {app.decided_by}")
 
 
 @ca_group.command("reject")
 @click.argument("application", type=int)
-@click.option("--operator", required=True)
 @click.option("--reason", required=True)
+@session_option
+@operator_option
 @json_option
 @pass_ctx
-def ca_reject(ctx: Context, application: int, operator: str, reason: str) -> None:
-    """Reject a submitted application with a reason."""
-    app = _authority(ctx).ra.reject(application, operator=operator, reason=reason)
+def ca_reject(ctx: Context, application: int, reason: str, session_file: str | None, operator: str | None) -> None:
+    """Reject a submitted application with a reason: an RA officer's signed decision."""
+    authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ra_officer")
+    app = authority.ra.reject(application, actor=actor, reason=reason)
     ctx.emit(app.to_dict(), f"application {app.id} rejected by {app.decided_by}")
 
 
@@ -141,19 +162,22 @@ def _write_issued(ctx: Context, issued, out: str, chain_out: str | None) -> None
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--chain-out", type=click.Path(dir_okay=False))
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_issue(ctx: Context, application: int, out: str, chain_out: str | None,
-             ca_password_file: str | None, operator: str) -> None:
-    """Issue the certificate of an approved application."""
+             ca_password_file: str | None, session_file: str | None, operator: str | None) -> None:
+    """Issue the certificate of an approved application (a CA operator's act; a person's signing key
+    becomes their account's)."""
     authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     app = authority.ra.get(application)
     if app.state != "approved":  # say so before asking for a password
         from pki.errors import StateError
         raise StateError(f"application {application} is {app.state}; only an approved application is issued",
                          application=application, state=app.state)
-    issued = authority.issue(application, password=ca_password(ca_password_file), operator=operator)
+    issued = authority.issue(application, password=ca_password(ca_password_file), actor=actor)
     _write_issued(ctx, issued, out, chain_out)
 
 
@@ -164,16 +188,19 @@ def ca_issue(ctx: Context, application: int, out: str, chain_out: str | None,
 @click.option("--csr", type=click.Path(dir_okay=False), help="New CSR: re-key instead of renewal.")
 @click.option("--ca", "ca_name")
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_renew(ctx: Context, serial: str, out: str, chain_out: str | None, csr: str | None,
-             ca_name: str | None, ca_password_file: str | None, operator: str) -> None:
+             ca_name: str | None, ca_password_file: str | None, session_file: str | None,
+             operator: str | None) -> None:
     """Renew (same key, within the renewal window) or re-key (--csr) a certificate."""
     authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     authority.show(serial, ca=ca_name)  # unknown serial: say so before the password prompt
     issued = authority.renew(serial, password=ca_password(ca_password_file),
-                             csr=read_input(csr, "CSR") if csr else None, operator=operator, ca=ca_name)
+                             csr=read_input(csr, "CSR") if csr else None, actor=actor, ca=ca_name)
     _write_issued(ctx, issued, out, chain_out)
 
 
@@ -181,11 +208,14 @@ def _status_command(name: str, doc: str):  # type: ignore[no-untyped-def]
     @ca_group.command(name, help=doc)
     @click.argument("serial")
     @click.option("--ca", "ca_name")
+    @session_option
     @operator_option
     @json_option
     @pass_ctx
-    def command(ctx: Context, serial: str, ca_name: str | None, operator: str) -> None:
-        record = getattr(_authority(ctx), name)(serial, operator=operator, ca=ca_name)
+    def command(ctx: Context, serial: str, ca_name: str | None, session_file: str | None, operator: str | None) -> None:
+        authority = _authority(ctx)
+        actor = _operator(ctx, authority, session_file, operator, "ra_officer", "ca_operator")
+        record = getattr(authority, name)(serial, actor=actor, ca=ca_name)
         ctx.emit(record.to_dict(), f"{_serial_text(record.serial)}: {record.status}")
     return command
 
@@ -198,12 +228,16 @@ _status_command("release", "Release a held certificate back to good.")
 @click.argument("serial")
 @click.option("--reason", required=True, help="RFC 5280 reason, e.g. keyCompromise, superseded.")
 @click.option("--ca", "ca_name")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
-def ca_revoke(ctx: Context, serial: str, reason: str, ca_name: str | None, operator: str) -> None:
-    """Revoke a certificate with an RFC 5280 reason."""
-    record = _authority(ctx).revoke(serial, reason=reason, operator=operator, ca=ca_name)
+def ca_revoke(ctx: Context, serial: str, reason: str, ca_name: str | None, session_file: str | None,
+              operator: str | None) -> None:
+    """Revoke a certificate with an RFC 5280 reason: a signed RA decision."""
+    authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ra_officer", "ca_operator")
+    record = authority.revoke(serial, reason=reason, actor=actor, ca=ca_name)
     ctx.emit(record.to_dict(), f"{_serial_text(record.serial)}: revoked ({record.revocation_reason})")
 
 
@@ -213,18 +247,20 @@ def ca_revoke(ctx: Context, serial: str, reason: str, ca_name: str | None, opera
 @click.option("--delta", is_flag=True, help="A delta CRL against the latest full CRL.")
 @click.option("--pem", is_flag=True, help="PEM instead of DER.")
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_crl(ctx: Context, ca_name: str | None, out: str, delta: bool, pem: bool,
-           ca_password_file: str | None, operator: str) -> None:
+           ca_password_file: str | None, session_file: str | None, operator: str | None) -> None:
     """Generate, store and write the next full or delta CRL."""
     from asn1crypto import pem as asn1_pem
     from pki.status import generate_crl
     authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     ca = authority.get(ca_name)
     key = authority.load_key(ca, ca_password(ca_password_file))
-    result = generate_crl(authority, ca, key, delta=delta, operator=operator)
+    result = generate_crl(authority, ca, key, delta=delta, actor=actor)
     write_file_atomic(out, asn1_pem.armor("X509 CRL", result.der) if pem else result.der, mode=0o644)
     ctx.emit({"ca": result.ca, "number": result.number, "delta_base": result.delta_base,
               "this_update": result.this_update.isoformat(), "next_update": result.next_update.isoformat(),
@@ -325,13 +361,16 @@ def ca_cert(ctx: Context, ca_name: str | None, out: str, chain: bool) -> None:
 
 @ca_group.command("purge")
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
-def ca_purge(ctx: Context, dry_run: bool, operator: str) -> None:
+def ca_purge(ctx: Context, dry_run: bool, session_file: str | None, operator: str | None) -> None:
     """Remove records past their retention period (5 years, 10 for government profiles)."""
     from pki.ca import purge
-    removed = purge(_authority(ctx), operator=operator, dry_run=dry_run)
+    authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
+    removed = purge(authority, actor=actor, dry_run=dry_run)
     if ctx.json:
         ctx.emit({"dry_run": dry_run, "removed": [
             {"ca": p.ca, "serial": p.serial.upper(), "subject": p.subject, "ended": p.ended.isoformat(),
@@ -350,7 +389,9 @@ def ca_purge(ctx: Context, dry_run: bool, operator: str) -> None:
               help="CSV: subject, id_number, csr[, applicant, san, algorithm]; one row per certificate.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False),
               help="Where certificates (and generated keys, encrypted) are written.")
-@click.option("--approver", help="Who approves the applications (default: --operator); never a row's applicant.")
+@click.option("--approver-session", type=click.Path(dir_okay=False),
+              help="The approving RA officer's session file (default: yours, if you are an RA officer too); "
+                   "never a row's applicant.")
 @click.option("--key-password-file", type=click.Path(dir_okay=False),
               help="Password for keys generated here (else $YINXIN_KEY_PASSWORD or a prompt).")
 @click.option("--key-algorithm", help="Algorithm of generated keys (default: the CA's).")
@@ -363,21 +404,26 @@ def ca_purge(ctx: Context, dry_run: bool, operator: str) -> None:
               help="Without worker processes: threads that sign and verify beside the main one (default: "
                    "one per CPU, at most 4; 0: none).")
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
-def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out_dir: str, approver: str | None,
-            key_password_file: str | None, key_algorithm: str | None, batch_size: int, processes: int | None,
-            threads: int | None, ca_password_file: str | None, operator: str) -> None:
+def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out_dir: str,
+            approver_session: str | None, key_password_file: str | None, key_algorithm: str | None,
+            batch_size: int, processes: int | None, threads: int | None, ca_password_file: str | None,
+            session_file: str | None, operator: str | None) -> None:
     """Apply for, approve and issue certificates for every row of a CSV file.
 
-    Each row's applicant (column 'applicant', else the subject's CN) applies, --approver (default
-    --operator) approves, --operator issues.  A bad row is reported with its line number; the
-    others go on.  Exit status 1 when any row failed."""
+    Each row's applicant (column 'applicant', else the subject's CN) applies, the RA officer of
+    --approver-session (default: you) approves — one signed decision over the whole file — and you,
+    a CA operator, issue.  A bad row is reported with its line number; the others go on.  Exit status
+    1 when any row failed."""
     import sys
     from pki.bulk import issue_bulk, read_rows
     rows = read_rows(read_input(from_file, "CSV file"))
     authority = _authority(ctx)
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
+    approver = acting(ctx, authority.home, approver_session) if approver_session else None
     authority.get(ca_name)                                  # an unknown CA fails before any prompt
     authority.home.profiles.get(profile)
     key_password = None
@@ -393,7 +439,7 @@ def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out
         bars[0].update(1)
 
     try:
-        report = issue_bulk(authority, rows, ca=ca_name, profile=profile, out_dir=out_dir, operator=operator,
+        report = issue_bulk(authority, rows, ca=ca_name, profile=profile, out_dir=out_dir, actor=actor,
                             approver=approver, ca_password=password, key_password=key_password,
                             key_algorithm=key_algorithm, csv_dir=str(Path(from_file).resolve().parent),
                             batch_size=batch_size, progress=progress, crypto_threads=threads,

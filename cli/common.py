@@ -1,4 +1,4 @@
-"""What every command shares: the home directory, --json output, passwords, error mapping.
+"""What every command shares: the home directory, --json output, passwords, sessions, error mapping.
 
 The CLI maps library errors to messages in exactly one place (`run_command`),
 so no command prints a traceback for a user error.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,9 @@ class Context:
     database: str | None = None
     quiet: bool = False       # only the result (and errors): no progress, no step lines
     verbose: bool = False     # every detail the command knows
+    #: run by `main` once the command has succeeded (e.g. the session's idle timer restarts): a
+    #: refused command leaves the database exactly as it was
+    on_success: list[Callable[[], None]] = field(default_factory=list)
 
     def say(self, text: str) -> None:
         """A line of progress or detail: on stderr, never with --json or --quiet."""
@@ -129,11 +132,38 @@ def open_home(ctx: Context) -> "Any":
     return Home.open(ctx.home, database=ctx.database)
 
 
+def session_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--session FILE (env YINXIN_SESSION): whose act this is, from `yinxin login`."""
+    return click.option("--session", "session_file", envvar="YINXIN_SESSION", type=click.Path(dir_okay=False),
+                        help="Session file written by `yinxin login` (env YINXIN_SESSION): who acts.")(f)
+
+
 def operator_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--operator: who acts (recorded in the audit log); default $YINXIN_OPERATOR or $USER."""
-    return click.option("--operator", envvar="YINXIN_OPERATOR",
-                        default=lambda: os.environ.get("USER") or "operator", show_default="$USER",
-                        help="Who performs the operation (audit).")(f)
+    """--operator: optional; when given it must be the session's account (never a free string)."""
+    return click.option("--operator", help="The session's account (checked; the actor comes from --session).")(f)
+
+
+def acting(ctx: Context, home: Any, session_file: str | None, *, claimed: str | None = None,
+           claim: str = "--operator") -> Any:
+    """The actor of the session file: refused (one line, exit 2, nothing written) when there is none,
+    it is damaged, edited, of another home, ended or expired, or `claimed` names someone else.  The
+    session's idle timer restarts only once the command has succeeded."""
+    from pki.accounts.accounts import Accounts
+    from pki.accounts.errors import NotPermitted, SessionInvalid
+    if session_file is None:
+        raise click.UsageError("this command acts for a person: log in first (yinxin login ID --session-out "
+                               "FILE) and give --session FILE or set YINXIN_SESSION")
+    try:
+        data = Path(session_file).read_bytes()
+    except OSError as exc:
+        raise SessionInvalid(f"cannot read session file {session_file}: {exc.strerror}") from None
+    accounts = Accounts.of(home)
+    actor = accounts.resume_file(data, touch=False)
+    if claimed is not None and claimed.strip() != actor.account_id:
+        raise NotPermitted(f"{claim} {claimed} is not the session's account {actor.account_id}: a person acts only "
+                           "for themselves", account=actor.account_id, claimed=claimed)
+    ctx.on_success.append(lambda: accounts.touch(actor))
+    return actor
 
 
 def ca_password_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -23,6 +23,9 @@ from .common import Context, error_exit, json_option, usage_error_exit
 
 #: command name -> (modules that define it and its sub-commands, one-line help for `yinxin --help`)
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "login": (("cli.account_cmds",), "Log in: a session file for the commands that act for a person."),
+    "logout": (("cli.account_cmds",), "End a session on the server."),
+    "account": (("cli.account_cmds",), "Accounts: create, passwords, disable, unlock, list, signing keys."),
     "key": (("cli.key_cmds",), "Keys: generate, inspect, sign, verify, import PKCS#12."),
     "ca": (("cli.ca_cmds", "cli.serve_cmds"), "Certificate authorities: applications, issuance, status."),
     "audit": (("cli.ca_cmds",), "The hash-chained audit log."),
@@ -107,7 +110,14 @@ def main(argv: list[str] | None = None) -> None:
                    "(set YINXIN_DEBUG=1 for the traceback)", err=True)
         sys.exit(70)
     # with standalone_mode=False click returns the code a command gave to ctx.exit(n)
-    sys.exit(status if isinstance(status, int) else 0)
+    code = status if isinstance(status, int) else 0
+    if code == 0:
+        try:
+            for hook in ctx_obj.on_success:
+                hook()
+        except YinxinError as exc:
+            error_exit(ctx_obj, exc)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import click
 
-from .ca_cmds import ca_group
-from .common import Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password
+from .ca_cmds import _operator, ca_group
+from .common import (Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password,
+                     session_option)
 from .main import cli
 
 
@@ -152,12 +153,13 @@ def serve_command(ctx: Context, host: str, port: int, workers: int, ca_names: tu
                    "(else $YINXIN_OCSP_PASSWORD or a prompt).")
 @click.option("--show", is_flag=True, help="Show the configured responder.")
 @click.option("--remove", is_flag=True, help="Stop using the responder: the CA key signs again.")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_responder(ctx: Context, ca_name: str | None, cert: str | None, key: str | None,
                  key_password_file: str | None, responder_password_file: str | None, show: bool, remove: bool,
-                 operator: str) -> None:
+                 session_file: str | None, operator: str | None) -> None:
     """Configure the delegated OCSP responder that signs a CA's OCSP responses instead of the CA key."""
     from pki.ca import CertificateAuthority
     from pki.errors import NotFound
@@ -167,7 +169,8 @@ def ca_responder(ctx: Context, ca_name: str | None, cert: str | None, key: str |
         if cert or key:
             raise click.UsageError("--show and --remove take no --cert/--key")
         if remove:
-            record = remove_responder(authority, ca_name, operator=operator)
+            actor = _operator(ctx, authority, session_file, operator, "ca_operator")
+            record = remove_responder(authority, ca_name, actor=actor)
             ctx.emit(record.to_dict() | {"removed": True},
                      f"CA {record.ca}: responder {record.serial.upper()} removed; the CA key signs OCSP again")
             return
@@ -179,6 +182,7 @@ def ca_responder(ctx: Context, ca_name: str | None, cert: str | None, key: str |
         return
     if not cert or not key:
         raise click.UsageError("give --cert FILE and --key FILE (or --show / --remove)")
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     cert_data, key_data = read_input(cert, "certificate"), read_input(key, "key")
     key_password = read_password(key_password_file, env="YINXIN_KEY_PASSWORD", required=False) \
         if key_password_file or os.environ.get("YINXIN_KEY_PASSWORD") or b"ENCRYPTED" in key_data else None
@@ -186,7 +190,7 @@ def ca_responder(ctx: Context, ca_name: str | None, cert: str | None, key: str |
                                    prompt="Password for the stored responder key", confirm=True)
     assert store_password is not None
     record = configure_responder(authority, ca_name, cert_data=cert_data, key_data=key_data,
-                                 key_password=key_password, store_password=store_password, operator=operator)
+                                 key_password=key_password, store_password=store_password, actor=actor)
     ctx.emit(record.to_dict(), f"CA {record.ca}: OCSP responses are signed by responder {record.serial.upper()} "
                                f"({record.subject}), valid until {record.not_after:%Y-%m-%d}")
 
@@ -198,17 +202,19 @@ def ca_responder(ctx: Context, ca_name: str | None, cert: str | None, key: str |
 @click.option("--certs", "certs_dir", type=click.Path(file_okay=False),
               help="Directory of the issued certificates (openssl's new_certs_dir): each is checked against the CA.")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def ca_import_openssl(ctx: Context, ca_name: str | None, index_path: str, certs_dir: str | None, dry_run: bool,
-                      operator: str) -> None:
+                      session_file: str | None, operator: str | None) -> None:
     """Import an `openssl ca` index.txt (and its certificates) into a CA: all lines or none, idempotently."""
     from tqdm import tqdm
 
     from pki.ca import CertificateAuthority
     from pki.openssl_import import import_openssl_index
     authority = CertificateAuthority(open_home(ctx))
+    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     data = read_input(index_path, "index")
     bars: dict[str, tqdm] = {}
     show_bars = not (ctx.json or ctx.quiet) and sys.stderr.isatty()
@@ -226,7 +232,7 @@ def ca_import_openssl(ctx: Context, ca_name: str | None, index_path: str, certs_
 
     try:
         result = import_openssl_index(authority, ca_name, data, certs_dir=certs_dir, source=index_path,
-                                      operator=operator, dry_run=dry_run, progress=progress)
+                                      actor=actor, dry_run=dry_run, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()

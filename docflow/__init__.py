@@ -5,10 +5,11 @@ Public API — everything else in the package is internal::
 
     from docflow import DocumentFlow, Attachment
     flow = DocumentFlow(home)                       # home: pki.home.Home
-    flow.load_organisation("org.yaml", actor="admin")
-    doc = flow.new_document(kind="upward", title="关于…的请示", pdf=pdf_bytes, drafter="sun")
-    flow.act(doc.id, user="chen", action="approve", opinion="同意")
+    flow.load_organisation("org.yaml", actor=admin) # actors: pki.accounts.Accounts(home).resume_file(…)
+    doc = flow.new_document(kind="upward", title="关于…的请示", pdf=pdf_bytes, actor=sun)
+    flow.act(doc.id, actor=chen, action="approve", opinion="同意")   # a decision signed by chen
     ...
+    flow.verify_log(doc.id).ok; flow.evidence(doc.id, "evidence-dir")
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 # imported on first use (PEP 562): `import docflow.store` (the tables, for migrations) stays light
 _LAZY = {
     "Organisation": "directory", "Person": "directory", "load_organisation_file": "directory",
+    "SIGNABLE_ACTIONS": "directory",
     "parse_organisation": "directory",
     "CHINA_TIME": "elements", "URGENCIES": "elements", "Digests": "elements", "Elements": "elements",
     "AttachmentError": "errors", "ChangedMeanwhile": "errors", "DirectoryError": "errors", "DocflowError": "errors",

@@ -7,7 +7,7 @@ narrows it to one named person where the route leaves a choice.  Each operation 
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +24,9 @@ from .routes import (COMPLETING_ACTION, KIND_TITLES, OUTGOING_KINDS, RETURNABLE_
                      check_route_for)
 from .organisations import OPEN_STATES
 from .records import RecordsMixin, _attachment_matches, _Doc
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
 
 ACTIONS = ("approve", "return", "forward", "sign-off", "register")
 
@@ -141,12 +144,13 @@ class StepsMixin(RecordsMixin):
             people = [to]
         return people, exception
 
-    def new_document(self, *, kind: str, title: str | None = None, pdf: bytes | None = None, drafter: str,
+    def new_document(self, *, kind: str, title: str | None = None, pdf: bytes | None = None, actor: "Actor",
                      attachments: Sequence[Attachment] = (), declared_attachments: Sequence[str] = (),
                      main_recipients: Sequence[str] = (), copy_to: Sequence[str] = (),
                      urgency: str | None = None, classification: str | None = None, note: str | None = None,
                      to: str | None = None, body: str | None = None) -> Document:
-        """A drafted document, submitted to the first step of its kind's route.
+        """A document drafted by `actor` (the drafter, 拟稿人), submitted to the first step of its
+        kind's route.
 
         The body is a finished `pdf`, or structured text (`body`, see docflow.typeset.body)
         that is typeset on the organisation's red-header template; its front matter may
@@ -157,6 +161,7 @@ class StepsMixin(RecordsMixin):
         if kind not in OUTGOING_KINDS:
             raise ElementError(f"kind {kind!r}: a drafted document is one of {', '.join(OUTGOING_KINDS)}",
                                field="kind", kind=kind)
+        drafter = self._acting(actor)
         check_classification(classification)
         org, person = self.whois(drafter)
         typeset_row = None
@@ -198,6 +203,7 @@ class StepsMixin(RecordsMixin):
                     guard.fail(RouteError, f"the {KIND_TITLES[kind]} route cannot work for a draft by {drafter}: "
                                            f"{exc.message}")
         guard.raise_if_any(drafter=drafter, kind=kind)
+        signer = self._signer(actor, org, "new")
         now = self.home.clock.now()
         route_data = route.to_data() | {"source": route.source}
         with self.home.store.transaction() as conn:
@@ -215,7 +221,10 @@ class StepsMixin(RecordsMixin):
                     doc_id=doc_id, position=pos, name=att.name, data=bytes(att.data), sha256=digests.sha256,
                     sm3=digests.sm3, size=digests.size))
             self._set_pending(conn, doc_id, first.id, pending, now)
-            self._log(conn, doc_id, at=now, actor=drafter, step=None, action="new", org=org.name, version=1,
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="new", org=org.name,
+                      version=1, signed={"kind": kind, "title": elements.title, "to": pending,
+                                         "attachments": [{"name": a.name, "sha256": dg.sha256}
+                                                         for a, dg in stored_attachments]},
                       digests=body_digests, details={"kind": kind, "title": elements.title, "route": route.name,
                                              "next": first.id, "pending": pending,
                                              "attachments": [{"name": a.name, "sha256": dg.sha256}
@@ -225,12 +234,14 @@ class StepsMixin(RecordsMixin):
                                                 if exception else {})})
             return self._document(conn, doc_id)
 
-    def act(self, doc_id: int, *, user: str, action: str, opinion: str | None = None,
+    def act(self, doc_id: int, *, actor: "Actor", action: str, opinion: str | None = None,
             to: str | None = None) -> Document:
-        """A step's action: approve | return | forward | sign-off | register.
+        """A step's action: approve | return | forward | sign-off | register — a decision the actor
+        signs with their own certificate (unless the organisation does not sign that action).
 
         `to` names the next handler where the route leaves a choice (a leader to review,
         the next countersigning leader or reader, the handling department)."""
+        user = self._acting(actor)
         if action not in ACTIONS:
             raise NotAllowed(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})", action=action)
         opinion = _opinion(opinion)
@@ -240,6 +251,7 @@ class StepsMixin(RecordsMixin):
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)
         guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
+        signer = self._signer(actor, d.org, action)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             org_id = d.row["org_id"]
@@ -267,9 +279,14 @@ class StepsMixin(RecordsMixin):
             details = dict(plan["details"])
             if elements is not None and plan.get("number_series"):
                 details[plan["number_field"]] = getattr(elements, plan["number_field"])
-            self._log(conn, doc_id, at=now, actor=user, step=d.row["step"], action=action, org=d.org.name,
-                      opinion=opinion, version=version, digests=digests,
-                      details=details | {"to": to, "pending": plan["pending"]})
+            signed: dict[str, Any] = {"to": plan["pending"]}
+            if elements is not None and plan.get("number_series"):
+                signed[plan["number_field"]] = getattr(elements, plan["number_field"])
+            if action == "sign-off" and elements is not None:
+                signed.update(signer_name=elements.signer, date=elements.date)
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action=action,
+                      org=d.org.name, opinion=opinion, version=version, digests=digests,
+                      details=details | {"to": to, "pending": plan["pending"]}, signed=signed)
             return self._document(conn, doc_id)
 
     def _check_actor(self, d: _Doc, user: str, guard: Guard) -> bool:
@@ -456,11 +473,12 @@ class StepsMixin(RecordsMixin):
         plan["details"] = details
         return plan
 
-    def revise(self, doc_id: int, *, user: str, pdf: bytes | None = None, note: str | None = None,
+    def revise(self, doc_id: int, *, actor: "Actor", pdf: bytes | None = None, note: str | None = None,
                body: str | None = None) -> Document:
-        """A new version of the body (a PDF, or structured text typeset on the template).  Before
-        sign-off the document stays where it is; after sign-off the change is substantive and the
-        document goes back to the signer."""
+        """A new version of the body (a PDF, or structured text typeset on the template), made by
+        `actor`.  Before sign-off the document stays where it is; after sign-off the change is
+        substantive and the document goes back to the signer."""
+        user = self._acting(actor)
         typeset_row = None
         if (pdf is None) == (body is None):
             raise ValueError("give the new body as a pdf or as structured text (body), one of the two")
@@ -502,6 +520,7 @@ class StepsMixin(RecordsMixin):
                 pending, _ = self._entry(d.org, d.route, sign_step, drafter=d.drafter, step_state={}, to=None,
                                          guard=guard, signed_off_by=d.row["signed_off_by"], reroute=True)
         guard.raise_if_any(doc=doc_id, user=user)
+        signer = self._signer(actor, d.org, "revise")
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             number = current + 1
@@ -521,8 +540,9 @@ class StepsMixin(RecordsMixin):
             self._update(conn, d, now, **values)
             if reroute:
                 self._set_pending(conn, doc_id, sign_step.id, pending, now)
-            self._log(conn, doc_id, at=now, actor=user, step=d.row["step"], action="revise", org=d.org.name,
-                      opinion=_opinion(note), version=number, digests=new, details=details)
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action="revise",
+                      org=d.org.name, opinion=_opinion(note), version=number, digests=new, details=details,
+                      signed={"previous_version": current, "to": pending if reroute else None})
             return self._document(conn, doc_id)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pki.store import UtcDateTime, metadata, register_migration
+from pki.store import UtcDateTime, add_column_if_missing, append_only, metadata, register_migration
 
 doc_organisations = sa.Table(
     "doc_organisations", metadata,
@@ -107,6 +107,8 @@ doc_actions = sa.Table(
     sa.Column("sm3", sa.String(64)),
     sa.Column("details", sa.Text, nullable=False),           # JSON
     sa.Column("audit_seq", sa.Integer, nullable=False),
+    # the action's signed decision: its number in the document's chain (`doc:ID`); migration 403
+    sa.Column("decision_seq", sa.Integer),
     sa.UniqueConstraint("doc_id", "seq", name="uq_doc_actions_seq"),
 )
 
@@ -168,27 +170,14 @@ doc_archive = sa.Table(
 APPEND_ONLY = (doc_versions, doc_attachments, doc_actions, doc_verifications, doc_archive)
 
 
-def _append_only(table: sa.Table) -> None:
-    name = table.name
-    for op in ("UPDATE", "DELETE"):
-        sa.event.listen(table, "after_create", sa.DDL(
-            f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
-            f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END").execute_if(dialect="sqlite"))
-    sa.event.listen(table, "after_create", sa.DDL(
-        "CREATE OR REPLACE FUNCTION yinxin_append_only() RETURNS trigger AS $$ BEGIN "
-        "RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql").execute_if(
-        dialect="postgresql"))
-    sa.event.listen(table, "after_create", sa.DDL(
-        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-        "FOR EACH ROW EXECUTE FUNCTION yinxin_append_only()").execute_if(dialect="postgresql"))
-
-
 for _table in APPEND_ONLY:
-    _append_only(_table)
+    append_only(_table)
 
 TABLES = (doc_organisations, doc_people, doc_documents, doc_versions, doc_attachments, doc_pending,
           doc_actions, doc_counters, doc_deliveries, doc_verifications, doc_archive)
 
 register_migration(200, "document flow", TABLES)
+register_migration(403, "signed decisions: document actions' decisions", (),
+                   lambda conn: add_column_if_missing(conn, doc_actions, "decision_seq"))
 
 from .typeset import store as _typeset_store  # noqa: E402,F401  (migration 700, after the tables it refers to)

@@ -11,9 +11,12 @@ CSV columns (a header line names them; UTF-8, a BOM is fine):
 * ``san``       — optional: subjectAltNames, ``dns:a.example;ip:10.0.0.1``;
 * ``algorithm`` — optional: the algorithm of a generated key (default: the run's, else the CA's).
 
-Who is who: each row's applicant applies, the approver (`approver`, default the operator)
-approves, and the operator issues; an approver who is also the row's applicant is refused for
-that row (separation of duties).
+Who is who: each row's applicant applies (the operator files the applications for them), the
+approver (`approver`, an RA officer; default the operator, who then must be one too) approves, and
+the operator (a CA operator) issues; an approver who is also the row's applicant is refused for
+that row (separation of duties).  The approver's approval is one signed decision over the whole
+input (chain ``bulk:CA:DIGEST``: the rows' digest, their number, the CA and the profile), made
+before any row is recorded.
 
 Rows go in batches through the issuance cycle of `pki.ca` (ARCHITECTURE.md "Issuance cycle"),
 with the same records and audit events as one-by-one issuance, in fewer transactions:
@@ -78,7 +81,7 @@ from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import csr as asn1_csr, x509 as asn1_x509
@@ -92,6 +95,9 @@ from .errors import (CertificateError, Conflict, InvalidSignature, KeyFileError,
 from .profiles import Profile
 from .ra import PENDING, active_key, check_id_number, check_san, check_subject
 from .sm2 import DEFAULT_DISTID
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
 from .store import applications, cas, certificates, insert_many, insert_many_returning_ids, update_many
 from .x509 import (CertificateSpec, _san_extension, build_tbs_certificate, csr_subject,
                    csr_subject_alt_names, load_csr, name_to_text, parse_name, verify_csr)
@@ -778,8 +784,8 @@ def batch_bounds(count: int, batch_size: int, smallest: int = 16) -> list[tuple[
 
 
 def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: str | None, profile: str,
-               out_dir: str | os.PathLike[str], operator: str, ca_password: bytes | None,
-               approver: str | None = None, key_password: bytes | None = None,
+               out_dir: str | os.PathLike[str], actor: "Actor", ca_password: bytes | None,
+               approver: "Actor | None" = None, key_password: bytes | None = None,
                key_algorithm: str | None = None, key_scheme: str = "aes256",
                csv_dir: str | os.PathLike[str] | None = None, batch_size: int = MAX_BATCH,
                progress: Callable[[RowResult], None] | None = None,
@@ -793,11 +799,13 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     threads (default: one per CPU, at most 4; 0 does it in the calling thread).  Raises only for
     what stops the whole run (unknown CA or profile, wrong CA password, an unusable output
     directory, a database error); row problems are results."""
+    from .accounts.accounts import Accounts
     home = authority.home
-    operator = (operator or "").strip()
-    if not operator:
-        raise PolicyError("an operator is needed", field="operator")
-    approver = (approver or operator).strip()
+    registry = Accounts.of(home)
+    registry.require(actor, any_of=("ca_operator",))
+    approving = approver if approver is not None else actor
+    registry.require(approving, any_of=("ra_officer",))
+    operator, approver_id = actor.account_id, approving.account_id
     prof = home.profiles.get(profile)
     if prof.ca:
         raise PolicyError(f"profile {profile} is for CAs: use `ca init --parent`", profile=profile)
@@ -819,6 +827,7 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     if crypto_processes and not fork_available():
         raise PolicyError("worker processes need fork(), which this system does not have", field="crypto_processes")
     ca_key = authority.load_key(ca_info, ca_password)          # once for the whole run
+    approval = _Approval.prepare(home, approving, ca_info, prof, rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = Path(csv_dir) if csv_dir is not None else Path.cwd()
@@ -830,8 +839,9 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
             if progress is not None:
                 progress(result)
 
-    run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver, key_password,
+    run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver_id, key_password,
                key_algorithm, key_scheme)
+    run.approval = approval
     # each signature is checked with the public key of the CA's certificate
     ca_signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
     batches = collections.deque(rows[start:end] for start, end in batch_bounds(len(rows), batch_size))
@@ -880,6 +890,42 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     return BulkReport(ca=ca_info.name, profile=prof.name, results=ordered, removed_temp_files=removed)
 
 
+@dataclass
+class _Approval:
+    """The approver's one signed decision over the whole input (rows in order: line, subject, identity
+    number, applicant, CSR path, SANs, algorithm): checked before the run (who signs), recorded in the
+    transaction of the first batch that records applications — a run that records none leaves none."""
+
+    approver: "Actor"
+    signer: Any
+    chain: str
+    fields: dict[str, Any]
+    recorded: bool = False
+
+    @classmethod
+    def prepare(cls, home: Any, approver: "Actor", ca: CaInfo, profile: Profile,
+                rows: Sequence[BulkRow]) -> "_Approval":
+        from .accounts import decisions
+        listed = [[r.line, r.subject, r.id_number, r.applicant, r.csr, r.san, r.algorithm] for r in rows]
+        digest = hashlib.sha256(decisions.canonical({"rows": listed})).hexdigest()
+        return cls(approver, decisions.ra_signer(home, approver), f"bulk:{ca.name}:{digest[:16]}",
+                   {"action": "approve", "ca": ca.name, "profile": profile.name, "rows": len(listed),
+                    "rows_sha256": digest})
+
+    def record(self, conn: Any, home: Any, now: datetime) -> None:
+        """Inside a batch's transaction, the first time; `recorded` is set once that commits."""
+        if self.recorded:
+            return
+        from .accounts import decisions
+        decision = decisions.append(conn, home, chain=self.chain, actor=self.approver, signer=self.signer, at=now,
+                                    bootstrap=self.signer is None, fields=self.fields)
+        audit.append(conn, at=now, actor=self.approver.account_id, action="bulk.approve",
+                     target=f"bulk:{self.fields['ca']}",
+                     details={"rows": self.fields["rows"], "rows_sha256": self.fields["rows_sha256"],
+                              "decision": decision.chain, "signed": decision.signature is not None},
+                     result_digest=decision.sha256)
+
+
 class _Run:
     def __init__(self, authority: CertificateAuthority, ca: CaInfo, ca_key: PrivateKey, profile: Profile,
                  out: Path, base: Path, operator: str, approver: str, key_password: bytes | None,
@@ -893,6 +939,7 @@ class _Run:
         self.out, self.base = out, base
         self.out_text, self.base_text = str(out), str(base)
         self.operator, self.approver = operator, approver
+        self.approval: _Approval
         self.key_password, self.key_algorithm, self.key_scheme = key_password, key_algorithm, key_scheme
         self.ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
         self.seen_slots: dict[str, int] = {}            # slot -> line, across the whole file
@@ -1301,9 +1348,11 @@ class _Run:
             results += failed
             if not works:
                 return works
+            self.approval.record(conn, home, now)
             app_ids = insert_many_returning_ids(conn, applications, [
                 {"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
-                 "applicant": w.applicant, "id_number": w.id_number, "public_key_der": w.spki,
+                 "applicant": w.applicant, "submitted_by": self.operator, "id_number": w.id_number,
+                 "public_key_der": w.spki,
                  "csr_der": w.csr_der, "key_generated": w.generate is not None,
                  "subject_alt_names": json.dumps([list(s) for s in w.sans]), "state": "approved",
                  "created_at": now, "decided_by": self.approver, "decided_at": now,
@@ -1321,8 +1370,9 @@ class _Run:
             events: list[audit.Event] = []
             for w, fingerprint in zip(works, fingerprints):
                 app_target = f"application:{w.app_id}"
-                events.append(audit.Event(now, w.applicant, "application.submit", app_target, {
-                    "ca": ca.name, "profile": prof.name, "subject": w.subject.text, "id_number": w.id_number,
+                events.append(audit.Event(now, self.operator, "application.submit", app_target, {
+                    "ca": ca.name, "profile": prof.name, "subject": w.subject.text, "applicant": w.applicant,
+                    "id_number": w.id_number,
                     "key_generated": w.generate is not None, "evidence": [], "bulk_line": w.row.line},
                     result_digest=fingerprint))
                 events.append(audit.Event(now, self.approver, "application.approve", app_target,
@@ -1331,6 +1381,7 @@ class _Run:
                     "application": w.app_id, "profile": prof.name,
                     "tbs_sha256": hashlib.sha256(w.tbs_der).hexdigest()}))
             audit.append_many(conn, events)
+        self.approval.recorded = True
         return works
 
 

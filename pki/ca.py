@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -38,6 +38,16 @@ from .sm2 import DEFAULT_DISTID
 from .store import applications, cas, certificates
 from .x509 import (CertificateSpec, build_tbs_certificate, certificate_public_key, certificate_to_pem,
                    load_certificate, load_csr, name_to_text, parse_name, sign_certificate, verify_csr)
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
+
+
+def _require(home: Home, actor: "Actor", *roles: str, service_ok: bool = False) -> str:
+    """The acting account's id, once `actor` is checked (genuine, this home, live, holding a role)."""
+    from .accounts.accounts import Accounts
+    Accounts.of(home).require(actor, any_of=roles, service_ok=service_ok)
+    return actor.account_id
 
 #: RFC 5280 reasons a revocation may give (certificateHold is `hold`, removeFromCRL is `release`)
 REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed",
@@ -287,9 +297,9 @@ class CertificateAuthority:
 
     def init_ca(self, *, name: str, subject: str, algorithm: str, password: bytes, days: int = 3650,
                 parent: str | None = None, parent_password: bytes | None = None,
-                base_url: str | None = None, sm2_id: bytes | None = None,
-                operator: str = "operator") -> CaInfo:
-        """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`)."""
+                base_url: str | None = None, sm2_id: bytes | None = None, actor: "Actor") -> CaInfo:
+        """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`); a CA operator's act."""
+        operator = _require(self.home, actor, "ca_operator")
         if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise PolicyError("a CA name is letters, digits, - and _ (at most 64)", field="name")
         if algorithm not in ALGORITHMS:
@@ -368,13 +378,16 @@ class CertificateAuthority:
     # ---------------------------------------------------------------- issuance
 
     def issue(self, app_id: int, *, password: bytes | None = None, ca_key: PrivateKey | None = None,
-              operator: str = "operator") -> Issued:
-        """Issue the certificate of an approved application (the numbered cycle above).
+              actor: "Actor") -> Issued:
+        """Issue the certificate of an approved application (the numbered cycle above); a CA
+        operator's act.  A `person` certificate whose key is an account's personal key is bound to
+        that account.
 
         The CA key is opened with `password`, or given already loaded as `ca_key` (a caller
         that issues several certificates, or signs something else too, opens it once)."""
         if (password is None) == (ca_key is None):
             raise ValueError("give the CA key's password or the loaded CA key")
+        operator = _require(self.home, actor, "ca_operator")
         app = self.ra.get(app_id)
         # 1. the RA's checks, again, at the moment of issuance
         if app.state != "approved":
@@ -488,12 +501,17 @@ class CertificateAuthority:
                          details={"application": app.id, "subject": app.subject, "kind": app.kind,
                                   "predecessor": app.predecessor_serial},
                          result_digest=digest)
+            if profile.name == "person":
+                from .accounts.keys import bind_issued
+                bind_issued(conn, public_key_fp=public_key.fingerprint(), ca_name=ca.name, serial=f"{serial:x}",
+                            actor_id=operator, at=now)
             audit.maybe_checkpoint(conn, at=now, ca_name=ca.name, key=ca_key, distid=ca.distid)
         return Issued(self.show(f"{serial:x}", ca=ca.name), cert, self.chain(ca))
 
     def renew(self, serial: str, *, password: bytes | None, csr: bytes | None = None,
-              operator: str = "operator", ca: str | None = None) -> Issued:
+              actor: "Actor", ca: str | None = None) -> Issued:
         """Renew with the same key inside the profile's renewal window, or re-key with a new CSR."""
+        operator = _require(self.home, actor, "ca_operator")
         record = self.show(serial, ca=ca)
         if record.status != "issued":
             raise StateError(f"certificate {record.serial.upper()} is {record.status}; only a valid "
@@ -541,14 +559,18 @@ class CertificateAuthority:
 
     # ---------------------------------------------------------------- status changes
 
-    def _change(self, serial: str, ca: str | None, operator: str, action: str, allowed: Sequence[str],
+    def _change(self, serial: str, ca: str | None, actor: "Actor", action: str, allowed: Sequence[str],
                 values: dict[str, Any], details: dict[str, Any]) -> CertificateRecord:
+        """A status change: an RA decision (RA officer or CA operator), signed in the certificate's chain."""
+        from .accounts import decisions
+        operator = _require(self.home, actor, "ra_officer", "ca_operator")
         record = self.show(serial, ca=ca)
         if record.status not in allowed:
             verb = action.split(".")[1]
             raise StateError(f"certificate {record.serial.upper()} is {record.status}: cannot {verb} it",
                              serial=record.serial.upper(), status=record.status)
         ca_info = self.get(record.ca)
+        signer = decisions.ra_signer(self.home, actor)
         with self.home.store.transaction() as conn:
             # the time of the change is read under the store's write lock, so status times follow
             # commit order: a CRL generated before this commit has an earlier (or equal) thisUpdate,
@@ -561,29 +583,36 @@ class CertificateAuthority:
             if result.rowcount != 1:
                 raise StateError(f"certificate {record.serial.upper()} changed meanwhile; try again",
                                  serial=record.serial.upper())
+            decision = decisions.append(
+                conn, self.home, chain=f"certificate:{ca_info.name}:{record.serial}", actor=actor, signer=signer,
+                at=now, bootstrap=signer is None,
+                fields={"action": action.split(".")[1], "ca": ca_info.name,
+                        "serial": decisions.openssl_serial(record.serial), "subject": record.subject,
+                        "was": record.status, **details})
             audit.append(conn, at=now, actor=operator, action=action,
-                         target=f"{ca_info.name}:{record.serial}", details=details)
+                         target=f"{ca_info.name}:{record.serial}",
+                         details={**details, "decision": decision.seq, "signed": decision.signature is not None},
+                         result_digest=decision.sha256)
         return self.show(record.serial, ca=ca_info.name)
 
-    def hold(self, serial: str, *, operator: str = "operator", ca: str | None = None) -> CertificateRecord:
+    def hold(self, serial: str, *, actor: "Actor", ca: str | None = None) -> CertificateRecord:
         """Suspend (certificateHold): e.g. the medium was reported lost (补办: hold first)."""
-        return self._change(serial, ca, operator, "certificate.hold", ("issued",),
+        return self._change(serial, ca, actor, "certificate.hold", ("issued",),
                             {"status": "held", "revoked_at": _NOW, "revocation_reason": "certificate_hold",
                              "released_at": None}, {})
 
-    def release(self, serial: str, *, operator: str = "operator", ca: str | None = None) -> CertificateRecord:
+    def release(self, serial: str, *, actor: "Actor", ca: str | None = None) -> CertificateRecord:
         """Resume a held certificate (恢复); delta CRLs then list it with removeFromCRL."""
-        return self._change(serial, ca, operator, "certificate.release", ("held",),
+        return self._change(serial, ca, actor, "certificate.release", ("held",),
                             {"status": "issued", "revoked_at": None, "revocation_reason": None,
                              "released_at": _NOW}, {})
 
-    def revoke(self, serial: str, *, reason: str, operator: str = "operator",
-               ca: str | None = None) -> CertificateRecord:
+    def revoke(self, serial: str, *, reason: str, actor: "Actor", ca: str | None = None) -> CertificateRecord:
         """Revoke for an RFC 5280 reason; a held certificate can be revoked, a revoked one cannot change.
         A reserved serial (a crash between signing and recording, see `check()`) may have been
         signed, so it can be revoked too."""
         reason = normalise_reason(reason)
-        return self._change(serial, ca, operator, "certificate.revoke", ("issued", "held", "reserved"),
+        return self._change(serial, ca, actor, "certificate.revoke", ("issued", "held", "reserved"),
                             {"status": "revoked", "revoked_at": _NOW, "revocation_reason": reason,
                              "active_key": None}, {"reason": reason})
 
@@ -693,11 +722,13 @@ class PurgedRecord:
     retention_years: int
 
 
-def purge(authority: CertificateAuthority, *, operator: str = "operator", dry_run: bool = False) -> list[PurgedRecord]:
+def purge(authority: CertificateAuthority, *, actor: "Actor", dry_run: bool = False) -> list[PurgedRecord]:
     """Remove the records of certificates whose retention period (5 or 10 years after the
     certificate stopped being valid: expiry, or revocation if earlier) has passed; nothing younger.
-    Applications and evidence go with their last certificate.  The audit log is kept whole."""
+    Applications and evidence go with their last certificate.  The audit log and the signed
+    decisions are kept whole.  A CA operator's act."""
     home = authority.home
+    operator = _require(home, actor, "ca_operator")
     now = home.clock.now()
     from .store import evidence as evidence_table
     with home.store.transaction() as conn:

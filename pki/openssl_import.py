@@ -50,7 +50,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -79,6 +79,9 @@ _REASONS = {"unspecified": "unspecified", "keycompromise": "key_compromise", "ca
             "keytime": "key_compromise", "cakeytime": "ca_compromise"}
 _HEX_ESCAPE = re.compile(r"(?:\\x[0-9A-Fa-f]{2})+")
 _TIME = re.compile(r"(\d{12}|\d{14})Z\Z")
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
 
 
 @dataclass(frozen=True)
@@ -360,10 +363,13 @@ def _compare(entry: IndexEntry, row: Any) -> str | None:
 
 def import_openssl_index(authority: CertificateAuthority, ca_name: str | None, index_data: bytes, *,
                          certs_dir: str | Path | None = None, source: str = "index.txt",
-                         operator: str = "operator", dry_run: bool = False,
+                         actor: "Actor", dry_run: bool = False,
                          progress: Progress | None = None) -> ImportResult:
-    """Import an `openssl ca` index into CA `ca_name`: all lines or none (see the module docstring)."""
+    """Import an `openssl ca` index into CA `ca_name`: all lines or none (see the module docstring);
+    a CA operator's act."""
+    from .ca import _require
     home = authority.home
+    operator = _require(home, actor, "ca_operator")
     ca = authority.get(ca_name)
     try:
         text = index_data.decode("utf-8")

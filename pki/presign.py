@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -68,6 +68,9 @@ ocsp_responders = sa.Table(
 
 register_migration(301, "status service: pre-signed OCSP responses, delegated responders",
                    (ocsp_responses, ocsp_responders))
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
 
 
 @dataclass(frozen=True)
@@ -131,15 +134,18 @@ def _has_ocsp_nocheck(cert: asn1_x509.Certificate) -> bool:
 
 def configure_responder(authority: CertificateAuthority, ca_name: str | None, *, cert_data: bytes,
                         key_data: bytes, key_password: bytes | None, store_password: bytes,
-                        operator: str = "operator") -> ResponderRecord:
+                        actor: "Actor") -> ResponderRecord:
     """Make a delegated responder sign `ca_name`'s OCSP responses (replacing any earlier one).
 
     The certificate must be issued by the CA (its signature checks with the CA key), carry
     OCSPSigning and id-pkix-ocsp-nocheck (profile ``ocsp``), be valid now, and match the key.
     The key is stored in the home encrypted with `store_password` (the password the status
-    server is then given: ``YINXIN_OCSP_PASSWORD`` or ``--responder-password-file``).
+    server is then given: ``YINXIN_OCSP_PASSWORD`` or ``--responder-password-file``).  A CA
+    operator's act.
     """
+    from .ca import _require
     home = authority.home
+    operator = _require(home, actor, "ca_operator")
     ca = authority.get(ca_name)
     cert = load_certificate(cert_data)
     try:
@@ -191,8 +197,10 @@ def configure_responder(authority: CertificateAuthority, ca_name: str | None, *,
 
 
 def remove_responder(authority: CertificateAuthority, ca_name: str | None, *,
-                     operator: str = "operator") -> ResponderRecord:
+                     actor: "Actor") -> ResponderRecord:
     """Stop using the delegated responder: the CA key signs OCSP responses again."""
+    from .ca import _require
+    operator = _require(authority.home, actor, "ca_operator")
     ca = authority.get(ca_name)
     record = responder_record(authority, ca)
     if record is None:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -26,6 +26,9 @@ from .profiles import Profile
 from .store import applications, cas, certificates, evidence
 from .x509 import (_check_san, csr_subject, csr_subject_alt_names, load_csr, name_to_text, parse_name,
                    verify_csr)
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
 
 # asn1crypto's attribute names → the short names profiles use
 _SHORT = {"country_name": "C", "state_or_province_name": "ST", "locality_name": "L",
@@ -55,12 +58,14 @@ class Application:
     predecessor_serial: str | None
     evidence: tuple[tuple[str, str], ...]      # (file name, sha256)
     public_key_der: bytes
+    submitted_by: str | None = None            # the RA officer who filed it for the applicant
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "ca": self.ca, "kind": self.kind, "profile": self.profile,
                 "subject": self.subject, "applicant": self.applicant, "id_number": self.id_number,
                 "state": self.state, "key_generated": self.key_generated,
                 "subject_alt_names": [f"{t}:{v}" for t, v in self.subject_alt_names],
+                "submitted_by": self.submitted_by,
                 "created_at": self.created_at.isoformat(), "decided_by": self.decided_by,
                 "decided_at": self.decided_at.isoformat() if self.decided_at else None,
                 "comment": self.decision_comment, "issued_serial": self.issued_serial,
@@ -167,17 +172,28 @@ class RegistrationAuthority:
 
     # ---------------------------------------------------------------- apply
 
-    def apply(self, *, ca: str, profile: str, subject: str, applicant: str, id_number: str | None = None,
-              csr: bytes | None = None, generate_key_out: str | Path | None = None,
+    def apply(self, *, ca: str | None, profile: str, subject: str, actor: "Actor", applicant: str | None = None,
+              id_number: str | None = None, csr: bytes | None = None, generate_key_out: str | Path | None = None,
               key_password: bytes | None = None, key_algorithm: str | None = None,
               key_scheme: str = "aes256", evidence_files: Sequence[str | Path] = (),
               subject_alt_names: Sequence[tuple[str, str]] = ()) -> Application:
-        """Record an application.  Exactly one of `csr` or `generate_key_out` is given."""
+        """Record an application.  Exactly one of `csr` or `generate_key_out` is given.
+
+        The applicant is the actor, or — filed by an RA officer for someone — `applicant`; neither
+        may later decide it."""
+        from .accounts.accounts import Accounts
         from .ca import get_ca_row  # the CA row, not the CA key
         if (csr is None) == (generate_key_out is None):
             raise ValueError("give either a CSR or a path for a key generated here")
-        if not applicant or not applicant.strip():
+        applicant = (applicant if applicant is not None else getattr(actor, "account_id", "")).strip()
+        if not applicant:
             raise PolicyError("an application needs an applicant", field="applicant")
+        if applicant != getattr(actor, "account_id", None):
+            Accounts.of(self.home).require(actor, any_of=("ra_officer",))
+            submitted_by: str | None = actor.account_id
+        else:
+            Accounts.of(self.home).require(actor)
+            submitted_by = None
         prof = self.home.profiles.get(profile)
         if prof.ca:
             raise PolicyError(f"profile {profile} is for CAs: use `ca init --parent`", profile=profile)
@@ -232,7 +248,7 @@ class RegistrationAuthority:
         try:
             app_id = self._record_application(
                 ca_row, prof, name, applicant, id_number, public_key, csr_der, csr is None, sans, slot,
-                stored, now)
+                stored, now, actor.account_id, submitted_by)
         except BaseException:
             if generated is not None:  # no key file for an application that was not recorded
                 generated.unlink(missing_ok=True)
@@ -242,23 +258,26 @@ class RegistrationAuthority:
     def _record_application(self, ca_row: Any, prof: Profile, name: asn1_x509.Name, applicant: str,
                             id_number: str | None, public_key: PublicKey, csr_der: bytes | None,
                             key_generated: bool, sans: tuple[tuple[str, str], ...], slot: str | None,
-                            stored: Sequence[tuple[str, str, int, Path]], now: datetime) -> int:
+                            stored: Sequence[tuple[str, str, int, Path]], now: datetime, actor_id: str,
+                            submitted_by: str | None) -> int:
         profile = prof.name
         with self.home.store.transaction() as conn:
             if slot is not None:
                 _ensure_no_active_or_pending(conn, slot, id_number, profile, now)
             app_id = self.home.store.insert(
                 conn, applications, ca_id=ca_row["id"], kind="new", profile=profile,
-                subject=name_to_text(name), applicant=applicant.strip(), id_number=id_number,
+                subject=name_to_text(name), applicant=applicant.strip(), submitted_by=submitted_by,
+                id_number=id_number,
                 public_key_der=public_key.to_der(), csr_der=csr_der, key_generated=key_generated,
                 subject_alt_names=json.dumps([list(s) for s in sans]), state="submitted",
                 created_at=now)
             for filename, digest, size, path in stored:
                 self.home.store.insert(conn, evidence, application_id=app_id, filename=filename,
                                        sha256=digest, size=size, stored_path=str(path))
-            audit.append(conn, at=now, actor=applicant.strip(), action="application.submit",
+            audit.append(conn, at=now, actor=actor_id, action="application.submit",
                          target=f"application:{app_id}",
                          details={"ca": ca_row["name"], "profile": profile, "subject": name_to_text(name),
+                                  "applicant": applicant.strip(),
                                   "id_number": id_number, "key_generated": key_generated,
                                   "evidence": [{"file": f, "sha256": d} for f, d, _, _ in stored]},
                          result_digest=public_key.fingerprint())
@@ -277,17 +296,21 @@ class RegistrationAuthority:
 
     # ---------------------------------------------------------------- decisions
 
-    def approve(self, app_id: int, *, operator: str, comment: str | None = None) -> Application:
-        return self._decide(app_id, operator, "approved", comment)
+    def approve(self, app_id: int, *, actor: "Actor", comment: str | None = None) -> Application:
+        """An RA officer's approval (never the applicant's, nor the submitting officer's): a signed
+        decision in the application's chain."""
+        return self._decide(app_id, actor, "approved", comment)
 
-    def reject(self, app_id: int, *, operator: str, reason: str) -> Application:
+    def reject(self, app_id: int, *, actor: "Actor", reason: str) -> Application:
         if not reason or not reason.strip():
             raise PolicyError("a rejection needs a reason", field="reason")
-        return self._decide(app_id, operator, "rejected", reason)
+        return self._decide(app_id, actor, "rejected", reason)
 
-    def _decide(self, app_id: int, operator: str, state: str, comment: str | None) -> Application:
-        if not operator or not operator.strip():
-            raise PolicyError("an operator is needed", field="operator")
+    def _decide(self, app_id: int, actor: "Actor", state: str, comment: str | None) -> Application:
+        from .accounts import decisions
+        from .accounts.accounts import Accounts
+        Accounts.of(self.home).require(actor, any_of=("ra_officer",))
+        operator = actor.account_id
         app = self.get(app_id)
         # an approved application that can no longer be issued may still be rejected (withdrawn);
         # issuance re-checks "still approved" under the write lock, so the two cannot both happen
@@ -296,20 +319,30 @@ class RegistrationAuthority:
             raise StateError(f"application {app_id} is {app.state}; only a "
                              f"{' or '.join(decidable)} application can be {state}",
                              application=app_id, state=app.state)
-        if operator.strip() == app.applicant:
-            raise PolicyError(f"{operator} applied for application {app_id} and cannot also decide it "
+        if operator in (app.applicant, app.submitted_by):
+            role = "applied for" if operator == app.applicant else "filed"
+            raise PolicyError(f"{operator} {role} application {app_id} and cannot also decide it "
                               "(separation of duties)", application=app_id, operator=operator)
+        signer = decisions.ra_signer(self.home, actor)
         now = self.home.clock.now()
+        action = {"approved": "approve", "rejected": "reject"}[state]
         with self.home.store.transaction() as conn:
             updated = conn.execute(sa.update(applications).where(
                 applications.c.id == app_id, applications.c.state == app.state).values(
-                state=state, decided_by=operator.strip(), decided_at=now, decision_comment=comment))
+                state=state, decided_by=operator, decided_at=now, decision_comment=comment))
             if updated.rowcount != 1:
                 raise StateError(f"application {app_id} was decided by someone else meanwhile",
                                  application=app_id)
-            action = {"approved": "application.approve", "rejected": "application.reject"}[state]
-            audit.append(conn, at=now, actor=operator.strip(), action=action, target=f"application:{app_id}",
-                         details={"comment": comment, "was": app.state})
+            decision = decisions.append(
+                conn, self.home, chain=f"application:{app_id}", actor=actor, signer=signer, at=now,
+                bootstrap=signer is None,
+                fields={"action": action, "application": app_id, "ca": app.ca, "profile": app.profile,
+                        "subject": app.subject, "applicant": app.applicant, "id_number": app.id_number,
+                        "public_key_sha256": public_key_from_spki(app.public_key_der).fingerprint(),
+                        "comment": comment, "was": app.state})
+            audit.append(conn, at=now, actor=operator, action=f"application.{action}", target=f"application:{app_id}",
+                         details={"comment": comment, "was": app.state, "decision": decision.seq,
+                                  "signed": decision.signature is not None}, result_digest=decision.sha256)
         return self.get(app_id)
 
 
@@ -322,7 +355,7 @@ def _application(row: Any, ev: Sequence[Any]) -> Application:
         created_at=row["created_at"], decided_by=row["decided_by"], decided_at=row["decided_at"],
         decision_comment=row["decision_comment"], issued_serial=row["issued_serial"],
         predecessor_serial=row["predecessor_serial"], evidence=tuple((e.filename, e.sha256) for e in ev),
-        public_key_der=row["public_key_der"])
+        public_key_der=row["public_key_der"], submitted_by=row["submitted_by"])
 
 
 def application_public_key(app: Application) -> PublicKey:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -22,6 +22,9 @@ from .errors import StateError
 from .ocsp import (OcspRequestInfo, SingleStatus, build_ocsp_response, issuer_hashes,
                    ocsp_error_response, parse_ocsp_request, MalformedOcspRequest)
 from .store import cas, certificates, crls
+
+if TYPE_CHECKING:
+    from .accounts.actor import Actor
 
 #: how long a full / delta CRL is valid (nextUpdate - thisUpdate)
 FULL_CRL_VALIDITY = timedelta(days=7)
@@ -53,9 +56,12 @@ def _delta_entries(conn: Any, ca: CaInfo, since: datetime, now: datetime) -> Any
 
 
 def generate_crl(authority: CertificateAuthority, ca: CaInfo, key: PrivateKey, *, delta: bool = False,
-                 operator: str = "operator") -> CrlResult:
-    """Build, sign and store the next full (or delta) CRL of `ca`."""
+                 actor: "Actor") -> CrlResult:
+    """Build, sign and store the next full (or delta) CRL of `ca`: a CA operator's act, or the status
+    service's own (a service actor: the CA key is its authority)."""
+    from .ca import _require
     home = authority.home
+    operator = _require(home, actor, "ca_operator", service_ok=True)
     ca_cert = ca.certificate
     aki = ca_cert.key_identifier or ca.public_key().key_identifier()
     with home.store.transaction() as conn:

@@ -90,6 +90,8 @@ applications = sa.Table(
     sa.Column("profile", sa.String(64), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("applicant", sa.String(128), nullable=False),
+    # the account that submitted it, when not the applicant (an RA officer for a person); migration 402
+    sa.Column("submitted_by", sa.String(128)),
     sa.Column("id_number", sa.String(64)),
     sa.Column("public_key_der", sa.LargeBinary, nullable=False),
     sa.Column("csr_der", sa.LargeBinary),
@@ -214,6 +216,34 @@ def register_migration(version: int, description: str, tables: Sequence[sa.Table
         raise ValueError(f"migration {version} is newer than SCHEMA_VERSION {SCHEMA_VERSION}: raise it")
     _MIGRATIONS.append((version, description, tuple(tables), step))
     _MIGRATIONS.sort(key=lambda m: m[0])
+
+
+def add_column_if_missing(conn: Connection, table: sa.Table, column: str) -> None:
+    """A migration step: ALTER TABLE … ADD COLUMN for a nullable column declared on `table` after the
+    table's first migration (a database created since has it already)."""
+    if column in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
+        return
+    col = table.c[column]
+    ddl = col.type.compile(dialect=conn.dialect)
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column)} {ddl}")
+
+
+def append_only(table: sa.Table) -> None:
+    """Database triggers refusing UPDATE and DELETE on `table` (SQLite and PostgreSQL), made when the
+    table is created: even a stray SQL statement cannot rewrite what was recorded."""
+    name = table.name
+    for op in ("UPDATE", "DELETE"):
+        sa.event.listen(table, "after_create", sa.DDL(
+            f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
+            f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END").execute_if(dialect="sqlite"))
+    sa.event.listen(table, "after_create", sa.DDL(
+        "CREATE OR REPLACE FUNCTION yinxin_append_only() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql").execute_if(
+        dialect="postgresql"))
+    sa.event.listen(table, "after_create", sa.DDL(
+        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
+        "FOR EACH ROW EXECUTE FUNCTION yinxin_append_only()").execute_if(dialect="postgresql"))
 
 
 def sqlite_url(path: str) -> str:

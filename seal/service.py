@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from asn1crypto import x509 as asn1_x509
 
@@ -35,6 +35,9 @@ from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
 from .records import SealRecord, SealRegistry
 from .ses import verify_seal
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
 
 __all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
            "AnchorText", "ExistingField"]
@@ -127,9 +130,11 @@ class SealService:
                     crls.append(der)
         return RevocationData(crls=tuple(crls))
 
-    def open_signer(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
-        """Check that the seal may sign now, open its key, return (record, pyHanko signer)."""
+    def open_signer(self, seal_name: str, password: bytes, *, actor: "Actor") -> tuple[SealRecord, Any]:
+        """Check that the actor is the seal's custodian and the seal may sign now, open its key (the
+        seal's password: the second proof, of the seal), return (record, pyHanko signer)."""
         record = self.registry.get(seal_name)
+        self.registry.require_custodian(record, actor)
         self.registry.check_usable(record, self.home.clock.now())
         key = self.registry.open_key(seal_name, password, actor=actor)
         chain = self.registry.chain(record)
@@ -149,11 +154,12 @@ class SealService:
 
     # ---------------------------------------------------------------- stamping
 
-    def open_ofd_key(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
-        """Check that the seal may sign an OFD now (usable, SM2, its SES_Seal signed by the
-        GB/T 38540 rule), open its key; returns (record, private key)."""
+    def open_ofd_key(self, seal_name: str, password: bytes, *, actor: "Actor") -> tuple[SealRecord, Any]:
+        """Check that the actor is the seal's custodian and the seal may sign an OFD now (usable,
+        SM2, its SES_Seal signed by the GB/T 38540 rule), open its key; returns (record, private key)."""
         from .ofd.errors import OfdSealError
         record = self.registry.get(seal_name)
+        self.registry.require_custodian(record, actor)
         if record.algorithm != "sm2":
             raise OfdSealError(f"seal {record.name} is an {record.algorithm} seal: a GB/T 38540 seal on an OFD is "
                                "SM2 with SM3; use an SM2 seal", seal=record.name, algorithm=record.algorithm)
@@ -171,7 +177,7 @@ class SealService:
 
     def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
                    output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
-                   actor: str, reason: str | None = None, timestamp_url: str | None = None,
+                   actor: "Actor", reason: str | None = None, timestamp_url: str | None = None,
                    with_validation_info: bool = False, riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> Any:
         """Seal one PDF or OFD file (told by content) into `output_path` (written whole or not at
         all).  Returns a StampResult (PDF) or an OfdStampResult."""
@@ -190,7 +196,7 @@ class SealService:
         return result
 
     def _stamp_ofd_file(self, seal_name: str, password: bytes, input_path, output_path, *, placement: Placement,
-                        riding: bool, riding_min_mm: float, actor: str, timestamp_url: str | None,
+                        riding: bool, riding_min_mm: float, actor: "Actor", timestamp_url: str | None,
                         with_validation_info: bool) -> Any:
         from .ofd.errors import OfdSealError
         from .ofd.package import OfdPackage
@@ -209,7 +215,7 @@ class SealService:
         return result
 
     def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
-              riding: bool = False, actor: str, reason: str | None = None,
+              riding: bool = False, actor: "Actor", reason: str | None = None,
               timestamp_url: str | None = None, with_validation_info: bool = False,
               riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampOutcome:
         """Seal PDF or OFD bytes (told by content); returns the sealed bytes."""
@@ -222,7 +228,7 @@ class SealService:
             data, result = stamp_ofd_bytes(bytes(pdf), key=key, placement=placement, riding=riding,
                                            riding_min_mm=riding_min_mm, **self._ofd_options(record))
             with self.home.store.transaction() as conn:
-                audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
+                audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.stamp",
                              target=f"seal:{record.name}",
                              details={"input_sha256": hashlib.sha256(bytes(pdf)).hexdigest(), "format": OFD,
                                       "field": result.field_name, "page": result.page,
@@ -242,7 +248,7 @@ class SealService:
 
     def stamp_many(self, seal_name: str, password: bytes, files: Sequence[str | os.PathLike[str]],
                    out_dir: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
-                   actor: str, processes: int = 2, reason: str | None = None,
+                   actor: "Actor", processes: int = 2, reason: str | None = None,
                    progress: Callable[[int, int, BatchItem], None] | None = None,
                    riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> list[BatchItem]:
         """Seal many PDFs and OFDs (told by content) with one password check; the key is loaded
@@ -274,14 +280,15 @@ class SealService:
         with self.home.store.transaction() as conn:
             for item in items:
                 if item.ok:
-                    audit.append(conn, at=now, actor=actor, action="seal.stamp", target=f"seal:{record.name}",
+                    audit.append(conn, at=now, actor=actor.account_id, action="seal.stamp",
+                                 target=f"seal:{record.name}",
                                  details={"input": str(item.source), "output": str(item.output), "batch": True},
                                  result_digest=_sha256_file(item.output))
         return items
 
-    def _audit_stamp(self, record: SealRecord, actor: str, result: Any, source: Path) -> None:
+    def _audit_stamp(self, record: SealRecord, actor: "Actor", result: Any, source: Path) -> None:
         with self.home.store.transaction() as conn:
-            audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
+            audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.stamp",
                          target=f"seal:{record.name}",
                          details={"input_sha256": _sha256_file(source), "output": str(result.output),
                                   "format": getattr(result, "format", PDF),

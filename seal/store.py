@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pki.store import UtcDateTime, metadata, register_migration
+from pki.store import UtcDateTime, add_column_if_missing, metadata, register_migration
 
 seals = sa.Table(
     "seals", metadata,
@@ -46,13 +46,8 @@ seals = sa.Table(
 register_migration(100, "electronic seals", (seals,))
 
 
-def _add_drawing_column(conn: sa.engine.Connection) -> None:
-    if "drawing" not in {c["name"] for c in sa.inspect(conn).get_columns("seals")}:
-        conn.execute(sa.text("ALTER TABLE seals ADD COLUMN drawing " +
-                             ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB")))
-
-
-register_migration(101, "seals keep their vector picture as drawn at creation", (), step=_add_drawing_column)
+register_migration(101, "seals keep their vector picture as drawn at creation", (),
+                   step=lambda conn: add_column_if_missing(conn, seals, "drawing"))
 
 
 def _mark_legacy_seals(conn: sa.engine.Connection) -> None:

@@ -1,6 +1,9 @@
 """Helpers for the CA-core tests (test_ca_*, test_ra_*, test_status_*, test_audit_*, test_cli_ca).
 
-* `World`          — a yinxin home opened through the library with a FixedClock
+* `World`          — a yinxin home opened through the library with a FixedClock, and its actors
+                     (`op`: the CA operator "operator"; `officer(name)`: an RA officer who is also a
+                     CA operator; `person(name)`: an account with no role, applying for itself)
+* `op_for`, `officer_for`, `person_for` — the same actors for a bare Home
 * `openssl_csr`    — a key and a PKCS#10 request made by the OpenSSL command line
 * `apply_and_issue`— the RA + CA path for one certificate (apply, approve, issue)
 * `db_snapshot`    — every row of every table, read with the sqlite3 module (not our store)
@@ -21,6 +24,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from pki.accounts.actor import Actor
+from pki.accounts.testing import actor_for_tests
 from pki.ca import CaInfo, CertificateAuthority, Issued
 from pki.clock import FixedClock, SystemClock
 from pki.home import Home
@@ -150,10 +155,24 @@ class World:
         self.database = prepare_home_database(self.home_dir)
         self.home = Home.open(self.home_dir, clock=self.clock)
         self.authority = CertificateAuthority(self.home)
+        # the cast of the CA-core tests, made up front: tests compare the database before and after
+        op_for(self.home)
+        for name in ("alice", "bob", "carol", "dave"):
+            officer_for(self.home, name)
 
     @property
     def ra(self):  # type: ignore[no-untyped-def]
         return self.authority.ra
+
+    @property
+    def op(self) -> Actor:
+        return op_for(self.home)
+
+    def officer(self, name: str) -> Actor:
+        return officer_for(self.home, name)
+
+    def person(self, name: str) -> Actor:
+        return person_for(self.home, name)
 
     def db_path(self) -> Path | PgDatabase:
         """The SQLite file, or the PostgreSQL schema: what `db_snapshot` and `sql` take."""
@@ -161,6 +180,7 @@ class World:
 
     def init_ca(self, name: str, algorithm: str, *, subject: str | None = None, parent: str | None = None,
                 base_url: str | None = BASE_URL, days: int = 3650, **kwargs: Any) -> CaInfo:
+        kwargs.setdefault("actor", self.op)
         return self.authority.init_ca(
             name=name, subject=subject or f"/C=CN/O=印信测试/CN={name} CA", algorithm=algorithm,
             password=PASSWORD, days=days, parent=parent, parent_password=PASSWORD if parent else None,
@@ -182,19 +202,65 @@ def apply_and_issue(world: World, *, ca: str, profile: str, subject: str, csr: b
                     applicant: str = "alice", approver: str = "bob", id_number: str | None = None,
                     sans: Sequence[tuple[str, str]] = (), generate_key_out: Path | None = None,
                     key_algorithm: str | None = None, evidence: Sequence[Path] = ()) -> Issued:
-    app = world.ra.apply(ca=ca, profile=profile, subject=subject, applicant=applicant, id_number=id_number,
+    app = world.ra.apply(ca=ca, profile=profile, subject=subject, actor=world.person(applicant), id_number=id_number,
                          csr=csr, generate_key_out=generate_key_out,
                          key_password=KEY_PASSWORD if generate_key_out else None,
                          key_algorithm=key_algorithm, subject_alt_names=sans, evidence_files=evidence)
-    world.ra.approve(app.id, operator=approver)
-    return world.authority.issue(app.id, password=PASSWORD, operator="operator")
+    world.ra.approve(app.id, actor=world.officer(approver))
+    return world.authority.issue(app.id, password=PASSWORD, actor=world.op)
+
+
+# --------------------------------------------------------------------------- actors (pki.accounts.testing)
+
+def op_for(home: Home) -> Actor:
+    """The CA operator of the CA-core tests ("operator": CA operator and RA officer)."""
+    return actor_for_tests(home, "operator", roles=("ca_operator", "ra_officer"))
+
+
+def officer_for(home: Home, name: str) -> Actor:
+    """An RA officer (and CA operator) called `name`."""
+    return actor_for_tests(home, name, roles=("ra_officer", "ca_operator"))
+
+
+def person_for(home: Home, name: str) -> Actor:
+    """An account with no role: a person applying for their own certificate."""
+    return actor_for_tests(home, name)
+
+
+def write_session(home: Home, path: Path, name: str, *roles: str, pin: bytes | None = None,
+                  organisation: str | None = None) -> Path:
+    """A real session of `name` (made by pki.accounts.testing, without argon2's cost) written as the
+    session file `yinxin login` writes (mode 0600); the CLI under test resumes it."""
+    from pki.accounts.testing import session_for_tests
+    session = session_for_tests(home, name, roles=roles, pin=pin, organisation=organisation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(session.to_file())
+    os.chmod(path, 0o600)
+    return path
+
+
+def session_env(home_dir: Path, name: str = "operator", *roles: str) -> dict[str, str]:
+    """{"YINXIN_SESSION": a session file of `name`} for the CLI on `home_dir` (default: the CA
+    operator and RA officer "operator"); the file lies beside the home, not in it."""
+    roles = roles or ("ca_operator", "ra_officer")
+    path = Path(home_dir).parent / "sessions" / f"{Path(home_dir).name}-{name}.session"
+    if not path.exists():
+        write_session(Home.open(home_dir), path, name, *roles)
+    return {"YINXIN_SESSION": str(path)}
 
 
 # --------------------------------------------------------------------------- the database, read independently
 
-def db_snapshot(db: Path | PgDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read past pki.store (sqlite3 or psycopg)."""
-    return snapshot(db)
+def db_snapshot(db: Path | PgDatabase, *, idle_timers: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read past pki.store (sqlite3 or psycopg) — except, unless
+    `idle_timers`, the sessions' last-use time, which every successful command restarts (a refused one
+    leaves it, and everything else, as it was)."""
+    rows = snapshot(db)
+    if not idle_timers and "account_sessions" in rows:
+        from pki.accounts.store import account_sessions
+        at = list(account_sessions.c.keys()).index("last_seen_at")
+        rows["account_sessions"] = [r[:at] + r[at + 1:] for r in rows["account_sessions"]]
+    return rows
 
 
 def row_counts(db: Path) -> dict[str, int]:

@@ -27,16 +27,16 @@ def world(tmp_path_factory) -> World:
         issued = apply_and_issue(w, ca="ec" if i % 2 else "rsa", profile="organization",
                                  subject=f"/O=印信测试/CN=audit {i}", generate_key_out=w.files / f"k{i}.pem")
         serials.append(issued.record.serial)
-    app = w.ra.apply(ca="ec", profile="organization", subject="/O=印信测试/CN=rejected", applicant="alice",
+    app = w.ra.apply(ca="ec", profile="organization", subject="/O=印信测试/CN=rejected", actor=w.person("alice"),
                      generate_key_out=w.files / "rejected.pem", key_password=b"pw")
-    w.ra.reject(app.id, operator="bob", reason="no evidence")
-    w.authority.hold(serials[1])
-    w.authority.release(serials[1])
-    w.authority.hold(serials[3])
-    w.authority.revoke(serials[3], reason="keyCompromise")
-    w.authority.revoke(serials[0], reason="superseded")
+    w.ra.reject(app.id, actor=w.officer("bob"), reason="no evidence")
+    w.authority.hold(serials[1], actor=w.op)
+    w.authority.release(serials[1], actor=w.op)
+    w.authority.hold(serials[3], actor=w.op)
+    w.authority.revoke(serials[3], reason="keyCompromise", actor=w.op)
+    w.authority.revoke(serials[0], reason="superseded", actor=w.op)
     for ca in ("ec", "rsa"):
-        generate_crl(w.authority, w.authority.get(ca), w.key(ca))
+        generate_crl(w.authority, w.authority.get(ca), w.key(ca), actor=w.op)
     return w
 
 

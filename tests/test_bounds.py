@@ -98,7 +98,7 @@ def test_stamping_a_bomb_is_refused_within_bounds(cli, bombs, kind, args, needle
     out = cli.files / f"bomb-out.{kind}"
     audit = db_rows(cli.db, "SELECT count(*) FROM audit_events")
     code, err, peak_kb = measured(cli, "seal", "stamp", bombs[kind], out, "--seal", "bj-ofd", "--password-file",
-                                  cli.password, "--operator", "wang", *args)
+                                  cli.password, "--session", cli.session("wang"), *args)
     from ca_helpers import CliResult
     assert_one_line_error(CliResult(code, "", err), needle)
     assert code == 2 and not out.exists()

@@ -190,7 +190,8 @@ def test_update_many_changes_what_it_matches_and_counts(tmp_path: Path) -> None:
 def _application(ca_id: int, i: int, now: datetime) -> dict:
     """An applications row exercising every column type, with NULLs and non-ASCII text."""
     return {"ca_id": ca_id, "kind": "new", "profile": "person", "subject": f"CN=张三 {i},O=印信",
-            "applicant": f"申请人{i}", "id_number": None if i % 3 else f"11010519491231{i:04d}",
+            "applicant": f"申请人{i}", "submitted_by": None if i % 4 else "受理人",
+            "id_number": None if i % 3 else f"11010519491231{i:04d}",
             "public_key_der": bytes([i % 256]) * (i % 7 + 1) + b"\x00\\'\"", "csr_der": None,
             "key_generated": bool(i % 2), "subject_alt_names": '[["dns", "a.example"]]', "state": "approved",
             "created_at": now + timedelta(microseconds=i), "decided_by": None if i % 5 == 0 else "审批人",
@@ -289,8 +290,8 @@ def test_plain_csr_and_full_path_give_the_same_error_for_a_broken_signature(tmp_
     good = generate_key("sm2")
     (tmp_path / "4.csr").write_bytes(csr_to_pem(build_csr(parse_name("/C=CN/O=T/CN=u4"), good, distid=DISTID.encode())))
     rows.append(BulkRow(line=4, subject="/C=CN/O=T/CN=u4", id_number="ID2", csr=str(tmp_path / "4.csr")))
-    report = issue_bulk(w.authority, rows, ca="sm2", profile="person", out_dir=tmp_path / "out", operator="op",
-                        approver="ap", ca_password=PASSWORD)
+    report = issue_bulk(w.authority, rows, ca="sm2", profile="person", out_dir=tmp_path / "out", actor=w.officer("op"),
+                        approver=w.officer("ap"), ca_password=PASSWORD)
     failed = {r.line: r for r in report.failed}
     assert set(failed) == {2, 3} and [r.line for r in report.issued] == [4]
     assert failed[2].error == failed[3].error == "CSR signature does not verify"

@@ -34,7 +34,7 @@ from pki.sm2 import DEFAULT_DISTID
 from pki.x509 import build_csr, csr_to_pem, parse_name
 
 from ca_helpers import (DISTID, KEY_PASSWORD, PASSWORD, World, apply_and_issue, fixed_clock, openssl, openssl_csr,
-                        openssl_out, sql, wall_clock, yinxin)
+                        openssl_out, sql, wall_clock, yinxin, session_env)
 from test_bulk_issuance import _csr_broken_signature, _db, _write_csv
 
 SHEET_ROWS = [
@@ -63,7 +63,7 @@ def _run_sheet(tmp_path: Path, name: str, csrs: Path, *options: str) -> dict:
     key_pw = work / "key-pw"
     key_pw.write_bytes(KEY_PASSWORD + b"\n")
     result = yinxin(home, "--json", "ca", "bulk", "--ca", "sm2root", "--profile", "person", "--from", sheet,
-                    "--out-dir", work / "out", "--operator", "boss", "--key-password-file", key_pw,
+                    "--out-dir", work / "out", "--session", _boss(home), "--key-password-file", key_pw,
                     "--batch-size", "4", *options, env={"YINXIN_CA_PASSWORD": PASSWORD.decode()})
     assert result.code == 1 and "Traceback" not in result.err, result
     report = result.json()
@@ -181,7 +181,7 @@ def test_a_signature_failing_its_check_in_a_worker_stops_the_run(tmp_path: Path,
     monkeypatch.setattr(bulk_crypto, "sign_all", one_bad)     # the workers are forked with it
     with pytest.raises(InvalidSignature, match="does not verify with its own certificate"):
         issue_bulk(w.authority, _rows(tmp_path, 12), ca="ec", profile="person", out_dir=tmp_path / "out",
-                   operator="op", approver="ap", ca_password=PASSWORD, crypto_processes=2)
+                   actor=w.officer("op"), approver=w.officer("ap"), ca_password=PASSWORD, crypto_processes=2)
     assert multiprocessing.active_children() == []
     reserved = w.authority.check()
     assert len(reserved) == 12                  # the whole batch: reserved, maybe signed, not issued
@@ -243,7 +243,8 @@ def test_default_takes_workers_for_many_rows(tmp_path: Path, monkeypatch: pytest
         other.start()
     try:
         report = issue_bulk(w.authority, _rows(tmp_path, rows), ca="ec", profile="person",
-                            out_dir=tmp_path / "out", operator="op", approver="ap", ca_password=PASSWORD,
+                            out_dir=tmp_path / "out", actor=w.officer("op"), approver=w.officer("ap"),
+                            ca_password=PASSWORD,
                             progress=lambda _r: seen.append(len(multiprocessing.active_children())))
     finally:
         stop.set()
@@ -257,7 +258,7 @@ def test_negative_counts_are_refused(tmp_path: Path) -> None:
     w.init_ca("ec", "ecdsa-p256")
     with pytest.raises(PolicyError, match="crypto_processes cannot be negative"):
         issue_bulk(w.authority, _rows(tmp_path, 1), ca="ec", profile="person", out_dir=tmp_path / "out",
-                   operator="op", ca_password=PASSWORD, crypto_processes=-1)
+                   actor=w.officer("op"), ca_password=PASSWORD, crypto_processes=-1)
     assert not (tmp_path / "out").exists()
 
 
@@ -295,7 +296,8 @@ def test_a_killed_worker_stops_the_run_with_a_clear_error(tmp_path: Path) -> Non
             killed.append(pid)
     with pytest.raises(PkiError, match="worker process of this run ended unexpectedly"):
         issue_bulk(w.authority, _rows(tmp_path, 60), ca="ec", profile="person", out_dir=tmp_path / "out",
-                   operator="op", approver="ap", ca_password=PASSWORD, crypto_processes=2, batch_size=4,
+                   actor=w.officer("op"), approver=w.officer("ap"), ca_password=PASSWORD, crypto_processes=2,
+                   batch_size=4,
                    progress=kill_a_worker)
     assert killed and multiprocessing.active_children() == []
     issued = sql(w.db_path(), "SELECT count(*) FROM certificates WHERE status='issued' AND cert_der IS NOT NULL")
@@ -326,3 +328,8 @@ def test_proofs_of_possession_in_workers_threads_or_inline(processes: int, threa
         failed = [item for future in pool.verify_proofs(proofs) for item in future.result()]
     assert [line for line, _ in failed] == [3, 5]
     assert all(why for _, why in failed)
+
+
+def _boss(home: Path) -> str:
+    """The session of boss, CA operator and RA officer, who runs and approves the bulk issuance."""
+    return session_env(home, "boss", "ca_operator", "ra_officer")["YINXIN_SESSION"]

@@ -101,7 +101,8 @@ def test_sub_ca_chain_verifies(world: World, sub: str, algorithm: str, parent: s
 def test_sub_ca_must_fit_subca_profile(world: World) -> None:
     with pytest.raises(PolicyError, match="subca requires subject attribute"):
         world.authority.init_ca(name="sub-bad", subject="/O=Only an O", algorithm="ecdsa-p256",
-                                password=b"x", parent="root-ecdsa-p256", parent_password=b"ca-password-1")
+                                password=b"x", parent="root-ecdsa-p256", parent_password=b"ca-password-1",
+                                actor=world.op)
     assert "sub-bad" not in {ca.name for ca in world.authority.cas()}
     assert not (world.home_dir / "cas" / "sub-bad").exists()
 
@@ -131,7 +132,7 @@ def test_server_profile_requires_a_san(world: World) -> None:
     _, no_san = openssl_csr(world.files, "ecdsa-p256", "/CN=www.yinxin.test", stem="srv-nosan")
     with pytest.raises(PolicyError, match="requires a subjectAltName"):
         world.ra.apply(ca="root-ecdsa-p256", profile="server", subject="/CN=www.yinxin.test",
-                       applicant="alice", csr=no_san.read_bytes())
+                       actor=world.person("alice"), csr=no_san.read_bytes())
     # the SAN may come from the CSR's extensionRequest …
     _, with_san = openssl_csr(world.files, "ecdsa-p256", "/CN=www.yinxin.test", stem="srv-san",
                               san="DNS:www.yinxin.test,IP:127.0.0.1")

@@ -47,7 +47,7 @@ def test_broken_signature_refused_without_a_trace(world: World, algorithm: str, 
         assert verdict in (proc.stdout + proc.stderr).decode()
     before = db_snapshot(world.db_path())
     with pytest.raises(CertificateError, match="CSR signature does not verify") as info:
-        world.ra.apply(ca=ca, profile="organization", subject=subject, applicant="alice", csr=broken)
+        world.ra.apply(ca=ca, profile="organization", subject=subject, actor=world.person("alice"), csr=broken)
     assert info.value.data["field"] == "csr"
     assert db_snapshot(world.db_path()) == before
 
@@ -58,7 +58,7 @@ def test_sm2_csr_signed_with_another_id_refused(world: World) -> None:
     _, csr = openssl_csr(world.files, "sm2", subject, stem="sm2-empty-id", sm2_distid=None)
     before = db_snapshot(world.db_path())
     with pytest.raises(CertificateError, match="CSR signature does not verify"):
-        world.ra.apply(ca="sm2", profile="organization", subject=subject, applicant="alice",
+        world.ra.apply(ca="sm2", profile="organization", subject=subject, actor=world.person("alice"),
                        csr=csr.read_bytes())
     assert db_snapshot(world.db_path()) == before
     # a CA configured with the empty ID accepts exactly that request
@@ -75,7 +75,7 @@ def test_mismatched_subject_refused(world: World) -> None:
     before = db_snapshot(world.db_path())
     with pytest.raises(CertificateError, match="differs from the application's subject") as info:
         world.ra.apply(ca="rsa", profile="organization", subject="/C=CN/O=印信测试/CN=Li Si",
-                       applicant="alice", csr=csr.read_bytes())
+                       actor=world.person("alice"), csr=csr.read_bytes())
     assert "CN=Zhang San" in info.value.message and "CN=Li Si" in info.value.message
     assert db_snapshot(world.db_path()) == before
 
@@ -101,7 +101,7 @@ def test_malformed_vectors_exist() -> None:
 def test_malformed_csr_refused(world: World, vector: str) -> None:
     before = db_snapshot(world.db_path())
     with pytest.raises(CertificateError) as info:
-        world.ra.apply(ca="rsa", profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca="rsa", profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        csr=(VECTORS / "csr" / vector).read_bytes())
     assert info.value.data["field"] == "csr"
     assert db_snapshot(world.db_path()) == before
@@ -113,11 +113,12 @@ def test_key_algorithm_outside_profile_refused(world: World) -> None:
     _, csr = openssl_csr(world.files, "ecdsa-p384", subject, stem="gov-p384")
     before = db_snapshot(world.db_path())
     with pytest.raises(PolicyError, match="does not allow ecdsa-p384"):
-        world.ra.apply(ca="rsa", profile="government", subject=subject, applicant="alice", csr=csr.read_bytes())
+        world.ra.apply(ca="rsa", profile="government", subject=subject, actor=world.person("alice"),
+                       csr=csr.read_bytes())
     assert db_snapshot(world.db_path()) == before
 
 
 def test_certificate_is_not_a_csr(world: World) -> None:
     with pytest.raises(CertificateError, match="expected PEM CERTIFICATE REQUEST, found CERTIFICATE"):
-        world.ra.apply(ca="rsa", profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca="rsa", profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        csr=world.ca_pem("rsa").read_bytes())

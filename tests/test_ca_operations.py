@@ -54,12 +54,12 @@ def test_renew_inside_window_keeps_the_key(tmp_path) -> None:
     world.clock.set(old.record.not_after - timedelta(days=window + 1))
     before = db_snapshot(world.db_path())
     with pytest.raises(StateError, match=f"renewal window {window} days") as info:
-        world.authority.renew(old.record.serial, password=PASSWORD)
+        world.authority.renew(old.record.serial, password=PASSWORD, actor=world.op)
     assert info.value.data["serial"] == old.record.serial.upper()
     assert db_snapshot(world.db_path()) == before
     # inside the window: a new certificate for the same key; the old one is superseded
     world.clock.set(old.record.not_after - timedelta(days=window - 1))
-    new = world.authority.renew(old.record.serial.upper(), password=PASSWORD)
+    new = world.authority.renew(old.record.serial.upper(), password=PASSWORD, actor=world.op)
     assert new.record.serial != old.record.serial
     assert new.record.public_key_fp == old.record.public_key_fp
     assert new.record.predecessor_serial == old.record.serial
@@ -75,7 +75,7 @@ def test_renew_inside_window_keeps_the_key(tmp_path) -> None:
                                            world.ca_pem("ec"), new_pem)
     # a superseded certificate is not renewed again
     with pytest.raises(StateError, match="is revoked"):
-        world.authority.renew(old.record.serial, password=PASSWORD)
+        world.authority.renew(old.record.serial, password=PASSWORD, actor=world.op)
 
 
 def test_renew_after_expiry_refused(tmp_path) -> None:
@@ -85,7 +85,7 @@ def test_renew_after_expiry_refused(tmp_path) -> None:
     world.clock.set(old.record.not_after + timedelta(seconds=1))
     before = db_snapshot(world.db_path())
     with pytest.raises(StateError, match="expired"):
-        world.authority.renew(old.record.serial, password=PASSWORD)
+        world.authority.renew(old.record.serial, password=PASSWORD, actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
@@ -94,7 +94,7 @@ def test_renewal_moves_the_one_person_slot(tmp_path) -> None:
     world.init_ca("ec", "ecdsa-p256")
     old = _issue(world, "孙七", ca="ec", profile="person", id_number="110101199001010077")
     world.clock.set(old.record.not_after - timedelta(days=10))
-    new = world.authority.renew(old.record.serial, password=PASSWORD)
+    new = world.authority.renew(old.record.serial, password=PASSWORD, actor=world.op)
     assert new.record.id_number == "110101199001010077"
     from pki.errors import Conflict
     with pytest.raises(Conflict, match=f"serial {new.record.serial.upper()}"):
@@ -105,7 +105,7 @@ def test_rekey_with_a_new_csr(world: World) -> None:
     old = _issue(world, "rekey me")
     new_key, new_csr = _csr("/O=印信测试/CN=rekey me")
     # re-keying is not bound to the renewal window (a key may be compromised at any time)
-    new = world.authority.renew(old.record.serial, password=PASSWORD, csr=new_csr)
+    new = world.authority.renew(old.record.serial, password=PASSWORD, csr=new_csr, actor=world.op)
     assert new.record.public_key_fp == new_key.public_key().fingerprint() != old.record.public_key_fp
     assert world.ra.get(new.record.application_id).kind == "rekey"
     assert world.authority.show(old.record.serial).revocation_reason == "superseded"
@@ -118,9 +118,10 @@ def test_rekey_refuses_same_key_and_broken_csr(world: World) -> None:
     issued = apply_and_issue(world, ca="ec", profile="organization", subject="/O=印信测试/CN=same key", csr=csr)
     before = db_snapshot(world.db_path())
     with pytest.raises(PolicyError, match="current key"):
-        world.authority.renew(issued.record.serial, password=PASSWORD, csr=csr)
+        world.authority.renew(issued.record.serial, password=PASSWORD, csr=csr, actor=world.op)
     with pytest.raises(CertificateError):
-        world.authority.renew(issued.record.serial, password=PASSWORD, csr=b"-----BEGIN CERTIFICATE REQUEST-----\n")
+        world.authority.renew(issued.record.serial, password=PASSWORD, csr=b"-----BEGIN CERTIFICATE REQUEST-----\n",
+                              actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
@@ -135,7 +136,7 @@ def test_sub_ca_certificate_is_not_renewed_as_an_end_entity(tmp_path) -> None:
     _, csr = _csr("/C=CN/O=印信测试/CN=sub CA")
     for kwargs in ({}, {"csr": csr}):
         with pytest.raises(PolicyError, match="profile subca is for CA certificates"):
-            world.authority.renew(sub.serial, password=PASSWORD, ca="root", **kwargs)
+            world.authority.renew(sub.serial, password=PASSWORD, ca="root", **kwargs, actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
@@ -143,15 +144,16 @@ def test_sub_ca_certificate_is_not_renewed_as_an_end_entity(tmp_path) -> None:
 
 def test_hold_release_revoke(world: World) -> None:
     serial = _issue(world, "hold me").record.serial
-    held = world.authority.hold(serial, operator="carol")
+    held = world.authority.hold(serial, actor=world.officer("carol"))
     assert (held.status, held.revocation_reason, held.revoked_at) == ("held", "certificate_hold", world.clock.now())
     world.clock.advance(timedelta(hours=1))
-    released = world.authority.release(serial)
+    released = world.authority.release(serial, actor=world.op)
     assert (released.status, released.revocation_reason, released.revoked_at) == ("issued", None, None)
     assert released.released_at == world.clock.now()
     world.clock.advance(timedelta(hours=1))
-    world.authority.hold(serial)
-    revoked = world.authority.revoke(serial, reason="key-compromise")   # a held certificate can be revoked
+    world.authority.hold(serial, actor=world.op)
+    revoked = world.authority.revoke(serial, reason="key-compromise",
+                                     actor=world.op)   # a held certificate can be revoked
     assert (revoked.status, revoked.revocation_reason) == ("revoked", "key_compromise")
     actions = [r[0] for r in sql(world.db_path(), "SELECT action FROM audit_events WHERE target=? ORDER BY seq",
                                  (f"ec:{serial}",))]
@@ -172,13 +174,13 @@ ILLEGAL = [
 def test_illegal_transitions_change_nothing(world: World, state: str, operation: str, message: str) -> None:
     serial = _issue(world, f"{operation} {state}").record.serial
     if state in ("held", "revoked"):
-        world.authority.hold(serial)
+        world.authority.hold(serial, actor=world.op)
     if state == "revoked":
-        world.authority.revoke(serial, reason="superseded")
+        world.authority.revoke(serial, reason="superseded", actor=world.op)
     before = db_snapshot(world.db_path())
     kwargs = {"reason": "unspecified"} if operation == "revoke" else {}
     with pytest.raises(StateError, match=message) as info:
-        getattr(world.authority, operation)(serial, **kwargs)
+        getattr(world.authority, operation)(serial, actor=world.op, **kwargs)
     assert info.value.data == {"serial": serial.upper(), "status": state}
     assert db_snapshot(world.db_path()) == before
 
@@ -190,24 +192,24 @@ def test_illegal_transitions_change_nothing(world: World, state: str, operation:
                                            ("unspecified", "unspecified")])
 def test_revocation_reasons(world: World, reason: str, stored: str) -> None:
     serial = _issue(world, f"reason {reason}").record.serial
-    assert world.authority.revoke(serial, reason=reason).revocation_reason == stored
+    assert world.authority.revoke(serial, reason=reason, actor=world.op).revocation_reason == stored
 
 
 def test_unknown_names_are_clear_errors(world: World) -> None:
     serial = _issue(world, "known").record.serial
     before = db_snapshot(world.db_path())
     with pytest.raises(NotFound, match="no certificate with serial ABCDEF0123456789"):
-        world.authority.hold("ab:cd:ef:01:23:45:67:89")
+        world.authority.hold("ab:cd:ef:01:23:45:67:89", actor=world.op)
     with pytest.raises(NotFound, match="in CA rsa"):
-        world.authority.hold(serial, ca="rsa")
+        world.authority.hold(serial, ca="rsa", actor=world.op)
     with pytest.raises(NotFound, match="no CA named 'nope'"):
         world.authority.get("nope")
     with pytest.raises(NotFound, match="unknown profile 'nope'"):
         world.home.profiles.get("nope")
     with pytest.raises(PolicyError, match="not a hexadecimal serial"):
-        world.authority.revoke("xyz", reason="unspecified")
+        world.authority.revoke("xyz", reason="unspecified", actor=world.op)
     with pytest.raises(PolicyError, match="unknown revocation reason 'lost'"):
-        world.authority.revoke(serial, reason="lost")
+        world.authority.revoke(serial, reason="lost", actor=world.op)
     with pytest.raises(PolicyError, match="positive"):
         world.authority.show("0")
     assert db_snapshot(world.db_path()) == before
@@ -220,12 +222,12 @@ def test_unknown_names_are_clear_errors(world: World) -> None:
 def test_wrong_ca_password_changes_nothing(world: World) -> None:
     _, csr = _csr("/O=印信测试/CN=wrong password")
     app = world.ra.apply(ca="ec", profile="organization", subject="/O=印信测试/CN=wrong password",
-                         applicant="alice", csr=csr)
-    world.ra.approve(app.id, operator="bob")
+                         actor=world.person("alice"), csr=csr)
+    world.ra.approve(app.id, actor=world.officer("bob"))
     before = db_snapshot(world.db_path())
     from pki.errors import WrongPassword
     with pytest.raises(WrongPassword, match="wrong password for the key of CA ec"):
-        world.authority.issue(app.id, password=b"not it")
+        world.authority.issue(app.id, password=b"not it", actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
@@ -343,9 +345,9 @@ def test_crash_while_signing_leaves_a_revocable_reservation(tmp_path) -> None:
     world = World(tmp_path / "home", tmp_path / "files", fixed_clock())
     world.init_ca("ec", "ecdsa-p256")
     _, csr = _csr("/CN=周八")
-    app = world.ra.apply(ca="ec", profile="person", subject="/CN=周八", applicant="alice",
+    app = world.ra.apply(ca="ec", profile="person", subject="/CN=周八", actor=world.person("alice"),
                          id_number="110101199001010088", csr=csr)
-    world.ra.approve(app.id, operator="bob")
+    world.ra.approve(app.id, actor=world.officer("bob"))
     ca = world.authority.get("ec")
     with pytest.raises(PowerFailure):
         world.authority._issue(ca, DyingKey(world.key("ec")), world.ra.get(app.id),
@@ -358,14 +360,14 @@ def test_crash_while_signing_leaves_a_revocable_reservation(tmp_path) -> None:
     with pytest.raises(StateError, match="never recorded as issued"):
         world.authority.certificate_der(serial)
     # what may have been signed can be revoked, and then appears on the CRL
-    revoked = world.authority.revoke(serial, reason="unspecified")
+    revoked = world.authority.revoke(serial, reason="unspecified", actor=world.op)
     assert revoked.status == "revoked"
     assert world.authority.check() == []
     from pki.status import generate_crl
-    crl = generate_crl(world.authority, ca, world.key("ec"))
+    crl = generate_crl(world.authority, ca, world.key("ec"), actor=world.op)
     assert crl.entries == 1
     # the serial is never reused, and the application can still be issued under a new one
-    issued = world.authority.issue(app.id, password=PASSWORD)
+    issued = world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     assert issued.record.serial != serial
 
 
@@ -373,19 +375,20 @@ def test_issue_refused_once_ca_expired(tmp_path) -> None:
     world = World(tmp_path / "home", tmp_path / "files", fixed_clock())
     world.init_ca("short", "ecdsa-p256", days=30)
     _, csr = _csr("/O=印信测试/CN=late")
-    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=late", applicant="a", csr=csr)
-    world.ra.approve(app.id, operator="b")
+    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=late", actor=world.person("a"),
+                         csr=csr)
+    world.ra.approve(app.id, actor=world.officer("b"))
     # a certificate never outlives its CA
-    issued = world.authority.issue(app.id, password=PASSWORD)
+    issued = world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     ca_not_after = world.authority.get("short").certificate["tbs_certificate"]["validity"]["not_after"].native
     assert issued.record.not_after == ca_not_after
     world.clock.set(ca_not_after + timedelta(seconds=1))
     _, csr = _csr("/O=印信测试/CN=too late")
-    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=too late", applicant="a",
+    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=too late", actor=world.person("a"),
                          csr=csr)
-    world.ra.approve(app.id, operator="b")
+    world.ra.approve(app.id, actor=world.officer("b"))
     with pytest.raises(StateError, match="has expired"):
-        world.authority.issue(app.id, password=PASSWORD)
+        world.authority.issue(app.id, password=PASSWORD, actor=world.op)
 
 
 def test_reads_do_not_wait_for_a_writer(world: World) -> None:

@@ -11,7 +11,7 @@ from pki.ca import purge
 from pki.clock import FixedClock, SystemClock
 from pki.errors import NotFound
 
-from ca_helpers import World, apply_and_issue, sql, yinxin
+from ca_helpers import World, apply_and_issue, sql, yinxin, session_env
 
 
 def years_after(at: datetime, years: int) -> datetime:
@@ -42,7 +42,7 @@ class Records:
         self.seal = issue("seal", "seal", "/O=某市政府/CN=某市政府公章")
         self.government = issue("gov", "government", "/O=某市政府/CN=某市政府")
         w.clock.advance(timedelta(days=10))
-        w.authority.revoke(self.revoked.serial, reason="cessationOfOperation")
+        w.authority.revoke(self.revoked.serial, reason="cessationOfOperation", actor=w.op)
         self.revoked = w.authority.show(self.revoked.serial)
 
     def present(self) -> set[str]:
@@ -62,7 +62,7 @@ def test_nothing_is_purged_before_retention_ends(records: Records) -> None:
     w = records.world
     everything = records.present()
     w.clock.set(years_after(records.revoked.revoked_at, 5) - timedelta(seconds=1))
-    assert purge(w.authority) == []
+    assert purge(w.authority, actor=w.op) == []
     assert records.present() == everything
 
 
@@ -73,7 +73,7 @@ def test_retention_five_and_ten_years(records: Records) -> None:
 
     # 5 years after the revocation: the revoked record goes, nothing else
     w.clock.set(years_after(r.revoked.revoked_at, 5))
-    removed = purge(w.authority, operator="archivist")
+    removed = purge(w.authority, actor=w.officer("archivist"))
     assert [(p.serial, p.retention_years, p.ended) for p in removed] == [(r.revoked.serial, 5, r.revoked.revoked_at)]
     assert r.revoked.serial not in r.present()
     with pytest.raises(NotFound):
@@ -84,7 +84,7 @@ def test_retention_five_and_ten_years(records: Records) -> None:
     person_app = r.person.application_id
     digests = [d for (d,) in sql(w.db_path(), "SELECT sha256 FROM evidence WHERE application_id=?", (person_app,))]
     assert len(digests) == 2
-    removed = {p.serial for p in purge(w.authority)}
+    removed = {p.serial for p in purge(w.authority, actor=w.op)}
     assert removed == {r.person.serial, r.organization.serial}
     assert sql(w.db_path(), "SELECT count(*) FROM applications WHERE id=?", (person_app,)) == [(0,)]
     assert sql(w.db_path(), "SELECT count(*) FROM evidence") == [(0,)]
@@ -94,11 +94,11 @@ def test_retention_five_and_ten_years(records: Records) -> None:
 
     # 10-year profiles stay until their own 10 years are over
     w.clock.set(years_after(r.government.not_after, 10) - timedelta(seconds=1))
-    assert purge(w.authority) == []
+    assert purge(w.authority, actor=w.op) == []
     w.clock.set(years_after(r.government.not_after, 10))
-    assert [p.serial for p in purge(w.authority)] == [r.government.serial]
+    assert [p.serial for p in purge(w.authority, actor=w.op)] == [r.government.serial]
     w.clock.set(years_after(r.seal.not_after, 10))
-    assert [p.serial for p in purge(w.authority)] == [r.seal.serial]
+    assert [p.serial for p in purge(w.authority, actor=w.op)] == [r.seal.serial]
 
     # the sub-CA's certificate record, the CAs and the whole audit log remain
     assert ca_cert_serial in r.present()
@@ -113,14 +113,14 @@ def test_shared_evidence_stays_while_referenced(records: Records) -> None:
     """Evidence is stored by digest: a file two applications share goes with the last of them."""
     w = records.world
     digest = {name: d for name, d in sql(w.db_path(), "SELECT filename, sha256 FROM evidence")}
-    w.authority.revoke(records.person.serial, reason="affiliationChanged")
+    w.authority.revoke(records.person.serial, reason="affiliationChanged", actor=w.op)
     w.clock.set(years_after(w.clock.now(), 5))
-    removed = {p.serial for p in purge(w.authority)}
+    removed = {p.serial for p in purge(w.authority, actor=w.op)}
     assert removed == {records.person.serial, records.revoked.serial}
     assert not (w.home_dir / "evidence" / digest["营业执照.pdf"]).exists()
     assert (w.home_dir / "evidence" / digest["shared.pdf"]).exists()      # the organization still uses it
     w.clock.set(years_after(records.organization.not_after, 5))
-    assert records.organization.serial in {p.serial for p in purge(w.authority)}
+    assert records.organization.serial in {p.serial for p in purge(w.authority, actor=w.op)}
     assert not (w.home_dir / "evidence" / digest["shared.pdf"]).exists()
 
 
@@ -128,7 +128,7 @@ def test_dry_run_removes_nothing(records: Records) -> None:
     w = records.world
     w.clock.set(years_after(records.seal.not_after, 11))
     before = records.present()
-    would = purge(w.authority, dry_run=True)
+    would = purge(w.authority, dry_run=True, actor=w.op)
     assert len(would) == 5 and records.present() == before
 
 
@@ -143,17 +143,18 @@ def test_cli_purge_says_what_it_removed(tmp_path: Path) -> None:
                                  generate_key_out=tmp_path / "g.key").record
     seal = apply_and_issue(world, ca="old", profile="seal", subject="/O=某局/CN=某局公章",
                            generate_key_out=tmp_path / "s.key").record
-    dry = yinxin(world.home_dir, "ca", "purge", "--dry-run")
+    dry = yinxin(world.home_dir, "ca", "purge", "--dry-run", env=session_env(world.home_dir))
     assert dry.code == 0 and dry.out.splitlines()[0] == "would remove 2 certificate record(s)"
     assert sql(world.db_path(), "SELECT count(*) FROM certificates") == [(3,)]
-    result = yinxin(world.home_dir, "ca", "purge", "--json", env={"YINXIN_OPERATOR": "archivist"})
+    result = yinxin(world.home_dir, "ca", "purge", "--json", env=session_env(world.home_dir, "archivist",
+                                                                             "ca_operator"))
     assert result.code == 0, result
     data = result.json()
     assert data["dry_run"] is False
     assert {(r["serial"], r["retention_years"]) for r in data["removed"]} == {
         (person.serial.upper(), 5), (government.serial.upper(), 10)}
     assert [s for (s,) in sql(world.db_path(), "SELECT serial FROM certificates")] == [seal.serial]
-    again = yinxin(world.home_dir, "ca", "purge")
+    again = yinxin(world.home_dir, "ca", "purge", env=session_env(world.home_dir))
     assert again.code == 0 and again.out.strip() == "removed 0 certificate record(s)"
     assert yinxin(world.home_dir, "audit", "verify").code == 0
 
@@ -165,6 +166,6 @@ def test_retention_from_29_february_ends_no_earlier_than_1_march(tmp_path: Path)
                              generate_key_out=tmp_path / "k.pem").record
     assert (record.not_after.month, record.not_after.day) == (2, 29)          # 730 days from 1 March 2030
     world.clock.set(datetime(2037, 2, 28, 23, 59, 59, tzinfo=timezone.utc))
-    assert purge(world.authority) == []
+    assert purge(world.authority, actor=world.op) == []
     world.clock.set(datetime(2037, 3, 1, 8, tzinfo=timezone.utc))
-    assert [p.serial for p in purge(world.authority)] == [record.serial]
+    assert [p.serial for p in purge(world.authority, actor=world.op)] == [record.serial]

@@ -13,7 +13,7 @@ from pki.clock import SystemClock
 
 from ca_helpers import (BASE_URL, PASSWORD, VECTORS, CliResult, World, apply_and_issue, assert_one_line_error,
                         cert_text, corrupt_csr_signature, db_snapshot, openssl, openssl_csr, openssl_out, sql,
-                        yinxin)
+                        write_session, yinxin)
 from pg_fixture import database_of, prepare_home_database
 
 
@@ -27,8 +27,14 @@ class Cli:
         self.pw.write_bytes(PASSWORD + b"\n")
         self.key_pw = work / "key-password"
         self.key_pw.write_text("key horse\n")
-        self.env = {"YINXIN_CA_PASSWORD": PASSWORD.decode(), "YINXIN_OPERATOR": "operator-1"}
         self._world: World | None = None
+        # who acts: sessions made up front (a test compares the database before and after a command);
+        # operator-1 is a CA operator and RA officer, bob an RA officer, alice a person and RA officer,
+        # zhou a person without a role
+        self.sessions = {name: write_session(self.lib.home, work / f"{name}.session", name, *roles)
+                         for name, roles in (("operator-1", ("ca_operator", "ra_officer")), ("bob", ("ra_officer",)),
+                                             ("alice", ("ra_officer",)), ("zhou", ()))}
+        self.env = {"YINXIN_CA_PASSWORD": PASSWORD.decode(), "YINXIN_SESSION": str(self.sessions["operator-1"])}
 
     @property
     def lib(self) -> World:
@@ -67,9 +73,9 @@ class Cli:
     def issue_csr(self, profile: str, subject: str, stem: str, *, ca: str = "sub", algorithm: str = "ecdsa-p256",
                   extra: tuple[str, ...] = ()) -> dict:
         csr = self.csr(algorithm, subject, stem)
-        app = self.ok("ca", "apply", "--ca", ca, "--profile", profile, "--subject", subject, "--applicant", "alice",
-                      "--csr", csr, *extra)
-        self.ok("ca", "approve", str(app["id"]), "--operator", "bob")
+        app = self.ok("ca", "apply", "--ca", ca, "--profile", profile, "--subject", subject, "--session",
+                      self.sessions["alice"], "--csr", csr, *extra)
+        self.ok("ca", "approve", str(app["id"]), "--session", self.sessions["bob"])
         return self.ok("ca", "issue", str(app["id"]), "--out", self.work / f"{stem}.pem",
                        "--chain-out", self.work / f"{stem}.chain.pem")
 
@@ -111,15 +117,16 @@ def test_cas_and_ca_certificates(cli: Cli) -> None:
 def test_walkthrough_csr_to_certificate(cli: Cli) -> None:
     subject = "/C=CN/O=印信测试/CN=www.yinxin.test"
     csr = cli.csr("ecdsa-p256", subject, "www", san="DNS:www.yinxin.test")
-    app = cli.ok("ca", "apply", "--ca", "sub", "--profile", "server", "--subject", subject, "--applicant", "alice",
-                 "--csr", csr)
+    app = cli.ok("ca", "apply", "--ca", "sub", "--profile", "server", "--subject", subject, "--session",
+                 cli.sessions["alice"], "--csr", csr)
     assert app["state"] == "submitted" and app["subject_alt_names"] == ["dns:www.yinxin.test"]
+    assert app["applicant"] == "alice" and app["submitted_by"] is None
     plain = cli.run("ca", "apply", "--ca", "sub", "--profile", "server", "--subject", subject, "--applicant",
-                    "alice", "--csr", csr)
+                    "alice", "--csr", csr)                           # filed for alice by operator-1, an RA officer
     assert plain.code == 0 and plain.out.strip().isdigit()           # prints the application id
-    decided = cli.ok("ca", "approve", str(app["id"]), "--operator", "bob", "--comment", "checked")
+    decided = cli.ok("ca", "approve", str(app["id"]), "--session", cli.sessions["bob"], "--comment", "checked")
     assert decided["state"] == "approved" and decided["decided_by"] == "bob"
-    rejected = cli.ok("ca", "reject", plain.out.strip(), "--operator", "bob", "--reason", "duplicate")
+    rejected = cli.ok("ca", "reject", plain.out.strip(), "--session", cli.sessions["bob"], "--reason", "duplicate")
     assert rejected["state"] == "rejected" and rejected["comment"] == "duplicate"
     leaf, chain = cli.work / "www.pem", cli.work / "www.chain.pem"
     issued = cli.ok("ca", "issue", str(app["id"]), "--out", leaf, "--chain-out", chain)
@@ -151,7 +158,7 @@ def test_generated_key_with_evidence(cli: Cli) -> None:
     import hashlib
     assert [e["sha256"] for e in app["evidence"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in evidence]
     assert app["key_generated"] is True
-    cli.ok("ca", "approve", str(app["id"]), "--operator", "bob")
+    cli.ok("ca", "approve", str(app["id"]), "--session", cli.sessions["bob"])
     issued = cli.ok("ca", "issue", str(app["id"]), "--out", cli.work / "zhang.pem")
     public = openssl_out("pkey", "-in", key, "-passin", f"file:{cli.key_pw}", "-pubout")
     assert public == openssl_out("x509", "-in", cli.work / "zhang.pem", "-noout", "-pubkey")
@@ -257,13 +264,13 @@ def fixtures(cli: Cli) -> dict[str, str]:
     """Objects in known states for the bad-input cases (set up through the library)."""
     lib = cli.lib
     pending_csr = cli.csr("ecdsa-p256", "/O=x/CN=pending", "pending")
-    submitted = lib.ra.apply(ca="sub", profile="organization", subject="/O=x/CN=pending", applicant="alice",
+    submitted = lib.ra.apply(ca="sub", profile="organization", subject="/O=x/CN=pending", actor=lib.person("alice"),
                              csr=pending_csr.read_bytes())
-    approved = lib.ra.apply(ca="sub", profile="organization", subject="/O=x/CN=approved", applicant="alice",
+    approved = lib.ra.apply(ca="sub", profile="organization", subject="/O=x/CN=approved", actor=lib.person("alice"),
                             csr=cli.csr("ecdsa-p256", "/O=x/CN=approved", "approved").read_bytes())
-    lib.ra.approve(approved.id, operator="bob")
+    lib.ra.approve(approved.id, actor=lib.officer("bob"))
     revoked = cli.lib_issue("organization", "/O=x/CN=revoked", "revoked")
-    lib.authority.revoke(revoked, reason="superseded")
+    lib.authority.revoke(revoked, reason="superseded", actor=lib.op)
     person = cli.lib_issue("person", "/CN=李四", "lisi", id_number="110101199202022222")
     (cli.work / "wrong-password").write_text("wrong horse\n")
     return {"submitted": str(submitted.id), "approved": str(approved.id), "revoked": revoked,
@@ -288,10 +295,17 @@ def bad_cases(f: dict[str, str], cli: Cli) -> dict[str, tuple[list, str, dict]]:
                             "unknown profile 'wizard'", {}),
         "unknown CA": (["ca", "apply", "--ca", "nope", "--applicant", "a", "--profile", "organization",
                         "--subject", "/O=x/CN=pending", "--csr", f["csr"]], "no CA named 'nope'", {}),
-        "approver is the applicant": (["ca", "approve", f["submitted"], "--operator", "alice"],
+        "approver is the applicant": (["ca", "approve", f["submitted"], "--session", cli.sessions["alice"]],
                                       "separation of duties", {}),
+        "operator is not the session's account": (["ca", "approve", f["submitted"], "--operator", "bob"],
+                                                  "is not the session's account operator-1", {}),
+        "a person without the role": (["ca", "revoke", f["person"], "--reason", "superseded", "--session",
+                                       cli.sessions["zhou"]], "zhou does not hold the role", {}),
+        "no session": (["ca", "revoke", f["person"], "--reason", "superseded"], "log in first",
+                       {"YINXIN_SESSION": None}),
         "issue unapproved": (["ca", "issue", f["submitted"], "--out", out], "only an approved application", {}),
-        "unknown application": (["ca", "approve", "424242", "--operator", "bob"], "no application 424242", {}),
+        "unknown application": (["ca", "approve", "424242", "--session", cli.sessions["bob"]],
+                                "no application 424242", {}),
         "release revoked": (["ca", "release", f["revoked"]], "cannot release it", {}),
         "re-key a CA certificate": (["ca", "renew", f["sub"], "--ca", "root", "--csr", f["csr"], "--out", out],
                                     "is for CA certificates", {}),

@@ -108,7 +108,7 @@ def test_fast_path_equals_portable_path_and_asn1crypto(world: World) -> None:
 
 
 def test_generated_crl_verifies_with_openssl_and_lists_the_database(world: World) -> None:
-    result = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"))
+    result = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"), actor=world.op)
     path = world.files / "scale-full.crl"
     path.write_bytes(result.der)
     proc = openssl("crl", "-inform", "DER", "-in", path, "-CAfile", world.ca_pem("rsa"), "-noout", "-text")
@@ -128,7 +128,7 @@ def test_expired_entries_leave_after_the_grace(world: World) -> None:
              not_after=just_inside, status_changed_at=now),
         dict(serial="abc002", status="revoked", revoked_at=now - timedelta(days=30), revocation_reason="superseded",
              not_after=outside, status_changed_at=now)])
-    result = generate_crl(world.authority, world.authority.get("other"), world.key("other"))
+    result = generate_crl(world.authority, world.authority.get("other"), world.key("other"), actor=world.op)
     path = world.files / "grace.crl"
     path.write_bytes(result.der)
     text = openssl("crl", "-inform", "DER", "-in", path, "-CAfile", world.ca_pem("other"), "-noout",
@@ -138,7 +138,7 @@ def test_expired_entries_leave_after_the_grace(world: World) -> None:
 
 def test_delta_lists_changes_and_released_holds_as_remove_from_crl(world: World) -> None:
     ca = world.authority.get("other")
-    generate_crl(world.authority, ca, world.key("other"))            # the base
+    generate_crl(world.authority, ca, world.key("other"), actor=world.op)            # the base
     world.clock.advance(timedelta(seconds=5))
     now = world.clock.now()
     _insert(world, "other", [
@@ -151,7 +151,7 @@ def test_delta_lists_changes_and_released_holds_as_remove_from_crl(world: World)
         fast = crl_source.delta_entries(conn, ca.id, since=since, min_not_after=now)
         portable = crl_source.delta_entries_portable(conn, ca.id, since=since, min_not_after=now)
     assert _entry_multiset(_tbs(world, fast, delta_base=1)) == _entry_multiset(_tbs(world, portable, delta_base=1))
-    result = generate_crl(world.authority, ca, world.key("other"), delta=True)
+    result = generate_crl(world.authority, ca, world.key("other"), delta=True, actor=world.op)
     path = world.files / "scale-delta.crl"
     path.write_bytes(result.der)
     text = openssl("crl", "-inform", "DER", "-in", path, "-CAfile", world.ca_pem("other"), "-noout",
@@ -167,5 +167,5 @@ def test_a_malformed_stored_time_stops_the_crl(world: World) -> None:
                          "WHERE ca_id = ? AND status = 'revoked' AND rowid = (SELECT min(rowid) FROM certificates "
                          "WHERE ca_id = ? AND status = 'revoked')", (ca.id, ca.id))
     with pytest.raises(ValueError, match="store's form"):
-        generate_crl(world.authority, ca, world.key("rsa"))
+        generate_crl(world.authority, ca, world.key("rsa"), actor=world.op)
     assert sql(world.db_path(), "SELECT count(*) FROM crls")[0][0] == before

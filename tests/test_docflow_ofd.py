@@ -34,7 +34,7 @@ def b(template: Path, tmp_path: Path) -> Bureau:
 def sealed_ofd(b: Bureau):
     doc = walk(b, new_upward(b, pdf=BODY).id, UPWARD_TO_SEAL)
     b.tick()
-    return b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
+    return b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
 
 
 def test_an_ofd_body_is_sealed_sent_received_and_archived(b: Bureau, tmp_path: Path) -> None:
@@ -48,12 +48,12 @@ def test_an_ofd_body_is_sealed_sent_received_and_archived(b: Bureau, tmp_path: P
     with zipfile.ZipFile(io.BytesIO(BODY)) as before, zipfile.ZipFile(path) as after:
         assert all(after.read(n) == before.read(n) for n in before.namelist() if n != "OFD.xml")
     b.tick()
-    b.flow.act(doc.id, user="sun", action="approve", opinion="已核对盖章件")
+    b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="已核对盖章件")
     b.tick()
-    doc = b.flow.send(doc.id, user="liu", to=[OTHER])
+    doc = b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
     assert doc.state == "sent"
     b.tick()
-    receipt = b.flow.receive(doc.id, user="t_liu")
+    receipt = b.flow.receive(doc.id, actor=b.actor("t_liu"))
     assert receipt.accepted and receipt.problems == ()
     assert b.flow.pdf(receipt.incoming_doc_id) == data
     report = b.flow.show(doc.id)
@@ -63,7 +63,7 @@ def test_an_ofd_body_is_sealed_sent_received_and_archived(b: Bureau, tmp_path: P
 def test_sending_an_ofd_changed_after_sealing_is_refused(b: Bureau) -> None:
     doc = sealed_ofd(b)
     b.tick()
-    b.flow.act(doc.id, user="sun", action="approve", opinion="已核对盖章件")
+    b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="已核对盖章件")
     data = b.flow.pdf(doc.id)
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -75,7 +75,7 @@ def test_sending_an_ofd_changed_after_sealing_is_refused(b: Bureau) -> None:
     tamper_version(b, doc.id, doc.current_version, buf.getvalue(), fix_digests=True)
     b.tick()
     with pytest.raises(VerificationFailed, match="Content.xml"):
-        b.flow.send(doc.id, user="liu", to=[OTHER])
+        b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
 
 
 def test_an_ofd_bomb_or_broken_body_is_refused_at_intake(b: Bureau) -> None:

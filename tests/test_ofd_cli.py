@@ -29,7 +29,7 @@ def cli(tmp_path_factory) -> CliWorld:
     world = CliWorld(base / "home", base / "files")
     for name, alg in (("sm2-root", "sm2"), ("rsa-root", "rsa2048")):
         world.ok("ca", "init", "--name", name, "--subject", f"/C=CN/O=印信测试/CN={name}", "--algorithm", alg,
-                 "--operator", "ca-admin")
+                 "--session", world.session("ca-admin"))
     world.create_seal("bj-ofd", ca="sm2-root")
     world.create_seal("tj-ofd", ca="sm2-root", org="天津市测试局")
     world.create_seal("bj-rsa", ca="rsa-root", seal_type="contract")
@@ -221,7 +221,7 @@ def test_bad_input_is_one_line_no_output_and_no_database_change(cli, notice):
     for name, data, args, _ in cases:
         source = cli.write(f"bad-{name}.ofd", data)
         calls.append(("seal", "stamp", source, cli.files / f"bad-{name}-out.ofd", "--seal", "bj-ofd",
-                      "--password-file", cli.password, "--operator", "wang", *args))
+                      "--password-file", cli.password, "--session", cli.session("wang"), *args))
     for (name, _, _, needle), result in zip(cases, cli.run_all(*calls)):
         assert_one_line_error(result, needle)
         assert result.code == 2, (name, result)
@@ -327,7 +327,7 @@ def test_stamp_batch_seals_ofds_and_pdfs_by_content(cli, notice, tmp_path):
         shutil.copy(notice, src / f"n{i}.ofd")
     (src / "p.pdf").write_bytes(document_pdf())
     result = cli.run("seal", "stamp-batch", src, "--out-dir", out, "--seal", "bj-ofd", "--password-file", cli.password,
-                     "--operator", "wang", "--anchor", ORG, "--json")
+                     "--session", cli.session("wang"), "--anchor", ORG, "--json")
     assert result.code == 0 and result.json()["sealed"] == 4, result
     for i in range(3):
         (sig,) = check_ofd(out / f"n{i}.ofd", tmp_path / f"chk{i}")

@@ -11,7 +11,8 @@ from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.errors import NotFound, PolicyError
 from pki.profiles import default_policy_dir, load_profiles
 
-from ca_helpers import VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, wall_clock, yinxin
+from ca_helpers import (VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, session_env, wall_clock,
+                        yinxin)
 
 PROFILES = VECTORS / "profiles"
 
@@ -83,7 +84,7 @@ def test_operator_policy_directory(tmp_path: Path) -> None:
     text = cert_text(world.write_cert(issued, "lab"))
     assert "Code Signing, Time Stamping" in text
     with pytest.raises(NotFound, match="unknown profile 'person' \\(known: lab\\)"):
-        world.ra.apply(ca="lab-ca", profile="person", subject="/CN=x", applicant="a", id_number="1",
+        world.ra.apply(ca="lab-ca", profile="person", subject="/CN=x", actor=world.person("a"), id_number="1",
                        generate_key_out=world.files / "k2.pem", key_password=b"x")
     with pytest.raises(NotFound, match="unknown profile 'subca'"):
         world.init_ca("lab-sub", "ecdsa-p256", parent="lab-ca")
@@ -97,7 +98,8 @@ def test_policy_directory_from_environment_and_config(tmp_path: Path) -> None:
     home.mkdir(exist_ok=True)
     (home / "config.yaml").write_text(f"policy_dir: {PROFILES / 'valid-lab'}\n", encoding="utf-8")
     result = yinxin(home, "ca", "apply", "--profile", "person", "--subject", "/CN=x", "--applicant", "a",
-                    "--generate-key", "--key-out", tmp_path / "k.pem", env={"YINXIN_KEY_PASSWORD": "pw"})
+                    "--generate-key", "--key-out", tmp_path / "k.pem",
+                    env={"YINXIN_KEY_PASSWORD": "pw", **session_env(home)})
     assert_one_line_error(result, "unknown profile 'person' (known: lab)")
     (home / "config.yaml").write_text("policy_dir: [unclosed\n", encoding="utf-8")
     assert_one_line_error(yinxin(home, "ca", "list"), "config.yaml: not valid YAML")

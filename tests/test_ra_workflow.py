@@ -35,17 +35,17 @@ def person_id() -> str:
 
 def apply_person(world: World, id_number: str, *, applicant: str = "alice", name: str = "张三"):  # type: ignore[no-untyped-def]
     out = world.files / f"key-{id_number}-{len(list(world.files.iterdir()))}.pem"
-    return world.ra.apply(ca="ec", profile="person", subject=f"/C=CN/CN={name}", applicant=applicant,
+    return world.ra.apply(ca="ec", profile="person", subject=f"/C=CN/CN={name}", actor=world.person(applicant),
                           id_number=id_number, generate_key_out=out, key_password=KEY_PASSWORD)
 
 
 def test_submitted_approved_issued(world: World) -> None:
     app = apply_person(world, person_id())
     assert app.state == "submitted" and app.decided_by is None and app.kind == "new"
-    approved = world.ra.approve(app.id, operator="bob", comment="documents checked")
+    approved = world.ra.approve(app.id, actor=world.officer("bob"), comment="documents checked")
     assert (approved.state, approved.decided_by, approved.decision_comment) == ("approved", "bob",
                                                                                 "documents checked")
-    issued = world.authority.issue(app.id, password=PASSWORD)
+    issued = world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     after = world.ra.get(app.id)
     assert after.state == "issued" and after.issued_serial == issued.record.serial
     assert issued.record.application_id == app.id and issued.record.status == "issued"
@@ -54,61 +54,60 @@ def test_submitted_approved_issued(world: World) -> None:
 def test_submitted_rejected_is_final(world: World) -> None:
     app = apply_person(world, person_id())
     with pytest.raises(PolicyError, match="needs a reason"):
-        world.ra.reject(app.id, operator="bob", reason="  ")
-    rejected = world.ra.reject(app.id, operator="bob", reason="ID card photo unreadable")
+        world.ra.reject(app.id, actor=world.officer("bob"), reason="  ")
+    rejected = world.ra.reject(app.id, actor=world.officer("bob"), reason="ID card photo unreadable")
     assert rejected.state == "rejected" and rejected.decision_comment == "ID card photo unreadable"
     before = db_snapshot(world.db_path())
     with pytest.raises(StateError, match="is rejected"):
-        world.ra.approve(app.id, operator="carol")
+        world.ra.approve(app.id, actor=world.officer("carol"))
     with pytest.raises(StateError, match="is rejected"):
-        world.authority.issue(app.id, password=PASSWORD)
+        world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
 def test_approver_is_never_the_applicant(world: World) -> None:
     app = apply_person(world, person_id(), applicant="alice")
     before = db_snapshot(world.db_path())
-    for operator in ("alice", " alice "):
-        with pytest.raises(PolicyError, match="separation of duties") as info:
-            world.ra.approve(app.id, operator=operator)
-        assert info.value.data["application"] == app.id
+    with pytest.raises(PolicyError, match="separation of duties") as info:
+        world.ra.approve(app.id, actor=world.officer("alice"))
+    assert info.value.data["application"] == app.id
     with pytest.raises(PolicyError, match="separation of duties"):
-        world.ra.reject(app.id, operator="alice", reason="changed my mind")
+        world.ra.reject(app.id, actor=world.officer("alice"), reason="changed my mind")
     assert db_snapshot(world.db_path()) == before
-    assert world.ra.approve(app.id, operator="bob").state == "approved"
+    assert world.ra.approve(app.id, actor=world.officer("bob")).state == "approved"
 
 
 def test_decisions_happen_once(world: World) -> None:
     app = apply_person(world, person_id())
-    world.ra.approve(app.id, operator="bob")
+    world.ra.approve(app.id, actor=world.officer("bob"))
     with pytest.raises(StateError, match="only a submitted application"):
-        world.ra.approve(app.id, operator="carol")
+        world.ra.approve(app.id, actor=world.officer("carol"))
     # an approved application not yet issued can be withdrawn; then nothing more is decided or issued
-    assert world.ra.reject(app.id, operator="carol", reason="evidence withdrawn").state == "rejected"
+    assert world.ra.reject(app.id, actor=world.officer("carol"), reason="evidence withdrawn").state == "rejected"
     with pytest.raises(StateError, match="only a submitted or approved application"):
-        world.ra.reject(app.id, operator="dave", reason="again")
+        world.ra.reject(app.id, actor=world.officer("dave"), reason="again")
     with pytest.raises(StateError, match="only an approved application is issued"):
-        world.authority.issue(app.id, password=PASSWORD)
+        world.authority.issue(app.id, password=PASSWORD, actor=world.op)
 
 
 def test_issuing_unapproved_or_issued_application_refused(world: World) -> None:
     app = apply_person(world, person_id())
     before = db_snapshot(world.db_path())
     with pytest.raises(StateError, match="only an approved application is issued") as info:
-        world.authority.issue(app.id, password=PASSWORD)
+        world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     assert info.value.data == {"application": app.id, "state": "submitted"}
     assert db_snapshot(world.db_path()) == before
-    world.ra.approve(app.id, operator="bob")
-    world.authority.issue(app.id, password=PASSWORD)
+    world.ra.approve(app.id, actor=world.officer("bob"))
+    world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     before = db_snapshot(world.db_path())
     with pytest.raises(StateError, match="is issued"):
-        world.authority.issue(app.id, password=PASSWORD)
+        world.authority.issue(app.id, password=PASSWORD, actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
 def test_unknown_application(world: World) -> None:
     with pytest.raises(NotFound, match="no application 999999"):
-        world.ra.approve(999999, operator="bob")
+        world.ra.approve(999999, actor=world.officer("bob"))
 
 
 def test_one_person_one_certificate(world: World) -> None:
@@ -117,8 +116,8 @@ def test_one_person_one_certificate(world: World) -> None:
     # a second application while the first is pending is refused, naming it
     with pytest.raises(Conflict, match=f"pending person application {first.id}"):
         apply_person(world, id_number, name="张三 second")
-    world.ra.approve(first.id, operator="bob")
-    issued = world.authority.issue(first.id, password=PASSWORD)
+    world.ra.approve(first.id, actor=world.officer("bob"))
+    issued = world.authority.issue(first.id, password=PASSWORD, actor=world.op)
     serial = issued.record.serial.upper()
     before = db_snapshot(world.db_path())
     # … and once issued, the message names the existing serial
@@ -127,18 +126,18 @@ def test_one_person_one_certificate(world: World) -> None:
     assert info.value.data["serial"] == serial and info.value.data["id_number"] == id_number
     assert db_snapshot(world.db_path()) == before
     # a held certificate is still active
-    world.authority.hold(serial)
+    world.authority.hold(serial, actor=world.op)
     with pytest.raises(Conflict, match=serial):
         apply_person(world, id_number)
     # the rule is per usage: the same person may hold a seal certificate
     seal_key = world.files / f"seal-{id_number}.pem"
-    world.ra.apply(ca="ec", profile="seal", subject="/C=CN/O=某单位/CN=某单位合同章", applicant="alice",
+    world.ra.apply(ca="ec", profile="seal", subject="/C=CN/O=某单位/CN=某单位合同章", actor=world.person("alice"),
                    id_number=id_number, generate_key_out=seal_key, key_password=KEY_PASSWORD)
     # after revocation a new application is accepted and can be issued
-    world.authority.revoke(serial, reason="keyCompromise")
+    world.authority.revoke(serial, reason="keyCompromise", actor=world.op)
     again = apply_person(world, id_number)
-    world.ra.approve(again.id, operator="bob")
-    assert world.authority.issue(again.id, password=PASSWORD).record.status == "issued"
+    world.ra.approve(again.id, actor=world.officer("bob"))
+    assert world.authority.issue(again.id, password=PASSWORD, actor=world.op).record.status == "issued"
 
 
 def test_one_person_one_certificate_ends_with_expiry(tmp_path) -> None:
@@ -151,8 +150,8 @@ def test_one_person_one_certificate_ends_with_expiry(tmp_path) -> None:
         apply_person(world, id_number)
     world.clock.set(old.record.not_after + timedelta(seconds=1))
     app = apply_person(world, id_number)
-    world.ra.approve(app.id, operator="bob")
-    assert world.authority.issue(app.id, password=PASSWORD).record.status == "issued"
+    world.ra.approve(app.id, actor=world.officer("bob"))
+    assert world.authority.issue(app.id, password=PASSWORD, actor=world.op).record.status == "issued"
 
 
 def test_one_active_certificate_is_a_database_constraint(world: World) -> None:
@@ -201,13 +200,13 @@ def test_generated_key_is_encrypted_and_opens_in_openssl(world: World, algorithm
 def test_generated_key_needs_a_password_and_a_free_path(world: World) -> None:
     before = db_snapshot(world.db_path())
     with pytest.raises(PolicyError, match="key password is needed"):
-        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        generate_key_out=world.files / "nopw.pem", key_password=None)
     assert not (world.files / "nopw.pem").exists()
     existing = world.files / "existing.pem"
     existing.write_text("precious")
     with pytest.raises(PolicyError, match="not overwriting"):
-        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        generate_key_out=existing, key_password=KEY_PASSWORD)
     assert existing.read_text() == "precious"
     assert db_snapshot(world.db_path()) == before
@@ -220,7 +219,7 @@ def test_refused_application_leaves_no_generated_key(world: World) -> None:
                     generate_key_out=world.files / f"first-{id_number}.pem")
     second = world.files / f"second-{id_number}.pem"
     with pytest.raises(Conflict):
-        world.ra.apply(ca="ec", profile="person", subject="/CN=赵六", applicant="alice", id_number=id_number,
+        world.ra.apply(ca="ec", profile="person", subject="/CN=赵六", actor=world.person("alice"), id_number=id_number,
                        generate_key_out=second, key_password=KEY_PASSWORD)
     assert not second.exists()
 
@@ -230,7 +229,7 @@ def test_evidence_is_stored_and_digested(world: World) -> None:
     scan.write_bytes(b"\xff\xd8\xff\xe0 pretend JPEG " * 100)
     letter = world.files / "letter.pdf"
     letter.write_bytes(b"%PDF-1.7 unit letter with seal")
-    app = world.ra.apply(ca="ec", profile="organization", subject="/O=某单位/CN=某单位", applicant="alice",
+    app = world.ra.apply(ca="ec", profile="organization", subject="/O=某单位/CN=某单位", actor=world.person("alice"),
                          generate_key_out=world.files / "ev.pem", key_password=KEY_PASSWORD,
                          evidence_files=[scan, letter])
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (scan, letter)}
@@ -249,7 +248,7 @@ def test_evidence_is_stored_and_digested(world: World) -> None:
 def test_missing_evidence_file_refused(world: World) -> None:
     before = db_snapshot(world.db_path())
     with pytest.raises(PolicyError, match="cannot read evidence file"):
-        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca="ec", profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        generate_key_out=world.files / "ev-missing.pem", key_password=KEY_PASSWORD,
                        evidence_files=[world.files / "does-not-exist.pdf"])
     assert db_snapshot(world.db_path()) == before
@@ -270,7 +269,7 @@ def test_profile_rules_on_application(world: World) -> None:
         (dict(profile="person", subject="/CN=x", id_number="1", applicant=" "), PolicyError, "needs an applicant"),
     ]
     for kwargs, error, message in cases:
-        kwargs = {"ca": "ec", "applicant": "alice", **kwargs}
+        kwargs = {"ca": "ec", "actor": world.op, "applicant": "alice", **kwargs}   # filed by an RA officer
         out = world.files / "never-written.pem"
         with pytest.raises(error) as info:
             world.ra.apply(generate_key_out=out, key_password=KEY_PASSWORD, **kwargs)
@@ -282,21 +281,21 @@ def test_profile_rules_on_application(world: World) -> None:
 def test_ca_may_be_left_out_only_when_unambiguous(tmp_path: Path) -> None:
     world = World(tmp_path / "home", tmp_path / "files", fixed_clock())
     with pytest.raises(NotFound, match="no CA yet"):
-        world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        generate_key_out=world.files / "a.pem", key_password=KEY_PASSWORD)
     world.init_ca("only", "ecdsa-p256")
-    app = world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
+    app = world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                          generate_key_out=world.files / "b.pem", key_password=KEY_PASSWORD)
     assert app.ca == "only"
     world.init_ca("second", "ecdsa-p256")
     with pytest.raises(PolicyError, match="several CAs"):
-        world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
+        world.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", actor=world.person("alice"),
                        generate_key_out=world.files / "c.pem", key_password=KEY_PASSWORD)
     # … unless the home's configuration names a default
     with (world.home_dir / "config.yaml").open("a", encoding="utf-8") as config:   # beside a database: line
         config.write("default_ca: second\n")
     configured = World(world.home_dir, world.files, world.clock)
-    app = configured.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", applicant="alice",
+    app = configured.ra.apply(ca=None, profile="organization", subject="/O=x/CN=y", actor=configured.person("alice"),
                               generate_key_out=world.files / "d.pem", key_password=KEY_PASSWORD)
     assert app.ca == "second" and configured.authority.get().name == "second"
 
@@ -308,7 +307,7 @@ def test_invalid_subject_alt_name_refused_on_application(world: World, san: tupl
     from pki.errors import CertificateError
     before = db_snapshot(world.db_path())
     with pytest.raises(CertificateError, match="subject alternative name") as info:
-        world.ra.apply(ca="ec", profile="server", subject="/CN=www.yinxin.test", applicant="alice",
+        world.ra.apply(ca="ec", profile="server", subject="/CN=www.yinxin.test", actor=world.person("alice"),
                        generate_key_out=world.files / "san.pem", key_password=KEY_PASSWORD, subject_alt_names=[san])
     assert info.value.data["field"] == "subject_alt_names"
     assert db_snapshot(world.db_path()) == before and not (world.files / "san.pem").exists()

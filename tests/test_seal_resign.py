@@ -69,7 +69,7 @@ def _make_pre_600(db: Path, name: str, old_der: bytes) -> None:
 def old_home(tmp_path) -> CliWorld:
     world = CliWorld(tmp_path / "home", tmp_path / "files")
     world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
-             "--operator", "ca-admin")
+             "--session", world.session("ca-admin"))
     world.create_seal("bj-old", ca="sm2-root")
     world.create_seal("bj-new", ca="sm2-root")
     old = _old_rule_seal(world.home, "bj-old")
@@ -97,7 +97,7 @@ def test_migration_marks_old_seals_and_resign_has_the_maker_sign_seal_info(old_h
     assert_one_line_error(world.stamp(doc, sealed, "bj-old", "--anchor", ORG), "seal resign bj-old")
     assert not sealed.exists()
     # the maker re-signs (CA password from $YINXIN_CA_PASSWORD), audited
-    result = world.ok("seal", "resign", "--all", "--operator", "ca-admin", "--json").json()
+    result = world.ok("seal", "resign", "--all", "--session", world.session("ca-admin"), "--json").json()
     assert result["seals"] == [{"seal": "bj-old", "resigned": True, "maker_rule": "gbt38540"},
                                {"seal": "bj-new", "resigned": False, "maker_rule": "gbt38540"}]
     world.ok("seal", "export", "bj-old", "--out", out)
@@ -130,7 +130,7 @@ def test_a_tampered_old_seal_is_not_re_signed(old_home):
     con.close()
     rows = db_rows(world.db, "SELECT name, ses_der, maker_rule FROM seals ORDER BY name")
     events = audit_events(world.db)
-    result = world.run("seal", "resign", "bj-old", "--operator", "ca-admin")
+    result = world.run("seal", "resign", "bj-old", "--session", world.session("ca-admin"))
     assert_one_line_error(result, "does not verify", "not re-signed")
     assert db_rows(world.db, "SELECT name, ses_der, maker_rule FROM seals ORDER BY name") == rows
     assert audit_events(world.db) == events

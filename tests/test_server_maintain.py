@@ -72,12 +72,12 @@ def test_presigning_and_crl_publication(world: World) -> None:
     assert [d is None for _, d in crl_numbers(db, "rsa")] == [True, False]   # a full CRL, then a delta
     assert maintainer.step() is False and len(crl_numbers(db, "rsa")) == 2
 
-    world.authority.revoke(serials[0], reason="keyCompromise")
+    world.authority.revoke(serials[0], reason="keyCompromise", actor=world.op)
     maintainer.step()
     assert stored_status(world, serials[0]) == "revoked"          # re-signed at once
     assert len(crl_numbers(db, "rsa")) == 2                      # CRLs wait for quiet (debounce)
     ticker.now += 2
-    world.authority.hold(serials[1])
+    world.authority.hold(serials[1], actor=world.op)
     maintainer.step()
     ticker.now += 4
     maintainer.step()

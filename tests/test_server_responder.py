@@ -9,7 +9,7 @@ import pytest
 from asn1crypto import ocsp as asn1_ocsp
 
 from ca_helpers import (PASSWORD, World, apply_and_issue, assert_one_line_error, openssl, openssl_csr, wall_clock,
-                        yinxin)
+                        yinxin, session_env)
 from pki.status import generate_crl
 from server_support import LiveServer, http_get, ocsp_url_get, presigned, wait_for
 
@@ -26,7 +26,7 @@ class Setup:
             _, csr = openssl_csr(world.files, "ecdsa-p256", subject, stem=name)
             issued = apply_and_issue(world, ca="rsa", profile="organization", subject=subject, csr=csr.read_bytes())
             self.leaves[name] = (issued.record.serial, world.write_cert(issued, name))
-        world.authority.revoke(self.leaves["revoked"][0], reason="affiliationChanged")
+        world.authority.revoke(self.leaves["revoked"][0], reason="affiliationChanged", actor=world.op)
         self.key, csr = openssl_csr(world.files, "ecdsa-p256", "/O=印信测试/CN=OCSP Responder", stem="responder")
         responder = apply_and_issue(world, ca="rsa", profile="ocsp", subject="/O=印信测试/CN=OCSP Responder",
                                     csr=csr.read_bytes())
@@ -34,7 +34,7 @@ class Setup:
         self.responder_der = responder.certificate.dump()
         self.password_file = world.files / "responder-password"
         self.password_file.write_text(RESPONDER_PASSWORD + "\n")
-        self.crl = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"))
+        self.crl = generate_crl(world.authority, world.authority.get("rsa"), world.key("rsa"), actor=world.op)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,10 @@ def setup(tmp_path_factory) -> Setup:
 def test_only_an_ocsp_signing_certificate_of_the_ca_is_accepted(setup: Setup) -> None:
     world = setup.world
     result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--cert", setup.leaves["good"][1],
-                    "--key", setup.key, "--responder-password-file", setup.password_file)
+                    "--key", setup.key, "--responder-password-file", setup.password_file,
+                    env=session_env(world.home_dir))
     assert_one_line_error(result, "OCSPSigning")
-    result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--show")
+    result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--show", env=session_env(world.home_dir))
     assert_one_line_error(result, "no delegated OCSP responder")
 
 
@@ -56,7 +57,8 @@ def test_only_an_ocsp_signing_certificate_of_the_ca_is_accepted(setup: Setup) ->
 def server(setup: Setup):  # type: ignore[no-untyped-def]
     world = setup.world
     result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--cert", setup.responder_cert,
-                    "--key", setup.key, "--responder-password-file", setup.password_file, "--json")
+                    "--key", setup.key, "--responder-password-file", setup.password_file, "--json",
+                    env=session_env(world.home_dir))
     assert result.code == 0, result
     assert result.json()["subject"] == "CN=OCSP Responder,O=印信测试"
     live = LiveServer(world.home_dir, args=("--workers", "1"), env={"YINXIN_OCSP_PASSWORD": RESPONDER_PASSWORD})

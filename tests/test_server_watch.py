@@ -45,18 +45,18 @@ def test_watch_sees_changes_out_of_order_and_without_a_new_timestamp(world: Worl
     watch = ChangeWatch(read_engine(world.home.store.engine.url), [ca_id])
     assert not watch.poll()                                   # nobody committed
     world.clock.advance(timedelta(seconds=10))
-    world.authority.revoke(a, reason="keyCompromise")
+    world.authority.revoke(a, reason="keyCompromise", actor=world.op)
     assert watch.poll().serials == {(ca_id, a)}
     assert not watch.poll()
     # a writer that took its time before a later one committed: older timestamp, within the margin
     world.clock.advance(timedelta(seconds=-5))
-    world.authority.hold(b)
+    world.authority.hold(b, actor=world.op)
     assert watch.poll().serials == {(ca_id, b)}
     # a status change that keeps its timestamp (as issuance turns reserved into issued)
     sql(world.db_path(), "UPDATE certificates SET status = 'reserved' WHERE serial = ?", (c,))
     assert watch.poll().serials == {(ca_id, c)}
     # a new CRL is reported too
-    generate_crl(world.authority, world.authority.get("ec"), world.key("ec"))
+    generate_crl(world.authority, world.authority.get("ec"), world.key("ec"), actor=world.op)
     assert watch.poll().crls == {ca_id}
 
 
@@ -97,7 +97,7 @@ def test_cached_answers_follow_changes_and_are_revalidated(world: World) -> None
     first = service.ocsp("ec", request)
     assert _status(first.der) == "good" and not first.signed_now   # the pre-signed response
     assert service.ocsp("ec", request) is first                      # from memory
-    world.authority.revoke(serial, reason="superseded")
+    world.authority.revoke(serial, reason="superseded", actor=world.op)
     assert service.ocsp("ec", request) is first                      # the poll interval has not passed
     ticker.now += 0.1
     answer = service.ocsp("ec", request)
@@ -105,7 +105,7 @@ def test_cached_answers_follow_changes_and_are_revalidated(world: World) -> None
     # a change the watch cannot see (timestamp far behind the newest): revalidation finds it
     world.clock.advance(timedelta(minutes=5))
     other = issue(world, "newest")
-    world.authority.hold(other)
+    world.authority.hold(other, actor=world.op)
     ticker.now += 0.1
     service.ocsp("ec", request)
     sql(world.db_path(), "UPDATE certificates SET status = 'issued', revoked_at = NULL, revocation_reason = NULL "

@@ -12,7 +12,7 @@ from pki.errors import StateError
 from pki.status import generate_crl, latest_crl
 
 from ca_helpers import (BASE_URL, DISTID, World, apply_and_issue, fixed_clock, openssl, openssl_csr, openssl_out,
-                        wall_clock)
+                        wall_clock, op_for)
 
 CAS = {"rsa": "rsa2048", "ec": "ecdsa-p384", "sm2": "sm2"}
 
@@ -36,13 +36,13 @@ class Scenario:
         self.tick()
         self.revoke("compromised", "keyCompromise")
         self.revoke("superseded", "superseded")
-        world.authority.hold(self.serial("held"))
-        world.authority.hold(self.serial("hold-released"))
+        world.authority.hold(self.serial("held"), actor=world.op)
+        world.authority.hold(self.serial("hold-released"), actor=world.op)
         self.tick()
         self.crl("full")                                             # number 2, four entries
         self.tick()
         self.revoke("late", "cessationOfOperation")
-        world.authority.release(self.serial("hold-released"))
+        world.authority.release(self.serial("hold-released"), actor=world.op)
         self.tick()
         self.crl("delta", delta=True)                                # number 3, base 2
 
@@ -53,10 +53,11 @@ class Scenario:
         return self.leaves[name][0]
 
     def revoke(self, name: str, reason: str) -> None:
-        self.world.authority.revoke(self.serial(name), reason=reason)
+        self.world.authority.revoke(self.serial(name), reason=reason, actor=op_for(self.world.authority.home))
 
     def crl(self, label: str, *, delta: bool = False) -> Path:
-        result = generate_crl(self.world.authority, self.info, self.key, delta=delta)
+        result = generate_crl(self.world.authority, self.info, self.key, delta=delta,
+                              actor=op_for(self.world.authority.home))
         der_path = self.world.files / f"{self.ca}-{label}.crl"
         der_path.write_bytes(result.der)
         self.world.files.joinpath(f"{self.ca}-{label}.crl.pem").write_bytes(pem.armor("X509 CRL", result.der))
@@ -192,8 +193,8 @@ def test_delta_needs_a_full_crl_first(tmp_path: Path) -> None:
     info = world.init_ca("ec", "ecdsa-p256")
     before = world.authority.get("ec")
     with pytest.raises(StateError, match="no full CRL yet"):
-        generate_crl(world.authority, info, world.key("ec"), delta=True)
-    assert generate_crl(world.authority, before, world.key("ec")).number == 1
+        generate_crl(world.authority, info, world.key("ec"), delta=True, actor=world.op)
+    assert generate_crl(world.authority, before, world.key("ec"), actor=world.op).number == 1
 
 
 def test_change_in_the_same_second_as_the_base_reaches_the_delta(tmp_path: Path) -> None:
@@ -203,10 +204,10 @@ def test_change_in_the_same_second_as_the_base_reaches_the_delta(tmp_path: Path)
     key = world.key("ec")
     issued = apply_and_issue(world, ca="ec", profile="organization", subject="/O=x/CN=same second",
                              generate_key_out=world.files / "k.pem")
-    base = generate_crl(world.authority, info, key)
+    base = generate_crl(world.authority, info, key, actor=world.op)
     assert base.entries == 0
-    world.authority.revoke(issued.record.serial, reason="keyCompromise")   # the clock has not moved
-    delta = generate_crl(world.authority, info, key, delta=True)
+    world.authority.revoke(issued.record.serial, reason="keyCompromise", actor=world.op)   # the clock has not moved
+    delta = generate_crl(world.authority, info, key, delta=True, actor=world.op)
     entries = asn1_crl.CertificateList.load(delta.der)["tbs_cert_list"]["revoked_certificates"]
     assert [f"{e['user_certificate'].native:x}" for e in entries] == [issued.record.serial]
 
@@ -217,25 +218,25 @@ def test_expired_revoked_certificates_leave_the_crl(tmp_path: Path) -> None:
     key = world.key("ec")
     issued = apply_and_issue(world, ca="ec", profile="organization", subject="/O=x/CN=expiring",
                              generate_key_out=world.files / "k.pem")
-    world.authority.revoke(issued.record.serial, reason="superseded")
+    world.authority.revoke(issued.record.serial, reason="superseded", actor=world.op)
     world.clock.set(issued.record.not_after + timedelta(days=1))
-    assert generate_crl(world.authority, info, key).entries == 1     # still listed once past expiry
+    assert generate_crl(world.authority, info, key, actor=world.op).entries == 1     # still listed once past expiry
     world.clock.set(issued.record.not_after + timedelta(days=30))
-    assert generate_crl(world.authority, info, key).entries == 0
+    assert generate_crl(world.authority, info, key, actor=world.op).entries == 0
 
 
 def test_sub_ca_crl_is_signed_by_the_sub_ca(tmp_path: Path) -> None:
     world = World(tmp_path / "home", tmp_path / "files", wall_clock())
     world.init_ca("root", "ecdsa-p256")
     sub = world.init_ca("sub", "ecdsa-p256", parent="root")
-    crl = generate_crl(world.authority, sub, world.key("sub"))
+    crl = generate_crl(world.authority, sub, world.key("sub"), actor=world.op)
     path = world.files / "sub.crl"
     path.write_bytes(crl.der)
     proc = openssl("crl", "-in", path, "-inform", "DER", "-CAfile", world.ca_pem("sub"), "-noout")
     assert "verify OK" in (proc.stdout + proc.stderr).decode()
     # the root's CRL lists the sub-CA once it is revoked
-    world.authority.revoke(sub.serial, reason="caCompromise", ca="root")
-    root_crl = generate_crl(world.authority, world.authority.get("root"), world.key("root"))
+    world.authority.revoke(sub.serial, reason="caCompromise", ca="root", actor=world.op)
+    root_crl = generate_crl(world.authority, world.authority.get("root"), world.key("root"), actor=world.op)
     entries = asn1_crl.CertificateList.load(root_crl.der)["tbs_cert_list"]["revoked_certificates"]
     assert [(f"{e['user_certificate'].native:x}", e.crl_reason_value.native) for e in entries] == \
         [(sub.serial, "ca_compromise")]

@@ -71,10 +71,10 @@ class Scenario:
     def __init__(self, world: World, ca: str) -> None:
         self.world, self.ca = world, ca
         self.leaves = {name: leaf(world, ca, name) for name in ("good", "revoked", "held", "released")}
-        self.revoked = world.authority.revoke(self.leaves["revoked"][0], reason="keyCompromise")
-        world.authority.hold(self.leaves["held"][0])
-        world.authority.hold(self.leaves["released"][0])
-        world.authority.release(self.leaves["released"][0])
+        self.revoked = world.authority.revoke(self.leaves["revoked"][0], reason="keyCompromise", actor=world.op)
+        world.authority.hold(self.leaves["held"][0], actor=world.op)
+        world.authority.hold(self.leaves["released"][0], actor=world.op)
+        world.authority.release(self.leaves["released"][0], actor=world.op)
         # the ECDSA CA is asked with SHA-256 CertIDs, the RSA CA with OpenSSL's default SHA-1
         self.digest = ("-sha256",) if ca == "ec" else ()
         certs = [path for _, path in self.leaves.values()]
@@ -161,7 +161,7 @@ def test_no_nonce_in_request_none_in_response(world: World, scenarios) -> None:
 
 def test_sm2_response_signature_verifies_with_pkeyutl(world: World) -> None:
     serial, cert = leaf(world, "sm2", "sm2")
-    world.authority.revoke(serial, reason="affiliationChanged")
+    world.authority.revoke(serial, reason="affiliationChanged", actor=world.op)
     _, resp = ask(world, "sm2", cert)
     basic = asn1_ocsp.OCSPResponse.load(resp.read_bytes())["response_bytes"]["response"].parsed
     assert basic["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"

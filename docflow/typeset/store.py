@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pki.store import UtcDateTime, metadata, register_migration
+from pki.store import UtcDateTime, append_only, metadata, register_migration
 
 doc_typeset = sa.Table(
     "doc_typeset", metadata,
@@ -28,11 +28,5 @@ doc_typeset = sa.Table(
     sa.UniqueConstraint("doc_id", "version", name="uq_doc_typeset_version"),
 )
 
-
-def _register() -> None:
-    from ..store import _append_only
-    _append_only(doc_typeset)
-    register_migration(700, "typesetting: how each typeset version was made", (doc_typeset,))
-
-
-_register()
+append_only(doc_typeset)
+register_migration(700, "typesetting: how each typeset version was made", (doc_typeset,))

@@ -37,7 +37,8 @@ from .watch import ChangeWatch
 
 log = logging.getLogger("yinxin.server")
 
-OPERATOR = "yinxin-serve"
+#: the status service acts on its own (publishing CRLs) as `service:yinxin-serve`
+SERVICE = "yinxin-serve"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Maintainer:
 
     def __post_init__(self) -> None:
         self.clock = self.authority.home.clock
+        from ..accounts.accounts import Accounts
+        self.actor = Accounts.of(self.authority.home).service_actor(SERVICE)
         self._by_id = {s.ca.id: s for s in self.served}
         self._presigners = {s.ca.id: Presigner(self.authority, s.ca, s.signer, self.policy)
                             for s in self.served if s.signer is not None}
@@ -160,11 +163,11 @@ class Maintainer:
             delta_due = (full_due or settled or state.delta_at is None
                          or now - state.delta_at >= policy.interval)
             if full_due:
-                result = generate_crl(self.authority, served.ca, served.crl_key, operator=OPERATOR)
+                result = generate_crl(self.authority, served.ca, served.crl_key, actor=self.actor)
                 state.full_at, state.full_dirty = result.this_update, False
                 log.info("CA %s: full CRL %d, %d entries", served.ca.name, result.number, result.entries)
             if delta_due:
-                result = generate_crl(self.authority, served.ca, served.crl_key, delta=True, operator=OPERATOR)
+                result = generate_crl(self.authority, served.ca, served.crl_key, delta=True, actor=self.actor)
                 state.delta_at = result.this_update
                 log.info("CA %s: delta CRL %d, %d entries", served.ca.name, result.number, result.entries)
             if settled:
