@@ -63,12 +63,15 @@ def make_home(directory: Path, size: int, algorithm: str, seed: int) -> None:
     from pki.status import generate_crl
     from pki.store import certificates
 
+    from bench_accounts import sessions
     home = Home.open(directory / "home")
+    operator = sessions(home, ("ca-op", ["ca_operator"]))["ca-op"]
+    (directory / "ca-op.session").write_bytes(operator.to_file())   # the worker resumes it, as the CLI does
     authority = CertificateAuthority(home)
     ca = authority.init_ca(name=CA_NAME, subject=f"/C=CN/O=Bench/CN=Bench CRL CA {algorithm}",
-                           algorithm=algorithm, password=PASSWORD, days=3650)
+                           algorithm=algorithm, password=PASSWORD, days=3650, actor=operator.actor)
     key = authority.load_key(ca, PASSWORD)
-    generate_crl(authority, ca, key)            # the base the delta CRL is measured against
+    generate_crl(authority, ca, key, actor=operator.actor)   # the base the delta CRL is measured against
     rng = random.Random(seed)
     reasons = list(REASONS)
     # one second after the base CRL: clock times are whole seconds, and the delta lists what
@@ -133,15 +136,17 @@ authorityKeyIdentifier = keyid:always
 
 def worker(directory: Path, delta: bool) -> None:
     started = time.perf_counter()
+    from pki.accounts import Accounts
     from pki.ca import CertificateAuthority
     from pki.home import Home
     from pki.status import generate_crl
     home = Home.open(directory / "home")
+    actor = Accounts.of(home).resume_file((directory / "ca-op.session").read_bytes())   # `yinxin ca crl --session`
     authority = CertificateAuthority(home)
     ca = authority.get(CA_NAME)
     key = authority.load_key(ca, PASSWORD)
     opened = time.perf_counter()
-    result = generate_crl(authority, ca, key, delta=delta)
+    result = generate_crl(authority, ca, key, delta=delta, actor=actor)
     generated = time.perf_counter()
     (directory / ("ours-delta.crl" if delta else "ours.crl")).write_bytes(result.der)
     json.dump({"open_seconds": opened - started, "generate_seconds": generated - opened,

@@ -97,10 +97,12 @@ def make_ca(directory: Path, algorithm: str, count: int) -> tuple[list[tuple[str
     from pki.home import Home
     from pki.store import certificates
 
+    from bench_accounts import logged_in
     home = Home.open(directory / "home")
     authority = CertificateAuthority(home)
     ca = authority.init_ca(name=CA, subject=f"/C=CN/O=Bench/CN=Bench OCSP CA {algorithm}", algorithm=algorithm,
-                           password=PASSWORD, days=3650)
+                           password=PASSWORD, days=3650,
+                           actor=logged_in(home, ("ca-op", ["ca_operator"]))["ca-op"])
     rng = random.Random(1)
     now = home.clock.now()
     rows, serials = [], []

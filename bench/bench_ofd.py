@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +39,8 @@ from seal.ofd.sample import text_ofd  # noqa: E402
 from seal.pdf_placement import AnchorText, AtPosition  # noqa: E402
 from seal.records import SealRegistry  # noqa: E402
 from seal.service import SealService  # noqa: E402
+
+from bench_accounts import logged_in  # noqa: E402
 
 ORG = "北京市测试局"
 DATE = "2026年5月8日"
@@ -65,16 +68,18 @@ def openssl_sm2_signs() -> float | None:
     return None
 
 
-def make_home(base: Path) -> SealService:
+def make_home(base: Path) -> tuple[SealService, Any]:
+    """A home with an SM2 root, the seal `ofd-seal` and its custodian wang logged in: (service, wang)."""
     home = Home.open(base / "home", clock=FixedClock(SystemClock().now()))
+    people = logged_in(home, ("ca-op", ["ca_operator", "seal_admin"]), ("ra", ["ra_officer"]), ("wang", []))
     authority = CertificateAuthority(home)
     authority.init_ca(name="sm2-root", subject="/C=CN/O=bench/CN=SM2 Root", algorithm="sm2", password=CA_PW,
-                      operator="ca-admin")
+                      actor=people["ca-op"])
     registry = SealRegistry(home)
     registry.create(name="ofd-seal", organisation=ORG, seal_type="official", custodian="wang", ca="sm2-root",
-                    password=INITIAL, ca_password=CA_PW, operator="admin", approver="boss")
-    registry.change_password("ofd-seal", INITIAL, PW, actor="wang")
-    return SealService(home)
+                    password=INITIAL, ca_password=CA_PW, actor=people["ca-op"], approver=people["ra"])
+    registry.change_password("ofd-seal", INITIAL, PW, actor=people["wang"])
+    return SealService(home), people["wang"]
 
 
 def make_inputs(base: Path, n: int) -> tuple[Path, Path]:
@@ -90,12 +95,12 @@ def make_inputs(base: Path, n: int) -> tuple[Path, Path]:
     return ofd_dir, pdf_dir
 
 
-def batch(service: SealService, source: Path, out: Path, placement) -> float:
+def batch(service: SealService, wang: Any, source: Path, out: Path, placement) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     files = sorted(source.iterdir())
     started = time.perf_counter()
-    items = service.stamp_many("ofd-seal", PW, files, out, placement=placement, actor="wang", processes=2)
+    items = service.stamp_many("ofd-seal", PW, files, out, placement=placement, actor=wang, processes=2)
     elapsed = time.perf_counter() - started
     failed = [i for i in items if not i.ok]
     if failed:
@@ -103,10 +108,10 @@ def batch(service: SealService, source: Path, out: Path, placement) -> float:
     return len(items) / elapsed
 
 
-def many_seals(service: SealService, data: bytes, n: int) -> bytes:
+def many_seals(service: SealService, wang: Any, data: bytes, n: int) -> bytes:
     for i in range(n):
         data = service.stamp("ofd-seal", PW, data, placement=AtPosition(1, 30 + (i % 8) * 20, 40 + (i // 8) * 50),
-                             actor="wang").pdf
+                             actor=wang).pdf
     return data
 
 
@@ -129,22 +134,22 @@ def main() -> None:
     print(f"load average before: {loadavg()}  (2 cores shared)")
     with tempfile.TemporaryDirectory(prefix="bench-ofd-") as tmp:
         base = Path(tmp)
-        service = make_home(base)
+        service, wang = make_home(base)
         ofd_dir, pdf_dir = make_inputs(base, args.files)
         print(f"\n1. stamp-batch of {args.files} one-page documents, SM2 seal, processes=2 "
               f"(median of {args.repeat}, configurations taking turns)")
         print(f"{'placement':<22}{'OFD files/s':>13}{'PDF files/s':>13}{'OFD / PDF':>11}")
         results = {}
         placements = {"anchor (org. name)": AnchorText(ORG), "at 150,60 mm": AtPosition(1, 150, 60)}
-        batch(service, ofd_dir, base / "out-ofd", AtPosition(1, 150, 60))     # warm-up: imports, fonts, pools
-        batch(service, pdf_dir, base / "out-pdf", AtPosition(1, 150, 60))
+        batch(service, wang, ofd_dir, base / "out-ofd", AtPosition(1, 150, 60))     # warm-up: imports, fonts, pools
+        batch(service, wang, pdf_dir, base / "out-pdf", AtPosition(1, 150, 60))
         for label, placement in placements.items():
             rates: dict[str, list[float]] = {"ofd": [], "pdf": []}
             for r in range(args.repeat):
                 order = ("ofd", "pdf") if r % 2 == 0 else ("pdf", "ofd")
                 for kind in order:
                     source = ofd_dir if kind == "ofd" else pdf_dir
-                    rates[kind].append(batch(service, source, base / f"out-{kind}", placement))
+                    rates[kind].append(batch(service, wang, source, base / f"out-{kind}", placement))
             ofd, pdf = statistics.median(rates["ofd"]), statistics.median(rates["pdf"])
             results[label] = ofd / pdf
             print(f"{label:<22}{ofd:>13.1f}{pdf:>13.1f}{ofd / pdf:>11.2f}")
@@ -154,8 +159,8 @@ def main() -> None:
         print(f"\n2. verification of one document carrying {args.signatures} seals (median of {args.repeat})")
         ofd_one = (ofd_dir / "doc000.ofd").read_bytes()
         pdf_one = (pdf_dir / "doc000.pdf").read_bytes()
-        ofd_many = many_seals(service, ofd_one, args.signatures)
-        pdf_many = many_seals(service, pdf_one, args.signatures)
+        ofd_many = many_seals(service, wang, ofd_one, args.signatures)
+        pdf_many = many_seals(service, wang, pdf_one, args.signatures)
         ofd_s, ofd_verdict = timed_verify(service, ofd_many, args.repeat)
         pdf_s, pdf_verdict = timed_verify(service, pdf_many, args.repeat)
         print(f"OFD, {args.signatures} seals: {ofd_s:.3f} s ({ofd_verdict}, {len(ofd_many):,} bytes)")

@@ -7,9 +7,13 @@ whole-process batch — measured against pyHanko in the same run.
    fresh process N times; the median and the fastest wall time are printed (goals: ≤ 0.15 s,
    ≤ 0.15 s, ≤ 0.3 s).  `python -c pass` is printed beside them: the interpreter's own start.
 2. A whole-process `yinxin seal stamp-batch` of 40 one-page PDFs (start, imports, opening the home,
-   the seal password check, the key, the picture, every seal fsynced, the audit events) against a
-   loop of pyHanko's `SimpleSigner` over the same files inside one already running process (its
-   imports not counted) — goal ≥ 3× — and against the same loop as a whole process.
+   the custodian's session resumed, the seal password check, the key, the picture, every seal
+   fsynced, the audit events) against a loop of pyHanko's `SimpleSigner` over the same files inside
+   one already running process (its imports not counted) — goal ≥ 3× — and against the same loop
+   as a whole process.
+
+The home is set up through the CLI the documented way: the first admin, a CA operator, an RA
+officer and the custodian, each logged in (`ca list` reads without a session).
 """
 from __future__ import annotations
 
@@ -32,6 +36,9 @@ YINXIN = str(Path(sys.executable).parent / "yinxin")
 CA_PASSWORD = "bench CA password 1"
 SEAL_INITIAL = "Initial-Seal-Pw-2026!"
 SEAL_PASSWORD = "Bench-Seal-Pw-2026!x"
+ADMIN_PASSWORD = "a bench administrator's phrase"
+INITIAL_LOGIN, LOGIN_PASSWORD = "an initial bench phrase", "a bench of quiet maples"
+SESSION = "%s.session"
 
 _LOOP = r"""
 import sys, time
@@ -61,23 +68,49 @@ def wall(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float
     return elapsed
 
 
+def run(home: Path, env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run([YINXIN, "--home", str(home), *args], env=env, capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"yinxin {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+
+
+def setup_accounts(home: Path, work: Path, env: dict[str, str]) -> None:
+    """The documented way (docs/accounts.md): the first admin, who creates a CA operator and seal
+    administrator, an RA officer and the custodian wang; each logs in and changes the initial
+    password; the session files land in `work` (`SESSION % id`)."""
+    (work / "admin.pw").write_text(ADMIN_PASSWORD + "\n")
+    (work / "initial-login.pw").write_text(INITIAL_LOGIN + "\n")
+    (work / "login.pw").write_text(LOGIN_PASSWORD + "\n")
+    run(home, env, "account", "create", "admin", "--name", "Bench admin", "--roles", "admin", "--password-file",
+        str(work / "admin.pw"))
+    run(home, env, "login", "admin", "--password-file", str(work / "admin.pw"), "--session-out",
+        str(work / SESSION % "admin"))
+    for account_id, roles in (("ca-op", "ca_operator,seal_admin"), ("ra-gu", "ra_officer"), ("wang", "")):
+        run(home, env, "account", "create", account_id, "--name", account_id, *(["--roles", roles] if roles else []),
+            "--password-file", str(work / "initial-login.pw"), "--session", str(work / SESSION % "admin"))
+        run(home, env, "login", account_id, "--password-file", str(work / "initial-login.pw"),
+            "--new-password-file", str(work / "login.pw"), "--session-out", str(work / SESSION % account_id))
+
+
 def setup_home(home: Path, work: Path, algorithm: str, env: dict[str, str]) -> tuple[str, Path, Path]:
     """A home with a CA and a seal whose password was changed; returns (seal name, key, cert)
     — the key and certificate also as files for the pyHanko loop."""
     (work / "ca.pw").write_text(CA_PASSWORD + "\n")
     (work / "initial.pw").write_text(SEAL_INITIAL + "\n")
     (work / "seal.pw").write_text(SEAL_PASSWORD + "\n")
-    run = lambda *a: subprocess.run([YINXIN, "--home", str(home), *a], env=env, check=True,  # noqa: E731
-                                    capture_output=True)
+    if not (work / SESSION % "admin").exists():
+        setup_accounts(home, work, env)
     if not (home / "cas" / "root").exists():
-        run("ca", "init", "--name", "root", "--subject", "/C=CN/O=北京市测试局/CN=Bench Root",
-            "--algorithm", algorithm, "--ca-password-file", str(work / "ca.pw"))
+        run(home, env, "ca", "init", "--name", "root", "--subject", "/C=CN/O=北京市测试局/CN=Bench Root",
+            "--algorithm", algorithm, "--ca-password-file", str(work / "ca.pw"),
+            "--session", str(work / SESSION % "ca-op"))
     name = f"bench-{algorithm}"
-    run("seal", "create", name, "--org", "北京市测试局", "--type", "contract", "--custodian", "wang",
-        "--approver", "zhang", "--ca", "root", "--algorithm", algorithm, "--password-file",
-        str(work / "initial.pw"), "--ca-password-file", str(work / "ca.pw"), "--operator", "admin")
-    run("seal", "passwd", name, "--password-file", str(work / "initial.pw"), "--new-password-file",
-        str(work / "seal.pw"), "--operator", "wang")
+    run(home, env, "seal", "create", name, "--org", "北京市测试局", "--type", "contract", "--custodian", "wang",
+        "--approver-session", str(work / SESSION % "ra-gu"), "--ca", "root", "--algorithm", algorithm,
+        "--password-file", str(work / "initial.pw"), "--ca-password-file", str(work / "ca.pw"),
+        "--session", str(work / SESSION % "ca-op"))
+    run(home, env, "seal", "passwd", name, "--password-file", str(work / "initial.pw"), "--new-password-file",
+        str(work / "seal.pw"), "--session", str(work / SESSION % "wang"))
     # the same key and certificate for pyHanko, through the library (the key decrypted here)
     import pki
     from pki.home import Home
@@ -134,7 +167,8 @@ def main() -> None:
                 out = tmp / f"out-{alg}-{rep}"
                 ours.append(wall([YINXIN, "--home", str(home), "seal", "stamp-batch", str(inputs), "--out-dir",
                                   str(out), "--seal", name, "--password-file", str(work / "seal.pw"),
-                                  "--page", "1", "--at", "100,100", "--operator", "wang", "--quiet"], env))
+                                  "--page", "1", "--at", "100,100", "--session", str(work / SESSION % "wang"),
+                                  "--quiet"], env))
                 peer_out = tmp / f"peer-{alg}-{rep}"
                 peer_out.mkdir()
                 start = time.perf_counter()

@@ -41,20 +41,23 @@ def main() -> None:
     from seal.records import SealRegistry
     from seal.service import SealService
 
+    from bench_accounts import logged_in
+
     text = (ROOT / "tests" / "vectors" / "typeset" / "request.txt").read_text(encoding="utf-8")
     org = "北京市测试局"
     created = datetime(2026, 5, 8, tzinfo=timezone.utc)
     template = default_template()
     with tempfile.TemporaryDirectory() as tmp:
         home = Home.open(Path(tmp) / "home")
+        people = logged_in(home, ("ca-op", ["ca_operator", "seal_admin"]), ("ra", ["ra_officer"]), ("wang", []))
         ca = CertificateAuthority(home)
         pw, seal_pw = b"Bench-Ca-Pw-2026!", b"Bench-Seal-Pw-2026#"
         ca.init_ca(name="root", subject="/C=CN/O=bench/CN=bench SM2 root", algorithm="sm2", password=pw,
-                   operator="bench")
+                   actor=people["ca-op"])
         registry = SealRegistry(home)
         registry.create(name="official", organisation=org, seal_type="official", custodian="wang", ca="root",
-                        password=b"Initial-Bench-Pw-1", ca_password=pw, operator="bench", approver="bench2")
-        registry.change_password("official", b"Initial-Bench-Pw-1", seal_pw, actor="wang")
+                        password=b"Initial-Bench-Pw-1", ca_password=pw, actor=people["ca-op"], approver=people["ra"])
+        registry.change_password("official", b"Initial-Bench-Pw-1", seal_pw, actor=people["wang"])
         service = SealService(home)
 
         t0 = time.perf_counter()
@@ -75,7 +78,7 @@ def main() -> None:
             assert not problems, problems
             place = result.layout.seal_places[0]
             service.stamp("official", seal_pw, result.pdf, placement=AtPosition(place.page, place.x_mm, place.y_mm),
-                          actor="wang")
+                          actor=people["wang"])
             t3 = time.perf_counter()
             times_t.append(t1 - t0)
             times_c.append(t2 - t1)

@@ -368,7 +368,8 @@ def test_stamp_batch_shows_progress_on_a_terminal(cli, tmp_path):
                                str(tmp_path / f"out{len(extra)}"), "--seal", "bj-contract", "--password-file",
                                str(cli.password), "--anchor", ORG, *extra],
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
-                              env=cli_environment(cli.home), timeout=300)
+                              env=cli_environment(cli.home, {"YINXIN_SESSION": str(cli.session("wang"))}),
+                              timeout=300)
         os.close(follower)
         chunks = []
         while True:
