@@ -36,7 +36,7 @@ YINXIN = str(Path(sys.executable).parent / "yinxin")
 CA_PASSWORD = "bench CA password 1"
 SEAL_INITIAL = "Initial-Seal-Pw-2026!"
 SEAL_PASSWORD = "Bench-Seal-Pw-2026!x"
-ADMIN_PASSWORD = "a bench administrator's phrase"
+ADMIN_PASSWORD = "a quiet keeper of benches"
 INITIAL_LOGIN, LOGIN_PASSWORD = "an initial bench phrase", "a bench of quiet maples"
 SESSION = "%s.session"
 
@@ -84,12 +84,12 @@ def setup_accounts(home: Path, work: Path, env: dict[str, str]) -> None:
     run(home, env, "account", "create", "admin", "--name", "Bench admin", "--roles", "admin", "--password-file",
         str(work / "admin.pw"))
     run(home, env, "login", "admin", "--password-file", str(work / "admin.pw"), "--session-out",
-        str(work / SESSION % "admin"))
+        str(work / (SESSION % "admin")))
     for account_id, roles in (("ca-op", "ca_operator,seal_admin"), ("ra-gu", "ra_officer"), ("wang", "")):
         run(home, env, "account", "create", account_id, "--name", account_id, *(["--roles", roles] if roles else []),
-            "--password-file", str(work / "initial-login.pw"), "--session", str(work / SESSION % "admin"))
+            "--password-file", str(work / "initial-login.pw"), "--session", str(work / (SESSION % "admin")))
         run(home, env, "login", account_id, "--password-file", str(work / "initial-login.pw"),
-            "--new-password-file", str(work / "login.pw"), "--session-out", str(work / SESSION % account_id))
+            "--new-password-file", str(work / "login.pw"), "--session-out", str(work / (SESSION % account_id)))
 
 
 def setup_home(home: Path, work: Path, algorithm: str, env: dict[str, str]) -> tuple[str, Path, Path]:
@@ -98,19 +98,19 @@ def setup_home(home: Path, work: Path, algorithm: str, env: dict[str, str]) -> t
     (work / "ca.pw").write_text(CA_PASSWORD + "\n")
     (work / "initial.pw").write_text(SEAL_INITIAL + "\n")
     (work / "seal.pw").write_text(SEAL_PASSWORD + "\n")
-    if not (work / SESSION % "admin").exists():
+    if not (work / (SESSION % "admin")).exists():
         setup_accounts(home, work, env)
     if not (home / "cas" / "root").exists():
         run(home, env, "ca", "init", "--name", "root", "--subject", "/C=CN/O=北京市测试局/CN=Bench Root",
             "--algorithm", algorithm, "--ca-password-file", str(work / "ca.pw"),
-            "--session", str(work / SESSION % "ca-op"))
+            "--session", str(work / (SESSION % "ca-op")))
     name = f"bench-{algorithm}"
     run(home, env, "seal", "create", name, "--org", "北京市测试局", "--type", "contract", "--custodian", "wang",
-        "--approver-session", str(work / SESSION % "ra-gu"), "--ca", "root", "--algorithm", algorithm,
+        "--approver-session", str(work / (SESSION % "ra-gu")), "--ca", "root", "--algorithm", algorithm,
         "--password-file", str(work / "initial.pw"), "--ca-password-file", str(work / "ca.pw"),
-        "--session", str(work / SESSION % "ca-op"))
+        "--session", str(work / (SESSION % "ca-op")))
     run(home, env, "seal", "passwd", name, "--password-file", str(work / "initial.pw"), "--new-password-file",
-        str(work / "seal.pw"), "--session", str(work / SESSION % "wang"))
+        str(work / "seal.pw"), "--session", str(work / (SESSION % "wang")))
     # the same key and certificate for pyHanko, through the library (the key decrypted here)
     import pki
     from pki.home import Home
@@ -167,7 +167,7 @@ def main() -> None:
                 out = tmp / f"out-{alg}-{rep}"
                 ours.append(wall([YINXIN, "--home", str(home), "seal", "stamp-batch", str(inputs), "--out-dir",
                                   str(out), "--seal", name, "--password-file", str(work / "seal.pw"),
-                                  "--page", "1", "--at", "100,100", "--session", str(work / SESSION % "wang"),
+                                  "--page", "1", "--at", "100,100", "--session", str(work / (SESSION % "wang")),
                                   "--quiet"], env))
                 peer_out = tmp / f"peer-{alg}-{rep}"
                 peer_out.mkdir()
