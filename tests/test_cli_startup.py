@@ -34,7 +34,8 @@ HEAVY = ("pyhanko", "pyhanko_certvalidator", "fontTools", "reportlab", "PIL", "p
 #: not imported by commands that touch neither keys nor the database
 BASIC = ("cryptography", "sqlalchemy", "yaml", "asyncio", "psycopg", "tongsuopy", "gmssl")
 
-GROUPS = ("key", "ca", "audit", "seal", "org", "doc", "serve", "demo", "policies", "doctor")
+GROUPS = ("login", "logout", "account", "key", "ca", "audit", "seal", "org", "doc", "serve", "demo", "policies",
+          "doctor")
 
 
 def _imported(home: Path, tmp_path: Path, *args: str) -> set[str]:

@@ -1,8 +1,9 @@
 """The distribution carries everything it needs: an sdist and a wheel built from this checkout
 (`python -m build`: the wheel is built from the unpacked sdist, so both are proven), installed into a
 fresh virtual environment in a temporary folder outside the checkout, run with no YINXIN_* variable
-and no checkout on the path — `import pki, seal, docflow`, `yinxin ca init`, `yinxin policies
-export`, `yinxin demo` and a verification of the demo's sealed PDF.
+and no checkout on the path — `import pki, seal, docflow`, the first admin and a CA operator logged
+in, `yinxin ca init` under the operator's session, `yinxin policies export`, `yinxin demo`, a
+verification of the demo's sealed PDF and of its signed decisions.
 
 The dependencies are installed from requirements/lock.txt (hashes checked), as bootstrap does, so
 the test needs no resolver run; the wheel itself goes in with pip's own dependency check."""
@@ -57,11 +58,28 @@ def test_the_packages_import_from_site_packages(installed: tuple[Path, dict[str,
 
 
 def test_ca_init_finds_its_profiles_in_the_wheel(installed: tuple[Path, dict[str, str], Path]) -> None:
+    """`ca init` acts for a CA operator: the first admin is created and logged in, creates the
+    operator's account with an initial password, which the operator changes at the first login
+    (docs/accounts.md) — then the CA is made under the operator's session."""
     target, env, work = installed
+    home = str(work / "home")
+    yinxin = [str(target / "bin" / "yinxin"), "--home", home]
+    for name, text in (("ca.pw", "a CA password"), ("admin.pw", "a kettle of jasmine tea"),
+                       ("initial.pw", "an initial passphrase"), ("ca-op.pw", "my own tea garden")):
+        (work / name).write_text(text + "\n")
+    _run([*yinxin, "account", "create", "admin", "--name", "系统管理员", "--roles", "admin", "--password-file",
+          str(work / "admin.pw")], cwd=work, env=env)
+    _run([*yinxin, "login", "admin", "--password-file", str(work / "admin.pw"), "--session-out",
+          str(work / "admin.session")], cwd=work, env=env)
+    _run([*yinxin, "account", "create", "ca-op", "--name", "钱运维", "--roles", "ca_operator", "--password-file",
+          str(work / "initial.pw"), "--session", str(work / "admin.session")], cwd=work, env=env)
+    _run([*yinxin, "login", "ca-op", "--password-file", str(work / "initial.pw"), "--new-password-file",
+          str(work / "ca-op.pw"), "--session-out", str(work / "ca-op.session")], cwd=work, env=env)
+    _run([*yinxin, "ca", "init", "--name", "root", "--subject", "/CN=Wheel Root", "--algorithm", "ecdsa-p256",
+          "--ca-password-file", str(work / "ca.pw"), "--session", str(work / "ca-op.session")], cwd=work, env=env)
+    listing = _run([*yinxin, "ca", "list"], cwd=work, env=env)            # reading needs no session
+    assert "root" in listing.stdout
     yinxin = str(target / "bin" / "yinxin")
-    (work / "ca.pw").write_text("a CA password\n")
-    _run([yinxin, "--home", str(work / "home"), "ca", "init", "--name", "root", "--subject", "/CN=Wheel Root",
-          "--algorithm", "ecdsa-p256", "--ca-password-file", str(work / "ca.pw")], cwd=work, env=env)
     _run([yinxin, "policies", "export", str(work / "policies-copy")], cwd=work, env=env)
     assert (work / "policies-copy" / "profiles" / "seal.yaml").is_file()
     assert (work / "policies-copy" / "examples" / "beijing-test-bureau.yaml").is_file()
@@ -75,3 +93,8 @@ def test_the_demo_runs_from_the_wheel(installed: tuple[Path, dict[str, str], Pat
     sealed = demo_home / "demo" / "sealed.pdf"
     proc = _run([yinxin, "--home", str(demo_home), "seal", "verify", str(sealed)], cwd=work, env=env)
     assert "document: VALID" in proc.stdout
+    # the demo's signed decisions, checked by yinxin and by the evidence bundle's verify.sh (OpenSSL alone)
+    _run([yinxin, "--home", str(demo_home), "doc", "log", "1", "--verify"], cwd=work, env=env)
+    check = _run(["sh", str(demo_home / "demo" / "evidence" / "verify.sh")], cwd=work,
+                 env={"PATH": "/usr/bin:/bin"})
+    assert check.stdout.strip().splitlines()[-1] == "ALL OK"
