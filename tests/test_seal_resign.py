@@ -134,3 +134,19 @@ def test_a_tampered_old_seal_is_not_re_signed(old_home):
     assert_one_line_error(result, "does not verify", "not re-signed")
     assert db_rows(world.db, "SELECT name, ses_der, maker_rule FROM seals ORDER BY name") == rows
     assert audit_events(world.db) == events
+
+
+def test_only_a_ca_operator_re_signs(old_home):
+    """The maker's key signs: a session without the CA operator's role (the custodian's) is refused
+    in one line before the CA password is asked for, and nothing changes; so is no session."""
+    world = old_home
+    world.ok("seal", "list")                                    # migrates
+    rows = db_rows(world.db, "SELECT name, ses_der, maker_rule FROM seals ORDER BY name")
+    events = audit_events(world.db)
+    custodian = world.run("seal", "resign", "bj-old", env={"YINXIN_CA_PASSWORD": None})
+    assert_one_line_error(custodian, "wang does not hold the role ca_operator")
+    assert custodian.code == 2
+    nobody = world.run("seal", "resign", "--all", env={"YINXIN_SESSION": None})
+    assert_one_line_error(nobody, "log in first")
+    assert db_rows(world.db, "SELECT name, ses_der, maker_rule FROM seals ORDER BY name") == rows
+    assert audit_events(world.db) == events
