@@ -188,3 +188,35 @@ def test_receive_that_fails_verification_exits_1(run_cli, org_home: Path, tmp_pa
           "--session", sessions["t_liu"])
     todo = ok(run_cli, "doc", "todo", "--session", sessions["liu"])          # the session's own list
     assert "returned by 天津市测试局" in todo and "held" in todo
+
+
+def test_a_body_as_an_ofd_file_or_as_structured_text(run_cli, org_home: Path, tmp_path: Path,
+                                                    sessions: Sessions) -> None:
+    """`doc new --file` takes a finished OFD (told by content, --pdf kept as its old name) and `--body`
+    structured text, both drafted by the session's account; giving both, or neither, is a usage
+    error that writes nothing."""
+    from ca_helpers import db_snapshot
+    from seal.ofd.sample import text_ofd
+    ofd = tmp_path / "body.ofd"
+    ofd.write_bytes(text_ofd([["关于开展电子印章试点工作的请示", "妥否，请批示。", (ORG, 130, 250, 5)]]))
+    text = tmp_path / "body.txt"
+    text.write_text("---\n标题: 关于开展电子印章试点工作的请示\n---\n为推进电子政务建设，拟开展试点。\n\n妥否，请批示。\n",
+                    encoding="utf-8")
+    db = org_home / "yinxin.db"
+    sun = ["--session", sessions["sun"]]
+    before = db_snapshot(db)
+    fails(run_cli, 2, "one of the two", "doc", "new", "--kind", "upward", "--title", "T", "--file", str(ofd),
+          "--body", str(text), *sun)
+    fails(run_cli, 2, "one of the two", "doc", "new", "--kind", "upward", "--title", "T", *sun)
+    fails(run_cli, 2, "log in first", "doc", "new", "--kind", "upward", "--title", "T", "--file", str(ofd))
+    assert db_snapshot(db) == before
+    made = ok(run_cli, "doc", "new", "--kind", "upward", "--title", "关于开展电子印章试点工作的请示", "--file", str(ofd),
+              *sun, json_out=True)
+    assert made["drafter"] == "sun" and made["versions"][0]["size"] == ofd.stat().st_size
+    out = tmp_path / "v1.ofd"
+    ok(run_cli, "doc", "show", str(made["id"]), "--out", str(out))
+    assert out.read_bytes() == ofd.read_bytes()
+    typeset = ok(run_cli, "doc", "new", "--kind", "upward", "--body", str(text), *sun, json_out=True)
+    assert typeset["elements"]["title"] == "关于开展电子印章试点工作的请示"
+    log = ok(run_cli, "doc", "log", str(typeset["id"]), json_out=True)["log"]
+    assert [(e["actor"], e["action"]) for e in log] == [("sun", "new")] and log[0]["details"]["decision"] == 1
