@@ -77,7 +77,7 @@ def test_ca_init_finds_its_profiles_in_the_wheel(installed: tuple[Path, dict[str
           str(work / "ca-op.pw"), "--session-out", str(work / "ca-op.session")], cwd=work, env=env)
     _run([*yinxin, "ca", "init", "--name", "root", "--subject", "/CN=Wheel Root", "--algorithm", "ecdsa-p256",
           "--ca-password-file", str(work / "ca.pw"), "--session", str(work / "ca-op.session")], cwd=work, env=env)
-    listing = _run([*yinxin, "ca", "list"], cwd=work, env=env)            # reading needs no session
+    listing = _run([*yinxin, "ca", "cas"], cwd=work, env=env)            # reading needs no session
     assert "root" in listing.stdout
     yinxin = str(target / "bin" / "yinxin")
     _run([yinxin, "policies", "export", str(work / "policies-copy")], cwd=work, env=env)
