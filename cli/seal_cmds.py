@@ -8,8 +8,8 @@ import click
 
 from pki.keyfiles import write_file_atomic
 
-from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
-                     pass_ctx, read_input, read_password)
+from .common import (Context, acting, ca_password, ca_password_option, json_option, open_home, operator_option,
+                     pass_ctx, read_input, read_password, session_option)
 from .main import cli
 
 
@@ -35,8 +35,9 @@ def _seal_password(file: str | None, prompt: str = "Seal password", env: str = "
 @click.option("--org", "organisation", required=True, help="Owner organisation (drawn on the seal).")
 @click.option("--type", "seal_type", required=True,
               type=click.Choice(["official", "contract", "finance", "special", "personal"]))
-@click.option("--custodian", required=True, help="The seal custodian (印章管理员): the only one who stamps.")
-@click.option("--approver", required=True, help="Who approves the seal certificate (not the operator).")
+@click.option("--custodian", required=True, help="The seal custodian's account (印章管理员): the only one who stamps.")
+@click.option("--approver-session", required=True, type=click.Path(dir_okay=False),
+              help="The session file of the RA officer who approves the seal certificate (not you).")
 @click.option("--ca", "ca_name", help="CA issuing the seal certificate (and signing the seal as maker).")
 @click.option("--label", help="Text below the star (default per type, e.g. 合同专用章); personal: the name.")
 @click.option("--subject", help="Subject DN of the seal certificate (default from the organisation).")
@@ -47,19 +48,23 @@ def _seal_password(file: str | None, prompt: str = "Seal password", env: str = "
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="The custodian's initial seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
 @ca_password_option
+@session_option
 @operator_option
 @json_option
 @pass_ctx
-def seal_create(ctx: Context, name: str, organisation: str, seal_type: str, custodian: str, approver: str,
+def seal_create(ctx: Context, name: str, organisation: str, seal_type: str, custodian: str, approver_session: str,
                 ca_name: str | None, label: str | None, subject: str | None, algorithm: str | None,
                 valid_days: int, picture: str | None, diameter_mm: float | None, password_file: str | None,
-                ca_password_file: str | None, operator: str) -> None:
-    """Create a seal: key, seal certificate, picture, and the maker's GB/T 38540 signature."""
+                ca_password_file: str | None, session_file: str | None, operator: str | None) -> None:
+    """Create a seal: key, seal certificate, picture, and the maker's GB/T 38540 signature (a seal
+    administrator who is a CA operator; an RA officer approves the certificate)."""
     registry = _registry(ctx)
+    actor = acting(ctx, registry.home, session_file, claimed=operator)
+    approver = acting(ctx, registry.home, approver_session)
     password = _seal_password(password_file, prompt="Initial seal password", confirm=True)
     record = registry.create(name=name, organisation=organisation, seal_type=seal_type, custodian=custodian,
                              ca=ca_name, password=password, ca_password=ca_password(ca_password_file),
-                             operator=operator, approver=approver, label=label, subject=subject,
+                             actor=actor, approver=approver, label=label, subject=subject,
                              algorithm=algorithm, valid_days=valid_days,
                              picture_png=read_input(picture, "picture") if picture else None,
                              diameter_mm=diameter_mm)
@@ -126,29 +131,35 @@ def seal_export(ctx: Context, name: str, out: str) -> None:
 @click.argument("name")
 @click.option("--password-file", type=click.Path(dir_okay=False), help="Current password.")
 @click.option("--new-password-file", type=click.Path(dir_okay=False), help="New password.")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def seal_passwd(ctx: Context, name: str, password_file: str | None, new_password_file: str | None,
-                operator: str) -> None:
-    """Change a seal's password (required before the first stamp)."""
+                session_file: str | None, operator: str | None) -> None:
+    """Change a seal's password (the custodian; required before the first stamp)."""
     registry = _registry(ctx)
+    actor = acting(ctx, registry.home, session_file, claimed=operator)
+    registry.require_custodian(registry.get(name), actor)
     old = _seal_password(password_file, prompt="Current seal password")
     new = _seal_password(new_password_file, prompt="New seal password", env="YINXIN_NEW_SEAL_PASSWORD",
                          confirm=True)
-    record = registry.change_password(name, old, new, actor=operator)
+    record = registry.change_password(name, old, new, actor=actor)
     ctx.emit(record.to_dict(), f"password of seal {name} changed")
 
 
 @seal_group.command("unlock")
 @click.argument("name")
-@click.option("--operator", required=True, help="The administrator unlocking (not the custodian).")
+@session_option
+@operator_option
 @json_option
 @pass_ctx
-def seal_unlock(ctx: Context, name: str, operator: str) -> None:
-    """Unlock a seal locked after repeated wrong passwords (audited)."""
-    record = _registry(ctx).unlock(name, operator=operator)
-    ctx.emit(record.to_dict(), f"seal {name} unlocked by {operator}")
+def seal_unlock(ctx: Context, name: str, session_file: str | None, operator: str | None) -> None:
+    """Unlock a seal locked after repeated wrong passwords (a seal administrator, not the custodian; audited)."""
+    registry = _registry(ctx)
+    actor = acting(ctx, registry.home, session_file, claimed=operator)
+    record = registry.unlock(name, actor=actor)
+    ctx.emit(record.to_dict(), f"seal {name} unlocked by {actor.account_id}")
 
 
 @seal_group.command("image")
@@ -206,22 +217,27 @@ def placement_options(f):  # type: ignore[no-untyped-def]
 @click.option("--reason", help="Reason recorded in the signature.")
 @click.option("--timestamp-url", help="RFC 3161 timestamp authority URL.")
 @click.option("--with-validation-info", is_flag=True, help="Embed the chain and revocation data (DSS).")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, password_file: str | None,
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-               reason: str | None, timestamp_url: str | None, with_validation_info: bool, operator: str) -> None:
-    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3)."""
+               reason: str | None, timestamp_url: str | None, with_validation_info: bool, session_file: str | None,
+               operator: str | None) -> None:
+    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3) — the seal's custodian,
+    with the seal's password."""
     placement = _placement(page, at, anchor, field)
     if Path(output_pdf).resolve() == Path(input_pdf).resolve():
         raise click.UsageError("OUTPUT_PDF must not be INPUT_PDF: a seal is an incremental update written "
                                "to a new file")
     from seal.service import SealService
     service = SealService(open_home(ctx))
-    service.registry.get(seal_name)  # unknown seal: say so before the password prompt
+    actor = acting(ctx, service.home, session_file, claimed=operator)
+    # an unknown seal, or someone else's: say so before the password prompt
+    service.registry.require_custodian(service.registry.get(seal_name), actor)
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
-                                placement=placement, riding=riding, actor=operator, reason=reason,
+                                placement=placement, riding=riding, actor=actor, reason=reason,
                                 timestamp_url=timestamp_url, with_validation_info=with_validation_info)
     ctx.emit({"output": str(result.output), "field": result.field_name, "page": result.page,
               "rect": list(result.rect), "riding_pages": result.riding_pages,
@@ -238,25 +254,27 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
 @placement_options
 @click.option("--processes", type=int, default=2, show_default=True)
 @click.option("--reason")
+@session_option
 @operator_option
 @json_option
 @pass_ctx
 def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str, password_file: str | None,
                      page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-                     processes: int, reason: str | None, operator: str) -> None:
+                     processes: int, reason: str | None, session_file: str | None, operator: str | None) -> None:
     """Seal every *.pdf of DIRECTORY into --out-dir: one password prompt, several processes."""
     from seal.service import SealService
     placement = _placement(page, at, anchor, field)
     files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
     if not files:
         raise click.UsageError(f"no PDF files in {directory}")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     service = SealService(open_home(ctx))
-    service.registry.get(seal_name)
+    actor = acting(ctx, service.home, session_file, claimed=operator)
+    service.registry.require_custodian(service.registry.get(seal_name), actor)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     password = _seal_password(password_file)
     with click.progressbar(length=len(files), label="sealing", file=sys.stderr) as bar:
         items = service.stamp_many(seal_name, password, files, out_dir, placement=placement, riding=riding,
-                                   actor=operator, processes=processes, reason=reason,
+                                   actor=actor, processes=processes, reason=reason,
                                    progress=lambda done, total, item: bar.update(1))
     failed = [i for i in items if not i.ok]
     data = {"sealed": len(items) - len(failed), "failed": [{"file": str(i.source), "error": i.error} for i in failed],

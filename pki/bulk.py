@@ -827,7 +827,7 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     if crypto_processes and not fork_available():
         raise PolicyError("worker processes need fork(), which this system does not have", field="crypto_processes")
     ca_key = authority.load_key(ca_info, ca_password)          # once for the whole run
-    _sign_approval(home, approving, ca_info, prof, rows)
+    approval = _Approval.prepare(home, approving, ca_info, prof, rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = Path(csv_dir) if csv_dir is not None else Path.cwd()
@@ -841,6 +841,7 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
 
     run = _Run(authority, ca_info, ca_key, prof, out, base, operator, approver_id, key_password,
                key_algorithm, key_scheme)
+    run.approval = approval
     # each signature is checked with the public key of the CA's certificate
     ca_signing = CaSigning(ca_key, ca_info.public_key(), ca_info.sign_distid, run.proof_distid)
     batches = collections.deque(rows[start:end] for start, end in batch_bounds(len(rows), batch_size))
@@ -889,22 +890,39 @@ def issue_bulk(authority: CertificateAuthority, rows: Iterable[BulkRow], *, ca: 
     return BulkReport(ca=ca_info.name, profile=prof.name, results=ordered, removed_temp_files=removed)
 
 
-def _sign_approval(home: Any, approver: "Actor", ca: CaInfo, profile: Profile, rows: Sequence[BulkRow]) -> None:
+@dataclass
+class _Approval:
     """The approver's one signed decision over the whole input (rows in order: line, subject, identity
-    number, applicant, CSR path, SANs, algorithm)."""
-    from .accounts import decisions
-    listed = [[r.line, r.subject, r.id_number, r.applicant, r.csr, r.san, r.algorithm] for r in rows]
-    digest = hashlib.sha256(decisions.canonical({"rows": listed})).hexdigest()
-    signer = decisions.ra_signer(home, approver)
-    now = home.clock.now()
-    with home.store.transaction() as conn:
-        decision = decisions.append(conn, home, chain=f"bulk:{ca.name}:{digest[:16]}", actor=approver, signer=signer,
-                                    at=now, bootstrap=signer is None,
-                                    fields={"action": "approve", "ca": ca.name, "profile": profile.name,
-                                            "rows": len(listed), "rows_sha256": digest})
-        audit.append(conn, at=now, actor=approver.account_id, action="bulk.approve", target=f"bulk:{ca.name}",
-                     details={"rows": len(listed), "rows_sha256": digest, "decision": decision.chain,
-                              "signed": decision.signature is not None}, result_digest=decision.sha256)
+    number, applicant, CSR path, SANs, algorithm): checked before the run (who signs), recorded in the
+    transaction of the first batch that records applications — a run that records none leaves none."""
+
+    approver: "Actor"
+    signer: Any
+    chain: str
+    fields: dict[str, Any]
+    recorded: bool = False
+
+    @classmethod
+    def prepare(cls, home: Any, approver: "Actor", ca: CaInfo, profile: Profile, rows: Sequence[BulkRow]) -> "_Approval":
+        from .accounts import decisions
+        listed = [[r.line, r.subject, r.id_number, r.applicant, r.csr, r.san, r.algorithm] for r in rows]
+        digest = hashlib.sha256(decisions.canonical({"rows": listed})).hexdigest()
+        return cls(approver, decisions.ra_signer(home, approver), f"bulk:{ca.name}:{digest[:16]}",
+                   {"action": "approve", "ca": ca.name, "profile": profile.name, "rows": len(listed),
+                    "rows_sha256": digest})
+
+    def record(self, conn: Any, home: Any, now: datetime) -> None:
+        """Inside a batch's transaction, the first time; `recorded` is set once that commits."""
+        if self.recorded:
+            return
+        from .accounts import decisions
+        decision = decisions.append(conn, home, chain=self.chain, actor=self.approver, signer=self.signer, at=now,
+                                    bootstrap=self.signer is None, fields=self.fields)
+        audit.append(conn, at=now, actor=self.approver.account_id, action="bulk.approve",
+                     target=f"bulk:{self.fields['ca']}",
+                     details={"rows": self.fields["rows"], "rows_sha256": self.fields["rows_sha256"],
+                              "decision": decision.chain, "signed": decision.signature is not None},
+                     result_digest=decision.sha256)
 
 
 class _Run:
@@ -920,6 +938,7 @@ class _Run:
         self.out, self.base = out, base
         self.out_text, self.base_text = str(out), str(base)
         self.operator, self.approver = operator, approver
+        self.approval: _Approval
         self.key_password, self.key_algorithm, self.key_scheme = key_password, key_algorithm, key_scheme
         self.ca_not_after = ca.certificate["tbs_certificate"]["validity"]["not_after"].native
         self.seen_slots: dict[str, int] = {}            # slot -> line, across the whole file
@@ -1328,6 +1347,7 @@ class _Run:
             results += failed
             if not works:
                 return works
+            self.approval.record(conn, home, now)
             app_ids = insert_many_returning_ids(conn, applications, [
                 {"ca_id": ca.id, "kind": "new", "profile": prof.name, "subject": w.subject.text,
                  "applicant": w.applicant, "submitted_by": self.operator, "id_number": w.id_number,
@@ -1360,6 +1380,7 @@ class _Run:
                     "application": w.app_id, "profile": prof.name,
                     "tbs_sha256": hashlib.sha256(w.tbs_der).hexdigest()}))
             audit.append_many(conn, events)
+        self.approval.recorded = True
         return works
 
 

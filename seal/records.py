@@ -1,11 +1,15 @@
 """Seal records: creation (key, certificate, picture, the maker's SES_Seal), password protection,
-lockout and unlock, export.  Only the seal custodian's password opens a seal's key."""
+lockout and unlock, export.  Only the seal custodian's password opens a seal's key.
+
+Who acts is an authenticated `pki.accounts.Actor`: a seal administrator who is also a CA operator
+creates a seal (an RA officer, another person, approves its certificate); only the custodian — an
+account — changes the seal's password and stamps; another seal administrator unlocks it."""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -24,6 +28,9 @@ from .passwords import PasswordPolicy, load_password_policy
 from .ses import (ORGANISATION_SEAL, PERSONAL_SEAL, SealData, build_seal_info, parse_seal, sign_seal,
                   verify_seal)
 from .store import seals
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
 
 #: Chinese labels of the seal types (the seal's name on the picture when none is given)
 TYPE_LABELS = {"official": "", "contract": "合同专用章", "finance": "财务专用章", "special": "专用章",
@@ -118,15 +125,27 @@ class SealRegistry:
     # ---------------------------------------------------------------- creation
 
     def create(self, *, name: str, organisation: str, seal_type: str, custodian: str, ca: str | None,
-               password: bytes, ca_password: bytes, operator: str, approver: str,
+               password: bytes, ca_password: bytes, actor: "Actor", approver: "Actor",
                label: str | None = None, subject: str | None = None, algorithm: str | None = None,
                valid_days: int = 1095, picture_png: bytes | None = None,
                diameter_mm: float | None = None) -> SealRecord:
-        """Make a seal: key pair, a `seal`-profile certificate (applied by `operator`, approved by
-        `approver`, issued by the CA), the picture, and the CA's signature over the SES_Seal.
+        """Make a seal: key pair, a `seal`-profile certificate (applied for and issued by `actor`, a
+        seal administrator and CA operator; approved by `approver`, an RA officer — a signed decision),
+        the picture, and the CA's signature over the SES_Seal.  `custodian` is the account of the
+        seal's custodian (印章管理员).
 
         The password is the custodian's initial password: the policy applies, and the
         custodian must change it before the first stamp."""
+        from pki.accounts.accounts import Accounts
+        accounts = Accounts.of(self.home)
+        if approver.account_id == actor.account_id:
+            # the RA refuses it too, but only after storing the application: say it before anything is stored
+            raise PolicyError(f"{actor.account_id} creates the seal and cannot also approve its certificate "
+                              "(separation of duties)", field="approver")
+        accounts.require(actor, any_of=("seal_admin",))
+        accounts.require(actor, any_of=("ca_operator",))
+        accounts.require(approver, any_of=("ra_officer",))
+        operator = actor.account_id
         if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise PolicyError("a seal name is letters, digits, - and _ (at most 64)", field="name")
         if seal_type not in SEAL_TYPES:
@@ -134,12 +153,12 @@ class SealRegistry:
                               field="type")
         if not custodian.strip():
             raise PolicyError("a seal needs a custodian (印章管理员)", field="custodian")
+        custodian = custodian.strip()
+        if not accounts.exists(custodian) or accounts.get(custodian).disabled:
+            raise PolicyError(f"the custodian {custodian!r} is no enabled account of this home (the custodian logs "
+                              "in as themselves to change the password and to stamp)", field="custodian")
         if valid_days < 1:
             raise PolicyError("a seal's validity is at least one day", field="valid_days")
-        if approver.strip() == operator.strip():
-            # the RA refuses it too, but only after storing the application: say it before anything is stored
-            raise PolicyError(f"{operator} creates the seal and cannot also approve its certificate "
-                              "(separation of duties)", field="approver")
         with self.home.store.read() as conn:
             if conn.execute(sa.select(seals.c.id).where(seals.c.name == name)).first() is not None:
                 raise SealError(f"a seal named {name!r} exists already", seal=name)
@@ -157,10 +176,9 @@ class SealRegistry:
         subject = subject or f"/C=CN/O={organisation}/CN={organisation}{label or '公章'}"
         key = _generate(algorithm, self.home)
         csr = build_csr(parse_name(subject), key, distid=ca_info.distid)
-        app = self.authority.ra.apply(ca=ca_info.name, profile="seal", subject=subject, applicant=operator,
-                                      csr=csr.dump())
-        self.authority.ra.approve(app.id, operator=approver, comment=f"seal {name}")
-        issued = self.authority.issue(app.id, ca_key=ca_key, operator=operator)
+        app = self.authority.ra.apply(ca=ca_info.name, profile="seal", subject=subject, actor=actor, csr=csr.dump())
+        self.authority.ra.approve(app.id, actor=approver, comment=f"seal {name}")
+        issued = self.authority.issue(app.id, ca_key=ca_key, actor=actor)
         now = self.home.clock.now()
         valid_to = min(now + timedelta(days=valid_days), issued.record.not_after)
         es_id = f"{VENDOR}-{hashlib.sha256(issued.certificate.dump()).hexdigest()[:24]}"
@@ -192,19 +210,31 @@ class SealRegistry:
         except BaseException:
             # the certificate exists but no seal holds its key (e.g. the name was taken meanwhile):
             # revoke it, so no usable seal certificate is left without a seal record
-            self.authority.revoke(issued.record.serial, reason="cessation_of_operation", operator=operator,
+            self.authority.revoke(issued.record.serial, reason="cessation_of_operation", actor=actor,
                                   ca=ca_info.name)
             raise
         return self.get(name)
 
     # ---------------------------------------------------------------- passwords
 
-    def open_key(self, name: str, password: bytes, *, actor: str, purpose: str = "stamp") -> PrivateKey:
-        """The seal's private key, if the password is right and the seal is not locked.
+    def require_custodian(self, record: SealRecord, actor: "Actor") -> None:
+        """Only the seal's custodian, logged in as themselves, uses the seal's key."""
+        from pki.accounts.accounts import Accounts
+        from pki.accounts.errors import NotPermitted
+        Accounts.of(self.home).require(actor)
+        if actor.account_id != record.custodian:
+            raise NotPermitted(f"{actor.account_id} is not the custodian of seal {record.name} (its custodian is "
+                               f"{record.custodian}): only the custodian uses it", seal=record.name,
+                               account=actor.account_id)
+
+    def open_key(self, name: str, password: bytes, *, actor: "Actor", purpose: str = "stamp") -> PrivateKey:
+        """The seal's private key, for its custodian, if the password is right and the seal is not
+        locked.
 
         A wrong password is counted and audited in its own transaction (it must
         stick even though the caller's operation fails); the N-th failure locks."""
         record = self.get(name)
+        self.require_custodian(record, actor)
         if record.locked:
             raise SealLocked(f"seal {name} is locked after {record.failed_attempts} wrong passwords; "
                              "an administrator must unlock it (yinxin seal unlock)", seal=name)
@@ -219,7 +249,7 @@ class SealRegistry:
                 locked = failures >= self.policy.max_failures
                 if locked:
                     conn.execute(sa.update(seals).where(seals.c.name == name).values(locked=True))
-                audit.append(conn, at=now, actor=actor, action="seal.password_failure", target=f"seal:{name}",
+                audit.append(conn, at=now, actor=actor.account_id, action="seal.password_failure", target=f"seal:{name}",
                              details={"purpose": purpose, "failures": failures, "locked": locked})
             if locked:
                 raise SealLocked(f"wrong password for seal {name}; the seal is now locked after "
@@ -231,7 +261,7 @@ class SealRegistry:
                 conn.execute(sa.update(seals).where(seals.c.name == name).values(failed_attempts=0))
         return key
 
-    def change_password(self, name: str, old: bytes, new: bytes, *, actor: str) -> SealRecord:
+    def change_password(self, name: str, old: bytes, new: bytes, *, actor: "Actor") -> SealRecord:
         record = self.get(name)
         key = self.open_key(name, old, actor=actor, purpose="passwd")
         self.policy.check(new, seal_name=name, old=old)
@@ -241,13 +271,16 @@ class SealRegistry:
             conn.execute(sa.update(seals).where(seals.c.name == name).values(
                 key_pem=key.to_pem(new, scheme=scheme, rand=self.home.rand), must_change_password=False,
                 failed_attempts=0))
-            audit.append(conn, at=now, actor=actor, action="seal.passwd", target=f"seal:{record.name}")
+            audit.append(conn, at=now, actor=actor.account_id, action="seal.passwd", target=f"seal:{record.name}")
         return self.get(name)
 
-    def unlock(self, name: str, *, operator: str) -> SealRecord:
-        """An administrator's audited unlock; the custodian cannot unlock their own seal."""
+    def unlock(self, name: str, *, actor: "Actor") -> SealRecord:
+        """A seal administrator's audited unlock; the custodian cannot unlock their own seal."""
+        from pki.accounts.accounts import Accounts
+        Accounts.of(self.home).require(actor, any_of=("seal_admin",))
+        operator = actor.account_id
         record = self.get(name)
-        if operator.strip() == record.custodian:
+        if operator == record.custodian:
             raise PolicyError(f"{operator} is the custodian of seal {name}: another administrator unlocks it",
                               seal=name)
         now = self.home.clock.now()

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from asn1crypto import x509 as asn1_x509
 
@@ -29,6 +29,9 @@ from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
 from .records import SealRecord, SealRegistry
 from .ses import verify_seal
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
 
 __all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
            "AnchorText", "ExistingField"]
@@ -107,9 +110,11 @@ class SealService:
                     crls.append(der)
         return RevocationData(crls=tuple(crls))
 
-    def open_signer(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
-        """Check that the seal may sign now, open its key, return (record, pyHanko signer)."""
+    def open_signer(self, seal_name: str, password: bytes, *, actor: "Actor") -> tuple[SealRecord, Any]:
+        """Check that the actor is the seal's custodian and the seal may sign now, open its key (the
+        seal's password: the second proof, of the seal), return (record, pyHanko signer)."""
         record = self.registry.get(seal_name)
+        self.registry.require_custodian(record, actor)
         self.registry.check_usable(record, self.home.clock.now())
         key = self.registry.open_key(seal_name, password, actor=actor)
         chain = self.registry.chain(record)
@@ -131,7 +136,7 @@ class SealService:
 
     def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
                    output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
-                   actor: str, reason: str | None = None, timestamp_url: str | None = None,
+                   actor: "Actor", reason: str | None = None, timestamp_url: str | None = None,
                    with_validation_info: bool = False) -> StampResult:
         """Seal one PDF file into `output_path` (written whole or not at all)."""
         if Path(output_path).resolve() == Path(input_path).resolve():
@@ -144,7 +149,7 @@ class SealService:
         return result
 
     def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
-              riding: bool = False, actor: str, reason: str | None = None,
+              riding: bool = False, actor: "Actor", reason: str | None = None,
               timestamp_url: str | None = None, with_validation_info: bool = False) -> StampOutcome:
         """Seal PDF bytes; returns the sealed bytes."""
         with tempfile.TemporaryDirectory(prefix="yinxin-stamp-") as tmp:
@@ -159,7 +164,7 @@ class SealService:
 
     def stamp_many(self, seal_name: str, password: bytes, files: Sequence[str | os.PathLike[str]],
                    out_dir: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
-                   actor: str, processes: int = 2, reason: str | None = None,
+                   actor: "Actor", processes: int = 2, reason: str | None = None,
                    progress: Callable[[int, int, BatchItem], None] | None = None) -> list[BatchItem]:
         """Seal many PDFs with one password check; the key is loaded once per worker process."""
         record, signer = self.open_signer(seal_name, password, actor=actor)
@@ -170,14 +175,14 @@ class SealService:
         with self.home.store.transaction() as conn:
             for item in items:
                 if item.ok:
-                    audit.append(conn, at=now, actor=actor, action="seal.stamp", target=f"seal:{record.name}",
+                    audit.append(conn, at=now, actor=actor.account_id, action="seal.stamp", target=f"seal:{record.name}",
                                  details={"input": str(item.source), "output": str(item.output), "batch": True},
                                  result_digest=_sha256_file(item.output))
         return items
 
-    def _audit_stamp(self, record: SealRecord, actor: str, result: StampResult, source: Path) -> None:
+    def _audit_stamp(self, record: SealRecord, actor: "Actor", result: StampResult, source: Path) -> None:
         with self.home.store.transaction() as conn:
-            audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
+            audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.stamp",
                          target=f"seal:{record.name}",
                          details={"input_sha256": _sha256_file(source), "output": str(result.output),
                                   "field": result.field_name, "page": result.page,

@@ -239,11 +239,28 @@ def write_session(home: Home, path: Path, name: str, *roles: str, pin: bytes | N
     return path
 
 
+def session_env(home_dir: Path, name: str = "operator", *roles: str) -> dict[str, str]:
+    """{"YINXIN_SESSION": a session file of `name`} for the CLI on `home_dir` (default: the CA
+    operator and RA officer "operator"); the file lies beside the home, not in it."""
+    roles = roles or ("ca_operator", "ra_officer")
+    path = Path(home_dir).parent / "sessions" / f"{Path(home_dir).name}-{name}.session"
+    if not path.exists():
+        write_session(Home.open(home_dir), path, name, *roles)
+    return {"YINXIN_SESSION": str(path)}
+
+
 # --------------------------------------------------------------------------- the database, read independently
 
-def db_snapshot(db: Path | PgDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read past pki.store (sqlite3 or psycopg)."""
-    return snapshot(db)
+def db_snapshot(db: Path | PgDatabase, *, idle_timers: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, read past pki.store (sqlite3 or psycopg) — except, unless
+    `idle_timers`, the sessions' last-use time, which every successful command restarts (a refused one
+    leaves it, and everything else, as it was)."""
+    rows = snapshot(db)
+    if not idle_timers and "account_sessions" in rows:
+        from pki.accounts.store import account_sessions
+        at = list(account_sessions.c.keys()).index("last_seen_at")
+        rows["account_sessions"] = [r[:at] + r[at + 1:] for r in rows["account_sessions"]]
+    return rows
 
 
 def row_counts(db: Path) -> dict[str, int]:

@@ -3,7 +3,12 @@
 * `LibWorld`        — a home opened through the library with a FixedClock at the real time, an SM2
                       root with a subordinate seal CA, an RSA and an ECDSA root, a SealRegistry and a
                       SealService on it; `make_seal` creates a seal (password changed unless asked not)
-* `CliWorld`        — a home driven only through the real `yinxin` console script
+* `CliWorld`        — a home driven only through the real `yinxin` console script, with the cast's
+                      sessions (`session(name)`)
+* who acts: the cast of the seal tests — admin (seal administrator and CA operator), admin2 (seal
+  administrator), boss (RA officer), ca-admin (CA operator), the custodians wang (also a seal
+  administrator: a custodian still never unlocks their own seal) and li;
+  `person_for` makes an actor without a role for a bare Home
 * `document_pdf`    — a GB/T 9704-like document from docflow.sample (cached per text)
 * independent judges: `sm2_attrs_verify` (openssl pkeyutl over the CMS signed attributes),
   `pyhanko_statuses` (pyHanko's own validator), `anchor_box` (poppler's pdftotext -bbox),
@@ -32,7 +37,9 @@ from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from ca_helpers import CliResult, openssl, yinxin
+from ca_helpers import CliResult, openssl, person_for, write_session, yinxin
+from pki.accounts.actor import Actor
+from pki.accounts.testing import actor_for_tests
 from pki.audit import verify as audit_verify
 from pki.ca import CertificateAuthority
 from pki.clock import FixedClock, SystemClock
@@ -289,10 +296,15 @@ class LibWorld:
     def __post_init__(self) -> None:
         self.home = Home.open(self.path, clock=self.clock)
         self.authority = CertificateAuthority(self.home)
+        cast(self.home)
 
     @property
     def db(self) -> Path:
         return self.path / "yinxin.db"
+
+    def actor(self, name: str) -> Actor:
+        """An actor of the cast (see `CAST`)."""
+        return actor_for_tests(self.home, name, roles=CAST.get(name, ()))
 
     @property
     def registry(self) -> SealRegistry:
@@ -312,11 +324,12 @@ class LibWorld:
                   custodian: str = "wang", label: str | None = None, ready: bool = True,
                   **kwargs: Any) -> SealRecord:
         registry = self.registry
+        actor_for_tests(self.home, custodian)
         record = registry.create(name=name, organisation=org, seal_type=seal_type, custodian=custodian, ca=ca,
-                                 password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="admin",
-                                 approver="boss", label=label, **kwargs)
+                                 password=SEAL_INITIAL, ca_password=CA_PASSWORD, actor=self.actor("admin"),
+                                 approver=self.actor("boss"), label=label, **kwargs)
         if ready:
-            record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=custodian)
+            record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=self.actor(custodian))
         return record
 
     def audit_ok(self) -> bool:
@@ -326,18 +339,31 @@ class LibWorld:
         return report.ok
 
 
+#: who acts in the seal tests, and their roles
+CAST: dict[str, tuple[str, ...]] = {"admin": ("seal_admin", "ca_operator"), "admin2": ("seal_admin",),
+                                    "boss": ("ra_officer",), "ca-admin": ("ca_operator",),
+                                    "wang": ("seal_admin",), "li": ()}
+
+
+def cast(home: Home) -> None:
+    """The cast's accounts, made up front (tests compare the database before and after)."""
+    for name, roles in CAST.items():
+        actor_for_tests(home, name, roles=roles)
+
+
 def lib_world(path: Path) -> LibWorld:
     """A home with an SM2 root and a subordinate SM2 seal CA, an RSA root and an ECDSA root."""
     world = LibWorld(path, FixedClock(SystemClock().now()))
     a = world.authority
+    ca_admin = world.actor("ca-admin")
     a.init_ca(name="sm2-root", subject="/C=CN/O=印信测试/CN=SM2 Root CA", algorithm="sm2", password=CA_PASSWORD,
-              operator="ca-admin")
+              actor=ca_admin)
     a.init_ca(name="sm2-seal-ca", subject="/C=CN/O=印信测试/CN=SM2 Seal CA", algorithm="sm2",
-              password=CA_PASSWORD, parent="sm2-root", parent_password=CA_PASSWORD, operator="ca-admin")
+              password=CA_PASSWORD, parent="sm2-root", parent_password=CA_PASSWORD, actor=ca_admin)
     a.init_ca(name="rsa-root", subject="/C=CN/O=印信测试/CN=RSA Root CA", algorithm="rsa2048",
-              password=CA_PASSWORD, operator="ca-admin")
+              password=CA_PASSWORD, actor=ca_admin)
     a.init_ca(name="ec-root", subject="/C=CN/O=印信测试/CN=ECDSA Root CA", algorithm="ecdsa-p256",
-              password=CA_PASSWORD, operator="ca-admin")
+              password=CA_PASSWORD, actor=ca_admin)
     world.tick()
     return world
 
@@ -356,6 +382,13 @@ class CliWorld:
         self.initial = self.secret("initial.pw", SEAL_INITIAL)
         self.password = self.secret("seal.pw", SEAL_PASSWORD)
         self.wrong = self.secret("wrong.pw", WRONG_PASSWORD)
+        home = Home.open(self.home)
+        self.sessions = {name: write_session(home, self.files / "sessions" / f"{name}.session", name, *roles)
+                         for name, roles in CAST.items()}
+
+    def session(self, name: str) -> Path:
+        """The session file of someone of the cast (`CAST`)."""
+        return self.sessions[name]
 
     @property
     def db(self) -> Path:
@@ -368,7 +401,9 @@ class CliWorld:
         return path
 
     def run(self, *args: str | os.PathLike[str], env: dict[str, str | None] | None = None) -> CliResult:
-        return yinxin(self.home, *args, env={"YINXIN_CA_PASSWORD": CA_PASSWORD.decode(), **(env or {})})
+        """`yinxin ARGS` as wang, the custodian, unless the arguments give another --session."""
+        return yinxin(self.home, *args, env={"YINXIN_CA_PASSWORD": CA_PASSWORD.decode(),
+                                             "YINXIN_SESSION": str(self.session("wang")), **(env or {})})
 
     def ok(self, *args: str | os.PathLike[str], env: dict[str, str | None] | None = None) -> CliResult:
         result = self.run(*args, env=env)
@@ -389,19 +424,20 @@ class CliWorld:
                     custodian: str = "wang", label: str | None = None, ready: bool = True) -> dict[str, Any]:
         args: list[str | os.PathLike[str]] = [
             "seal", "create", name, "--org", org, "--type", seal_type, "--custodian", custodian,
-            "--approver", "boss", "--ca", ca, "--password-file", self.initial, "--operator", "admin", "--json"]
+            "--approver-session", self.session("boss"), "--ca", ca, "--password-file", self.initial,
+            "--session", self.session("admin"), "--json"]
         if label is not None:
             args += ["--label", label]
         record = self.ok(*args).json()
         if ready:
             self.ok("seal", "passwd", name, "--password-file", self.initial, "--new-password-file", self.password,
-                    "--operator", custodian)
+                    "--session", self.session(custodian))
         return record
 
     def stamp(self, source: Path, out: Path, seal: str, *placement: str, password: Path | None = None,
               operator: str = "wang") -> CliResult:
         return self.run("seal", "stamp", source, out, "--seal", seal, "--password-file", password or self.password,
-                        "--operator", operator, *placement)
+                        "--session", self.session(operator), *placement)
 
     def write(self, name: str, data: bytes) -> Path:
         path = self.files / name

@@ -23,7 +23,7 @@ from pki.ra import subject_attributes
 from pki.x509 import build_tbs_certificate, name_to_text, parse_name
 
 from ca_helpers import (DISTID, KEY_PASSWORD, PASSWORD, World, apply_and_issue, assert_one_line_error, fixed_clock,
-                        openssl, openssl_csr, openssl_out, sql, wall_clock, yinxin)
+                        openssl, openssl_csr, openssl_out, sql, wall_clock, yinxin, session_env)
 from pg_fixture import backend_name, prepare_home_database  # noqa: F401 - fixture
 
 NAMES = [
@@ -186,7 +186,7 @@ def test_bulk_cli_issues_good_rows_and_reports_bad_ones(cli_home: tuple[Path, Pa
     key_pw.write_bytes(KEY_PASSWORD + b"\n")
     before = sql(_db(home), "SELECT count(*) FROM certificates")[0][0]
     result = yinxin(home, "--json", "ca", "bulk", "--ca", "sm2root", "--profile", "person", "--from", sheet,
-                    "--out-dir", work / "out", "--operator", "boss", "--key-password-file", key_pw,
+                    "--out-dir", work / "out", "--session", _boss(home), "--key-password-file", key_pw,
                     "--threads", "1", env={"YINXIN_CA_PASSWORD": PASSWORD.decode()})
     assert result.code == 1, result
     assert "Traceback" not in result.err
@@ -232,16 +232,18 @@ def test_bulk_cli_issues_good_rows_and_reports_bad_ones(cli_home: tuple[Path, Pa
     assert check.json()["reserved"] == []
     verify = yinxin(home, "audit", "verify")
     assert verify.code == 0 and "OK" in verify.out, verify
-    # who did what: the row's applicant applied, the approver approved, the operator issued
+    # who did what: the operator filed it for the row's applicant, the approver approved, the operator issued
     serial = by_line[4]["serial"].lower().lstrip("0")
     app = by_line[4]["application"]
     actors = sql(_db(home), "SELECT action, actor FROM audit_events WHERE target IN (?, ?) ORDER BY seq",
                  (f"application:{app}", f"sm2root:{serial}"))
-    assert actors == [("application.submit", "hr-office"), ("application.approve", "boss"),
+    assert actors == [("application.submit", "boss"), ("application.approve", "boss"),
                       ("certificate.signing", "boss"), ("certificate.signed", "boss"),
                       ("certificate.issued", "boss")]
     assert sql(_db(home), "SELECT applicant FROM applications WHERE id=?", (by_line[2]["application"],)) == \
         [("Sm2 User",)]
+    assert sql(_db(home), "SELECT applicant, submitted_by FROM applications WHERE id=?", (app,)) == \
+        [("hr-office", "boss")]
 
 
 def test_bulk_rerun_refuses_to_overwrite_and_changes_nothing(cli_home: tuple[Path, Path]) -> None:
@@ -253,7 +255,7 @@ def test_bulk_rerun_refuses_to_overwrite_and_changes_nothing(cli_home: tuple[Pat
     out = work / "out"
     before = sql(_db(home), "SELECT count(*) FROM audit_events")[0][0]
     result = yinxin(home, "ca", "bulk", "--profile", "person", "--from", sheet, "--out-dir", out,
-                    "--operator", "boss", env={"YINXIN_CA_PASSWORD": PASSWORD.decode(),
+                    "--session", _boss(home), env={"YINXIN_CA_PASSWORD": PASSWORD.decode(),
                                                "YINXIN_KEY_PASSWORD": "k"})
     assert result.code == 1
     assert "yinxin: line 2: " in result.err and "00002-Sm2_User.pem exists; not overwriting" in result.err
@@ -266,17 +268,22 @@ def test_bulk_cli_bad_invocation_is_one_line(cli_home: tuple[Path, Path]) -> Non
     sheet = _write_csv(work / "one.csv", ["subject", "id_number"], [["/C=CN/O=T/CN=X", "1"]])
     env = {"YINXIN_CA_PASSWORD": PASSWORD.decode(), "YINXIN_KEY_PASSWORD": "k"}
     assert_one_line_error(yinxin(home, "ca", "bulk", "--profile", "nope", "--from", sheet, "--out-dir",
-                                 work / "o2", "--operator", "boss", env=env), "nope")
+                                 work / "o2", "--session", _boss(home), env=env), "nope")
     assert_one_line_error(yinxin(home, "ca", "bulk", "--ca", "nope", "--profile", "person", "--from", sheet,
-                                 "--out-dir", work / "o2", "--operator", "boss", env=env), "nope")
+                                 "--out-dir", work / "o2", "--session", _boss(home), env=env), "nope")
     bad = work / "bad.csv"
     bad.write_text("subjekt\n/CN=x\n")
     assert_one_line_error(yinxin(home, "ca", "bulk", "--profile", "person", "--from", bad, "--out-dir",
-                                 work / "o2", "--operator", "boss", env=env), "unknown column")
+                                 work / "o2", "--session", _boss(home), env=env), "unknown column")
     assert_one_line_error(yinxin(home, "ca", "bulk", "--profile", "person", "--from", sheet, "--out-dir",
-                                 work / "o2", "--operator", "boss",
+                                 work / "o2", "--session", _boss(home),
                                  env={**env, "YINXIN_CA_PASSWORD": "wrong"}), "wrong password")
     assert not (work / "o2" / "00002-X.pem").exists()
+
+
+def _boss(home: Path) -> str:
+    """The session of boss, CA operator and RA officer, who runs and approves the bulk issuance."""
+    return session_env(home, "boss", "ca_operator", "ra_officer")["YINXIN_SESSION"]
 
 
 def _db(home: Path):  # type: ignore[no-untyped-def]

@@ -34,7 +34,7 @@ from pki.sm2 import DEFAULT_DISTID
 from pki.x509 import build_csr, csr_to_pem, parse_name
 
 from ca_helpers import (DISTID, KEY_PASSWORD, PASSWORD, World, apply_and_issue, fixed_clock, openssl, openssl_csr,
-                        openssl_out, sql, wall_clock, yinxin)
+                        openssl_out, sql, wall_clock, yinxin, session_env)
 from test_bulk_issuance import _csr_broken_signature, _db, _write_csv
 
 SHEET_ROWS = [
@@ -63,7 +63,7 @@ def _run_sheet(tmp_path: Path, name: str, csrs: Path, *options: str) -> dict:
     key_pw = work / "key-pw"
     key_pw.write_bytes(KEY_PASSWORD + b"\n")
     result = yinxin(home, "--json", "ca", "bulk", "--ca", "sm2root", "--profile", "person", "--from", sheet,
-                    "--out-dir", work / "out", "--operator", "boss", "--key-password-file", key_pw,
+                    "--out-dir", work / "out", "--session", _boss(home), "--key-password-file", key_pw,
                     "--batch-size", "4", *options, env={"YINXIN_CA_PASSWORD": PASSWORD.decode()})
     assert result.code == 1 and "Traceback" not in result.err, result
     report = result.json()
@@ -326,3 +326,8 @@ def test_proofs_of_possession_in_workers_threads_or_inline(processes: int, threa
         failed = [item for future in pool.verify_proofs(proofs) for item in future.result()]
     assert [line for line, _ in failed] == [3, 5]
     assert all(why for _, why in failed)
+
+
+def _boss(home: Path) -> str:
+    """The session of boss, CA operator and RA officer, who runs and approves the bulk issuance."""
+    return session_env(home, "boss", "ca_operator", "ra_officer")["YINXIN_SESSION"]

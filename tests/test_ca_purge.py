@@ -11,7 +11,7 @@ from pki.ca import purge
 from pki.clock import FixedClock, SystemClock
 from pki.errors import NotFound
 
-from ca_helpers import World, apply_and_issue, sql, yinxin
+from ca_helpers import World, apply_and_issue, sql, yinxin, session_env
 
 
 def years_after(at: datetime, years: int) -> datetime:
@@ -143,17 +143,17 @@ def test_cli_purge_says_what_it_removed(tmp_path: Path) -> None:
                                  generate_key_out=tmp_path / "g.key").record
     seal = apply_and_issue(world, ca="old", profile="seal", subject="/O=某局/CN=某局公章",
                            generate_key_out=tmp_path / "s.key").record
-    dry = yinxin(world.home_dir, "ca", "purge", "--dry-run")
+    dry = yinxin(world.home_dir, "ca", "purge", "--dry-run", env=session_env(world.home_dir))
     assert dry.code == 0 and dry.out.splitlines()[0] == "would remove 2 certificate record(s)"
     assert sql(world.db_path(), "SELECT count(*) FROM certificates") == [(3,)]
-    result = yinxin(world.home_dir, "ca", "purge", "--json", env={"YINXIN_OPERATOR": "archivist"})
+    result = yinxin(world.home_dir, "ca", "purge", "--json", env=session_env(world.home_dir, "archivist", "ca_operator"))
     assert result.code == 0, result
     data = result.json()
     assert data["dry_run"] is False
     assert {(r["serial"], r["retention_years"]) for r in data["removed"]} == {
         (person.serial.upper(), 5), (government.serial.upper(), 10)}
     assert [s for (s,) in sql(world.db_path(), "SELECT serial FROM certificates")] == [seal.serial]
-    again = yinxin(world.home_dir, "ca", "purge")
+    again = yinxin(world.home_dir, "ca", "purge", env=session_env(world.home_dir))
     assert again.code == 0 and again.out.strip() == "removed 0 certificate record(s)"
     assert yinxin(world.home_dir, "audit", "verify").code == 0
 

@@ -35,17 +35,21 @@ SEALS = {
 }
 
 
+#: each organisation's seal custodian: only they stamp with its seals
+CUSTODIANS = {ORG: "wang", OTHER_ORG: "li"}
+
+
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> CliWorld:
     base = tmp_path_factory.mktemp("cli-seal")
     world = CliWorld(base / "home", base / "files")
     for name, alg in (("sm2-root", "sm2"), ("rsa-root", "rsa2048"), ("ec-root", "ecdsa-p256")):
         world.ok("ca", "init", "--name", name, "--subject", f"/C=CN/O=印信测试/CN={name}", "--algorithm", alg,
-                 "--operator", "ca-admin")
+                 "--session", world.session("ca-admin"))
     world.created = {}                          # type: ignore[attr-defined]
     for name, (ca, seal_type, org, label, _) in SEALS.items():
         world.created[name] = world.create_seal(name, ca=ca, seal_type=seal_type, org=org, label=label,
-                                                ready=name != FIRST_USE)
+                                                ready=name != FIRST_USE, custodian=CUSTODIANS[org])
     return world
 
 
@@ -97,7 +101,7 @@ def test_every_seal_type_is_created_through_the_cli(cli):
     listed = {s["name"]: s for s in cli.ok("seal", "list", "--json").json()["seals"]}
     for name, (ca, seal_type, org, label, diameter) in SEALS.items():
         created, now = cli.created[name], listed[name]
-        assert (now["type"], now["organisation"], now["ca"], now["custodian"]) == (seal_type, org, ca, "wang")
+        assert (now["type"], now["organisation"], now["ca"], now["custodian"]) == (seal_type, org, ca, CUSTODIANS[org])
         assert created["must_change_password"] is True
         if name != FIRST_USE:                              # its change is the first-use test's business
             assert now["must_change_password"] is False
@@ -180,7 +184,7 @@ def test_weak_initial_passwords_are_refused(cli):
     for text, name, _ in cases:
         pw = cli.secret(f"{name}.pw", text.strip().encode())
         calls.append(("seal", "create", name, "--org", ORG, "--type", "official", "--custodian", "wang",
-                      "--approver", "boss", "--ca", "sm2-root", "--password-file", pw, "--operator", "admin"))
+                      "--approver-session", cli.session("boss"), "--ca", "sm2-root", "--password-file", pw, "--session", cli.session("admin")))
     for result, (_, _, needle) in zip(cli.run_all(*calls), cases):
         assert_one_line_error(result, needle)
     assert _counts(cli) == before                                    # no seal, no certificate issued
@@ -196,10 +200,10 @@ def test_first_use_requires_a_password_change_then_an_ecdsa_seal_goes_into_a_fie
     assert_one_line_error(cli.run("seal", "passwd", FIRST_USE, "--password-file", cli.initial,
                                   "--new-password-file", weak), "at least 10")
     cli.ok("seal", "passwd", FIRST_USE, "--password-file", cli.initial, "--new-password-file", cli.password,
-           "--operator", "wang")
+           "--session", cli.session("wang"))
     assert audit_events(cli.db, "seal.passwd", f"seal:{FIRST_USE}")[0]["actor"] == "wang"
     # the password from the environment this time
-    result = cli.run("seal", "stamp", source, out, "--seal", FIRST_USE, "--field", "Approval", "--operator", "wang",
+    result = cli.run("seal", "stamp", source, out, "--seal", FIRST_USE, "--field", "Approval", "--session", cli.session("wang"),
                      "--json", env={"YINXIN_SEAL_PASSWORD": SEAL_PASSWORD.decode()})
     assert result.code == 0 and result.json()["field"] == "Approval", result
     text = pdfsig(out)
@@ -221,7 +225,7 @@ def test_wrong_passwords_lock_the_seal_until_another_administrator_unlocks(cli, 
     out = tmp_path / "out.pdf"
     for n in range(1, LOCKOUT_AFTER + 1):
         result = cli.run("seal", "stamp", doc, out, "--seal", "zhang", "--password-file", cli.wrong,
-                         "--anchor", ORG, "--operator", "wang", env=env)
+                         "--anchor", ORG, "--session", cli.session("wang"), env=env)
         assert_one_line_error(result, "wrong password for seal zhang")
         assert (f"failure {n} of {LOCKOUT_AFTER}" if n < LOCKOUT_AFTER else "now locked") in result.err
         assert not out.exists()
@@ -229,11 +233,11 @@ def test_wrong_passwords_lock_the_seal_until_another_administrator_unlocks(cli, 
                     env=env)
     assert_one_line_error(right, "is locked", "seal unlock")
     assert not out.exists()
-    own = cli.run("seal", "unlock", "zhang", "--operator", "wang", env=env)
+    own = cli.run("seal", "unlock", "zhang", "--session", cli.session("wang"), env=env)
     assert_one_line_error(own, "custodian")
-    cli.ok("seal", "unlock", "zhang", "--operator", "admin2", env=env)
+    cli.ok("seal", "unlock", "zhang", "--session", cli.session("admin2"), env=env)
     ok = cli.run("seal", "stamp", doc, out, "--seal", "zhang", "--password-file", cli.password, "--anchor", ORG,
-                 "--operator", "wang", env=env)
+                 "--session", cli.session("wang"), env=env)
     assert ok.code == 0 and out.is_file(), ok
     failures = audit_events(cli.db, "seal.password_failure", "seal:zhang")
     assert [e["details"]["failures"] for e in failures] == list(range(1, LOCKOUT_AFTER + 1))
@@ -300,7 +304,7 @@ def test_riding_seal_on_every_page(cli):
 def test_two_organisations_seal_in_turn(cli, sm2_sealed):
     joint = cli.files / "joint.pdf"
     result = cli.run("seal", "stamp", sm2_sealed, joint, "--seal", "tj-official", "--password-file", cli.password,
-                     "--page", "1", "--at", "60,60", "--operator", "li")
+                     "--page", "1", "--at", "60,60", "--session", cli.session("li"))
     assert result.code == 0, result
     code, report = verify(cli, joint)
     assert code == 0 and report["valid"], report
@@ -360,14 +364,14 @@ def test_held_then_revoked_seal_certificate(cli, doc, tmp_path):
     serial = cli.created["bj-archive"]["certificate_serial"]      # as `seal show --json` gives it
     sealed = tmp_path / "archive.pdf"
     assert cli.stamp(doc, sealed, "bj-archive", "--anchor", ORG).code == 0
-    cli.ok("ca", "hold", serial, "--ca", "sm2-root")
+    cli.ok("ca", "hold", serial, "--ca", "sm2-root", "--session", cli.session("boss"))
     refused = tmp_path / "refused.pdf"
     held_verify = cli.run("seal", "verify", sealed, "--json")
     assert held_verify.code == 1
     (s,) = held_verify.json()["signatures"]
     assert s["certificate_status"] == "held" and not s["valid"]
     assert any("is held" in p for p in s["problems"])
-    cli.ok("ca", "revoke", serial, "--ca", "sm2-root", "--reason", "keyCompromise")
+    cli.ok("ca", "revoke", serial, "--ca", "sm2-root", "--reason", "keyCompromise", "--session", cli.session("boss"))
     revoked_verify, revoked_stamp = cli.run_all(("seal", "verify", sealed),
                                                 ("seal", "stamp", doc, refused, "--seal", "bj-archive",
                                                  "--password-file", cli.password, "--anchor", ORG))

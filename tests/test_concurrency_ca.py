@@ -20,7 +20,7 @@ from asn1crypto import crl as asn1_crl
 
 from pki.clock import SystemClock
 
-from ca_helpers import PASSWORD, World, apply_and_issue, openssl, sql, yinxin
+from ca_helpers import PASSWORD, World, apply_and_issue, openssl, sql, yinxin, session_env
 from pg_fixture import backend_name, prepare_home_database  # noqa: F401 - fixture
 
 WORKER = Path(__file__).resolve().parent / "crash_worker.py"
@@ -77,7 +77,7 @@ def test_processes_at_once(backend_name: str, tmp_path: Path) -> None:  # noqa: 
                          generate_key_out=tmp_path / f"race{i}.key", key_password=b"k")
         w.ra.approve(app.id, actor=w.officer("bob"), comment="race")
         race_apps.append(app.id)
-    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", tmp_path / "base.crl", env=ENV).code == 0
+    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", tmp_path / "base.crl", env={**ENV, **session_env(home)}).code == 0
     keys = tmp_path / "keys"
     keys.mkdir()
     logs = [tmp_path / f"worker{i}.log" for i in range(WORKERS)]
@@ -89,7 +89,7 @@ def test_processes_at_once(backend_name: str, tmp_path: Path) -> None:  # noqa: 
     def cli_crls() -> None:       # the command line at the same time
         for n in range(3):
             cli_results.append(yinxin(home, "ca", "crl", "--ca", "ec", *(["--delta"] if n == 1 else []),
-                                      "--out", tmp_path / f"cli{n}.crl", env=ENV))
+                                      "--out", tmp_path / f"cli{n}.crl", env={**ENV, **session_env(home)}))
 
     thread = threading.Thread(target=cli_crls)
     thread.start()
@@ -158,7 +158,7 @@ def test_processes_at_once(backend_name: str, tmp_path: Path) -> None:  # noqa: 
                     assert listed[serial] == "remove_from_crl"
     # OpenSSL verifies the newest full CRL and finds every revoked certificate in it
     final = tmp_path / "final.crl"
-    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", final, env=ENV).code == 0
+    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", final, env={**ENV, **session_env(home)}).code == 0
     ca_pem = w.ca_pem("ec")
     text = openssl("crl", "-inform", "DER", "-in", final, "-CAfile", ca_pem, "-text").stderr.decode() + \
         openssl("crl", "-inform", "DER", "-in", final, "-CAfile", ca_pem, "-noout").stderr.decode()

@@ -26,7 +26,7 @@ from pki import audit
 from pki.clock import SystemClock
 from pki.keyfiles import load_private_key
 
-from ca_helpers import KEY_PASSWORD, PASSWORD, World, apply_and_issue, sql, yinxin
+from ca_helpers import KEY_PASSWORD, PASSWORD, World, apply_and_issue, sql, yinxin, session_env
 from pg_fixture import backend_name, prepare_home_database  # noqa: F401 - fixture
 
 WORKER = Path(__file__).resolve().parent / "crash_worker.py"
@@ -144,7 +144,7 @@ def test_sigkill_at_random_points(backend_name: str, tmp_path: Path) -> None:  #
         assert {r["serial"].lower() for r in listed} == reserved
         for n, serial in enumerate(sorted(reserved)):     # possibly signed: revoke it
             if cli_turn and n == 0:
-                result = yinxin(home, "ca", "revoke", serial.upper(), "--reason", "unspecified", env=ENV)
+                result = yinxin(home, "ca", "revoke", serial.upper(), "--reason", "unspecified", env={**ENV, **session_env(home)})
                 assert result.code == 0, result
             else:
                 w.authority.revoke(serial, reason="unspecified", actor=w.officer("crash-test"))

@@ -260,7 +260,7 @@ def test_sending_a_document_sealed_with_another_organisations_seal_is_refused(b:
     signed_off = b.flow.pdf(doc.id, doc.signed_off_version)
     foreign = b.flow.seal_service.stamp("tianjin-sm2", SEAL_PASSWORD, signed_off,
                                         placement=__import__("seal.pdf_placement", fromlist=["AnchorText"])
-                                        .AnchorText(ORG), actor="t_wang").pdf
+                                        .AnchorText(ORG), actor=person_for(b.flow.seal_service.home, "t_wang")).pdf
     tamper_version(b, doc.id, doc.sealed_version, foreign, fix_digests=True)
     refused(b, VerificationFailed, "seal tianjin-sm2 of 天津市测试局, not 北京市测试局's seal official-sm2",
             lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ca_helpers import (PASSWORD, World, assert_one_line_error, db_snapshot, openssl, openssl_csr, wall_clock,
-                        yinxin)
+                        yinxin, session_env)
 from pki.openssl_import import import_openssl_index, parse_index
 
 UTC = timezone.utc
@@ -102,7 +102,7 @@ def test_import_with_certificates_then_crl_and_ocsp(world: World, legacy) -> Non
     text = ca.index.read_text()
     assert "keyTime" in text and "holdInstruction" in text and "certificateHold" in text  # what openssl wrote
     result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index,
-                    "--certs", ca.dir / "newcerts", "--json")
+                    "--certs", ca.dir / "newcerts", "--json", env=session_env(world.home_dir))
     assert result.code == 0, result
     data = result.json()
     assert (data["added"], data["updated"], data["unchanged"]) == (7, 0, 0)
@@ -120,7 +120,7 @@ def test_import_with_certificates_then_crl_and_ocsp(world: World, legacy) -> Non
     assert yinxin(world.home_dir, "ca", "list", "--status", "revoked", "--ca", "rsa").code == 0
     # our CRL, verified by openssl, lists what openssl had revoked
     crl = world.files / "after-import.crl"
-    assert yinxin(world.home_dir, "ca", "crl", "--ca", "rsa", "--out", crl, env=ENV).code == 0
+    assert yinxin(world.home_dir, "ca", "crl", "--ca", "rsa", "--out", crl, env={**ENV, **session_env(world.home_dir)}).code == 0
     out = openssl("crl", "-inform", "DER", "-in", crl, "-CAfile", world.ca_pem("rsa"), "-noout", "-text")
     crl_text = (out.stdout + out.stderr).decode()
     assert "verify OK" in crl_text
@@ -140,7 +140,7 @@ def test_importing_twice_changes_nothing(world: World, legacy) -> None:  # type:
     ca, _ = legacy
     before = db_snapshot(world.db_path())
     result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index,
-                    "--certs", ca.dir / "newcerts", "--json")
+                    "--certs", ca.dir / "newcerts", "--json", env=session_env(world.home_dir))
     assert result.code == 0, result
     assert (result.json()["added"], result.json()["updated"], result.json()["unchanged"]) == (0, 0, 7)
     assert db_snapshot(world.db_path()) == before
@@ -149,7 +149,7 @@ def test_importing_twice_changes_nothing(world: World, legacy) -> None:  # type:
 def test_a_later_revocation_is_applied_on_reimport(world: World, legacy) -> None:  # type: ignore[no-untyped-def]
     ca, certs = legacy
     ca.run("-revoke", str(certs["later"][0]), "-crl_reason", "cessationOfOperation")
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--json")
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--json", env=session_env(world.home_dir))
     assert result.code == 0, result
     assert (result.json()["added"], result.json()["updated"]) == (0, 1)
     record = show(world, certs["later"][1])
@@ -165,7 +165,7 @@ def test_a_contradiction_is_a_bad_line_and_nothing_changes(world: World, legacy)
     edited = world.files / "contradiction.txt"
     edited.write_text("\n".join(lines) + "\n")
     before = db_snapshot(world.db_path())
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", edited)
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", edited, env=session_env(world.home_dir))
     assert_one_line_error(result, f"line {number}", "is revoked (key_compromise", "the index says issued",
                           "nothing imported")
     assert db_snapshot(world.db_path()) == before
@@ -190,13 +190,13 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_imported(world: World) 
     index = world.files / "bad-index.txt"
     index.write_text(BAD_INDEX)
     before = db_snapshot(world.db_path())
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index)
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, env=session_env(world.home_dir))
     line = assert_one_line_error(result, "9 bad line(s)", "nothing imported")
     for number in (2, 3, 4, 5, 6, 7, 8, 9, 10):
         assert f"line {number}:" in line, (number, line)
     assert "line 1:" not in line and "line 11:" not in line
     assert db_snapshot(world.db_path()) == before
-    as_json = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, "--json")
+    as_json = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, "--json", env=session_env(world.home_dir))
     assert as_json.code != 0
     assert [b["line"] for b in json.loads(as_json.out)["bad_lines"]] == [2, 3, 4, 5, 6, 7, 8, 9, 10]
 
@@ -205,7 +205,7 @@ def test_certificates_of_another_issuer_are_refused(world: World, legacy) -> Non
     ca, _ = legacy
     before = db_snapshot(world.db_path())
     result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", ca.index,
-                    "--certs", ca.dir / "newcerts")
+                    "--certs", ca.dir / "newcerts", env=session_env(world.home_dir))
     assert_one_line_error(result, "line 1:", "not CA other", "nothing imported")
     assert db_snapshot(world.db_path()) == before
 
@@ -217,7 +217,7 @@ def test_a_missing_certificate_file_is_a_bad_line(world: World, legacy) -> None:
     serial = certs["superseded"][1]
     (partial / f"{serial}.pem").unlink()
     number = next(i for i, line in enumerate(ca.index.read_text().splitlines(), 1) if serial in line)
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--certs", partial)
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--certs", partial, env=session_env(world.home_dir))
     assert_one_line_error(result, f"line {number}:", "no certificate with serial")
 
 

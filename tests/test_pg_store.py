@@ -19,7 +19,7 @@ from pki.errors import StoreError
 from pki.store import Store
 
 from ca_helpers import (DISTID, PASSWORD, World, apply_and_issue, openssl, openssl_csr, openssl_out, sql,
-                        wall_clock, yinxin)
+                        wall_clock, yinxin, session_env)
 from pg_fixture import PgDatabase, new_pg_database, pg_url, prepare_home_database  # noqa: F401 - fixture
 
 ENV = {"YINXIN_CA_PASSWORD": PASSWORD.decode()}
@@ -117,23 +117,41 @@ def test_every_command_with_database_option(pg_url: str, tmp_path: Path) -> None
     pw = tmp_path / "pw"
     pw.write_text("key pass\n")
 
+    acting: dict[str, str] = {}        # YINXIN_SESSION once logged in
+
     def ok(*args: object, env: dict | None = None) -> dict:
-        result = yinxin(home, *db, "--json", *args, env={**ENV, **(env or {})})
+        result = yinxin(home, *db, "--json", *args, env={**ENV, **acting, **(env or {})})
         assert result.code == 0, result
         return result.json()
 
+    # accounts and sessions through the CLI too: the first admin (also the CA operator), then bob,
+    # an RA officer, with an initial password he changes at his first login
+    phrases = {"admin": "cold river under the bridge", "bob-initial": "seven lanterns at dusk",
+               "bob": "quiet orchard in spring"}
+    secrets = {name: tmp_path / f"{name}.pw" for name in phrases}
+    for name, path in secrets.items():
+        path.write_text(phrases[name] + "\n")
+    ok("account", "create", "admin", "--name", "Admin", "--roles", "admin,ca_operator,ra_officer",
+       "--password-file", secrets["admin"])
+    admin, bob = tmp_path / "admin.session", tmp_path / "bob.session"
+    ok("login", "admin", "--password-file", secrets["admin"], "--session-out", admin)
+    ok("account", "create", "bob", "--name", "Bob", "--roles", "ra_officer", "--password-file",
+       secrets["bob-initial"], "--session", admin)
+    ok("login", "bob", "--password-file", secrets["bob-initial"], "--new-password-file", secrets["bob"],
+       "--session-out", bob)
+    acting["YINXIN_SESSION"] = str(admin)
     ok("ca", "init", "--name", "root", "--subject", "/C=CN/O=T/CN=Root", "--algorithm", "ecdsa-p256",
        "--base-url", "http://pki.test")
     _, csr = openssl_csr(tmp_path, "ecdsa-p256", "/C=CN/O=T/CN=Alice", stem="alice")
     app = ok("ca", "apply", "--profile", "person", "--subject", "/C=CN/O=T/CN=Alice", "--applicant", "alice",
              "--id-number", "42", "--csr", csr)
-    ok("ca", "approve", str(app["id"]), "--operator", "bob")
+    ok("ca", "approve", str(app["id"]), "--session", bob)
     issued = ok("ca", "issue", str(app["id"]), "--out", tmp_path / "alice.pem")
     serial = issued["serial"]
     assert "OK" in openssl_out("verify", "-CAfile", home / "cas" / "root" / "ca.pem", tmp_path / "alice.pem")
     app2 = ok("ca", "apply", "--profile", "organization", "--subject", "/C=CN/O=T/CN=Org", "--applicant", "alice",
               "--generate-key", "--key-out", tmp_path / "org.key", "--key-password-file", pw)
-    ok("ca", "reject", str(app2["id"]), "--operator", "bob", "--reason", "no")
+    ok("ca", "reject", str(app2["id"]), "--session", bob, "--reason", "no")
     ok("ca", "hold", serial)
     ok("ca", "release", serial)
     ok("ca", "revoke", serial, "--reason", "keyCompromise")
@@ -241,7 +259,8 @@ def test_serve_from_postgresql(pg_url: str, tmp_path: Path) -> None:  # noqa: F8
                            "-cert", cert, check=False)
             return (proc.stdout + proc.stderr).decode()
         assert f"{cert}: good" in status() and "Response verify OK" in status()
-        assert yinxin(home_dir, "ca", "revoke", issued.record.serial, "--reason", "keyCompromise").code == 0
+        assert yinxin(home_dir, "ca", "revoke", issued.record.serial, "--reason", "keyCompromise",
+                      env=session_env(home_dir)).code == 0
         wait_for(lambda: f"{cert}: revoked" in status(), timeout=60)
         crl = tmp_path / "served.crl"
 

@@ -11,7 +11,7 @@ from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.errors import NotFound, PolicyError
 from pki.profiles import default_policy_dir, load_profiles
 
-from ca_helpers import VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, wall_clock, yinxin
+from ca_helpers import VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, wall_clock, yinxin, session_env
 
 PROFILES = VECTORS / "profiles"
 
@@ -97,7 +97,8 @@ def test_policy_directory_from_environment_and_config(tmp_path: Path) -> None:
     home.mkdir(exist_ok=True)
     (home / "config.yaml").write_text(f"policy_dir: {PROFILES / 'valid-lab'}\n", encoding="utf-8")
     result = yinxin(home, "ca", "apply", "--profile", "person", "--subject", "/CN=x", "--applicant", "a",
-                    "--generate-key", "--key-out", tmp_path / "k.pem", env={"YINXIN_KEY_PASSWORD": "pw"})
+                    "--generate-key", "--key-out", tmp_path / "k.pem",
+                    env={"YINXIN_KEY_PASSWORD": "pw", **session_env(home)})
     assert_one_line_error(result, "unknown profile 'person' (known: lab)")
     (home / "config.yaml").write_text("policy_dir: [unclosed\n", encoding="utf-8")
     assert_one_line_error(yinxin(home, "ca", "list"), "config.yaml: not valid YAML")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ca_helpers import VFY_DISTID, openssl
+from pki.accounts.errors import NotPermitted
 from pki.errors import NotFound, PolicyError, WrongPassword
 from pki.x509 import certificate_to_pem
 from seal.errors import (PasswordPolicyError, SealError, SealLocked, SealNotFound, SealPasswordError,
@@ -122,8 +123,9 @@ def test_the_makers_ses_seal_holds_the_record_and_openssl_verifies_it(world, tmp
 def test_a_png_picture_is_kept_and_sized(world):
     png = png_picture()
     record = world.registry.create(name="bj-png", organisation=ORG, seal_type="contract", custodian="wang",
-                                   ca="rsa-root", password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="admin",
-                                   approver="boss", picture_png=png, diameter_mm=PNG_SIZE_MM)
+                                   ca="rsa-root", password=SEAL_INITIAL, ca_password=CA_PASSWORD,
+                                   actor=world.actor("admin"), approver=world.actor("boss"), picture_png=png,
+                                   diameter_mm=PNG_SIZE_MM)
     assert record.picture_kind == "png" and record.picture_png == png
     assert record.width_mm == pytest.approx(PNG_SIZE_MM)
     assert record.drawing().width_pt == pytest.approx(PNG_SIZE_MM * 72 / 25.4, abs=0.01)
@@ -143,6 +145,10 @@ BAD_CREATIONS = [
     (dict(name="bj-new1", password=b"My-bj-new1-Pw!"), PasswordPolicyError, "seal's name"),
     (dict(valid_days=0), PolicyError, "at least one day"),
     (dict(approver="admin"), PolicyError, "separation of duties"),
+    (dict(custodian="nobody"), PolicyError, "no enabled account"),
+    (dict(actor="li"), NotPermitted, "li does not hold the role seal_admin"),
+    (dict(actor="admin2"), NotPermitted, "does not hold the role ca_operator"),
+    (dict(approver="wang"), NotPermitted, "does not hold the role ra_officer"),
     (dict(algorithm="rsa4096"), PolicyError, "does not allow rsa4096"),
     (dict(ca_password=b"not-the-ca-password"), WrongPassword, ""),
     (dict(ca="no-such-ca"), NotFound, "no-such-ca"),
@@ -153,8 +159,9 @@ BAD_CREATIONS = [
 def test_refused_creation_issues_no_certificate_and_stores_nothing(world, change, error, needle):
     before = {t: count(world, t) for t in ("seals", "certificates", "applications", "audit_events")}
     args = dict(name="bj-new", organisation=ORG, seal_type="official", custodian="wang", ca="sm2-root",
-                password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="admin", approver="boss")
+                password=SEAL_INITIAL, ca_password=CA_PASSWORD, actor="admin", approver="boss")
     args.update(change)
+    args.update(actor=world.actor(args["actor"]), approver=world.actor(args["approver"]))
     with pytest.raises(error) as info:
         world.registry.create(**args)
     assert needle in info.value.message
@@ -188,9 +195,10 @@ def test_nothing_plain_anywhere_in_the_home(world):
     for marker in (b"BEGIN PRIVATE KEY", b"BEGIN RSA PRIVATE KEY", b"BEGIN EC PRIVATE KEY"):
         assert files_containing(world.path, marker) == []
     registry = world.registry
+    wang = world.actor("wang")
     for name, *_ in TYPES:
         password = SEAL_PASSWORD if not registry.get(name).must_change_password else SEAL_INITIAL
-        plain = registry.open_key(name, password, actor="wang").to_pkcs8_der()
+        plain = registry.open_key(name, password, actor=wang).to_pkcs8_der()
         assert files_containing(world.path, plain) == [], name
     assert all(b"key_pem" not in json.dumps(r.to_dict()).encode() and "PRIVATE" not in json.dumps(r.to_dict())
                for r in registry.list())
@@ -200,22 +208,23 @@ def test_nothing_plain_anywhere_in_the_home(world):
 
 def test_first_password_change(world):
     registry = world.registry
+    wang = world.actor("wang")
     name = "bj-official"
     assert registry.get(name).must_change_password
     with pytest.raises(PasswordPolicyError, match="differ from the old"):
-        registry.change_password(name, SEAL_INITIAL, SEAL_INITIAL, actor="wang")
+        registry.change_password(name, SEAL_INITIAL, SEAL_INITIAL, actor=wang)
     with pytest.raises(PasswordPolicyError, match="at least"):
-        registry.change_password(name, SEAL_INITIAL, b"123", actor="wang")
+        registry.change_password(name, SEAL_INITIAL, b"123", actor=wang)
     assert registry.get(name).must_change_password
-    registry.open_key(name, SEAL_INITIAL, actor="wang")                 # the old password still opens it
+    registry.open_key(name, SEAL_INITIAL, actor=wang)                 # the old password still opens it
     with pytest.raises(SealPasswordError, match="failure 1 of"):
-        registry.change_password(name, WRONG_PASSWORD, SEAL_PASSWORD, actor="wang")
-    record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor="wang")
+        registry.change_password(name, WRONG_PASSWORD, SEAL_PASSWORD, actor=wang)
+    record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=wang)
     assert not record.must_change_password and record.failed_attempts == 0
-    registry.open_key(name, SEAL_PASSWORD, actor="wang")
+    registry.open_key(name, SEAL_PASSWORD, actor=wang)
     with pytest.raises(SealPasswordError):
-        registry.open_key(name, SEAL_INITIAL, actor="wang")
-    registry.open_key(name, SEAL_PASSWORD, actor="wang")                 # resets the count
+        registry.open_key(name, SEAL_INITIAL, actor=wang)
+    registry.open_key(name, SEAL_PASSWORD, actor=wang)                 # resets the count
     events = audit_events(world.db, target=f"seal:{name}")
     assert [e["action"] for e in events].count("seal.passwd") == 1
     assert [e["details"]["purpose"] for e in events if e["action"] == "seal.password_failure"] == ["passwd", "stamp"]
@@ -223,33 +232,34 @@ def test_first_password_change(world):
 
 def test_lockout_after_consecutive_failures_and_unlock_by_another_administrator(world):
     registry = world.registry
+    wang = world.actor("wang")
     name = "zhang-san"
-    registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor="wang")
+    registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=wang)
     # failures are counted only while consecutive: a right password in between starts again
     for _ in range(MAX_FAILURES - 1):
         with pytest.raises(SealPasswordError):
-            registry.open_key(name, WRONG_PASSWORD, actor="wang")
-    registry.open_key(name, SEAL_PASSWORD, actor="wang")
+            registry.open_key(name, WRONG_PASSWORD, actor=wang)
+    registry.open_key(name, SEAL_PASSWORD, actor=wang)
     assert registry.get(name).failed_attempts == 0
     for n in range(1, MAX_FAILURES):
         with pytest.raises(SealPasswordError, match=f"failure {n} of {MAX_FAILURES}") as info:
-            registry.open_key(name, WRONG_PASSWORD, actor="wang")
+            registry.open_key(name, WRONG_PASSWORD, actor=wang)
         assert info.value.data == {"seal": name, "failures": n}
     with pytest.raises(SealLocked, match=f"locked after {MAX_FAILURES} failures"):
-        registry.open_key(name, WRONG_PASSWORD, actor="wang")
+        registry.open_key(name, WRONG_PASSWORD, actor=wang)
     record = registry.get(name)
     assert record.locked and record.failed_attempts == MAX_FAILURES
     with pytest.raises(SealLocked, match="an administrator must unlock it"):
-        registry.open_key(name, SEAL_PASSWORD, actor="wang")             # even the right password
+        registry.open_key(name, SEAL_PASSWORD, actor=wang)             # even the right password
     with pytest.raises(SealLocked):
-        registry.change_password(name, SEAL_PASSWORD, b"Another-Pw-2026#", actor="wang")
+        registry.change_password(name, SEAL_PASSWORD, b"Another-Pw-2026#", actor=wang)
     assert registry.get(name).failed_attempts == MAX_FAILURES          # refusals while locked are not failures
     with pytest.raises(PolicyError, match="custodian"):
-        registry.unlock(name, operator="wang")
+        registry.unlock(name, actor=world.actor("wang"))
     assert registry.get(name).locked
-    record = registry.unlock(name, operator="admin2")
+    record = registry.unlock(name, actor=world.actor("admin2"))
     assert not record.locked and record.failed_attempts == 0
-    registry.open_key(name, SEAL_PASSWORD, actor="wang")
+    registry.open_key(name, SEAL_PASSWORD, actor=wang)
     failures = audit_events(world.db, "seal.password_failure", f"seal:{name}")
     assert [e["details"]["failures"] for e in failures] == list(range(1, MAX_FAILURES)) + list(
         range(1, MAX_FAILURES + 1))
@@ -263,7 +273,7 @@ def test_unknown_seal(world):
     with pytest.raises(SealNotFound, match="no seal named 'nope'"):
         world.registry.get("nope")
     with pytest.raises(SealNotFound):
-        world.registry.open_key("nope", SEAL_PASSWORD, actor="wang")
+        world.registry.open_key("nope", SEAL_PASSWORD, actor=world.actor("wang"))
 
 
 def test_list_and_find_by_certificate(world):
@@ -279,18 +289,19 @@ def test_list_and_find_by_certificate(world):
 
 def test_usable_only_inside_the_window_with_an_issued_certificate(world):
     registry = world.registry
+    wang = world.actor("wang")
     name = "bj-finance"
     with pytest.raises(SealStateError, match="initial password"):
         registry.check_usable(registry.get(name), world.clock.now())
-    record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor="wang")
+    record = registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=wang)
     registry.check_usable(record, world.clock.now())
     with pytest.raises(SealStateError, match="valid from"):
         registry.check_usable(record, record.valid_from - timedelta(seconds=1))
     with pytest.raises(SealStateError, match="valid from"):
         registry.check_usable(record, record.valid_to + timedelta(seconds=1))
-    world.authority.hold(record.cert_serial, ca=record.ca)
+    world.authority.hold(record.cert_serial, ca=record.ca, actor=world.actor("boss"))
     with pytest.raises(SealStateError, match="is held") as info:
         registry.check_usable(record, world.clock.now())
     assert info.value.data["status"] == "held"
-    world.authority.release(record.cert_serial, ca=record.ca)
+    world.authority.release(record.cert_serial, ca=record.ca, actor=world.actor("boss"))
     registry.check_usable(record, world.clock.now())

@@ -31,11 +31,16 @@ SEALS = {  # name: (CA, organisation)
 }
 
 
+#: each organisation's seal custodian: only they stamp with its seals
+CUSTODIANS = {ORG: "wang", OTHER_ORG: "li"}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> LibWorld:
     w = lib_world(tmp_path_factory.mktemp("seal-service") / "home")
     for name, (ca, org) in SEALS.items():
-        w.make_seal(name, ca=ca, org=org, seal_type="contract" if name == "bj-contract" else "official")
+        w.make_seal(name, ca=ca, org=org, seal_type="contract" if name == "bj-contract" else "official",
+                    custodian=CUSTODIANS[org])
     w.make_seal("short", ca="sm2-root", valid_days=1)
     w.make_seal("fresh", ca="sm2-root", ready=False)
     w.make_seal("to-hold", ca="rsa-root")
@@ -52,7 +57,7 @@ def sealed(world, tmp_path_factory) -> dict[str, Path]:
     for name, (_, org) in SEALS.items():
         path = directory / f"{name}.pdf"
         world.service.stamp_file(name, SEAL_PASSWORD, _input(directory, org), path, placement=AnchorText(org),
-                                 actor="wang")
+                                 actor=world.actor(CUSTODIANS[org]))
         out[name] = path
     return out
 
@@ -84,7 +89,7 @@ def test_a_sealed_document_verifies_and_the_stamp_is_audited(world, sealed, tmp_
     assert data["valid"] is True and data["signatures"][0]["seal"] == name
     assert data["signatures"][0]["seal_maker"] == check.seal_maker
     stamps = [e for e in audit_events(world.db, "seal.stamp", f"seal:{name}") if e["details"]["output"] == str(path)]
-    assert len(stamps) == 1 and stamps[0]["actor"] == "wang"
+    assert len(stamps) == 1 and stamps[0]["actor"] == CUSTODIANS[org]
     assert stamps[0]["result_digest"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert stamps[0]["details"]["input_sha256"] == hashlib.sha256(document_pdf(org)).hexdigest()
 
@@ -104,7 +109,7 @@ def test_sm2_seal_attributes_verify_with_openssl(world, sealed, tmp_path):
 
 def test_stamp_returns_the_bytes(world):
     outcome = world.service.stamp("bj-contract", SEAL_PASSWORD, document_pdf(), placement=AtPosition(1, 150, 60),
-                                  actor="wang")
+                                  actor=world.actor("wang"))
     assert outcome.pdf.startswith(document_pdf())           # an incremental update of the input
     assert outcome.digest == hashlib.sha256(outcome.pdf).hexdigest()
     assert outcome.field_name == outcome.result.field_name
@@ -115,7 +120,7 @@ def test_joint_seals_of_two_organisations(world, sealed, tmp_path):
     first = sealed["bj-official"]
     joint = tmp_path / "joint.pdf"
     world.service.stamp_file("tj-official", SEAL_PASSWORD, first, joint, placement=AtPosition(1, 60, 60),
-                             actor="li")
+                             actor=world.actor("li"))
     report = world.service.verify(joint)
     assert report.valid, report.to_dict()
     assert [(s.seal_name, s.organisation) for s in report.signatures] == [("bj-official", ORG),
@@ -135,7 +140,7 @@ def test_stamp_many_seals_each_file_and_audits_each(world, tmp_path):
     out.mkdir()
     seen = []
     items = world.service.stamp_many("bj-contract", SEAL_PASSWORD, sorted(src.iterdir()), out,
-                                     placement=AnchorText(ORG), actor="wang",
+                                     placement=AnchorText(ORG), actor=world.actor("wang"),
                                      progress=lambda done, total, item: seen.append((done, total)))
     assert [i.ok for i in items] == [False, True, True, True]
     assert "damaged" in items[0].error
@@ -158,7 +163,7 @@ def _refused(world, tmp_path, error, needle, name="bj-contract", password=SEAL_P
     stamps = len(audit_events(world.db, "seal.stamp"))
     with pytest.raises(error) as info:
         (service or world.service).stamp_file(name, password, source, out, placement=placement or AnchorText(ORG),
-                                              actor="wang")
+                                              actor=world.actor("wang"))
     assert isinstance(info.value, YinxinError) and needle in info.value.message
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == before   # no output, no temp file
     assert len(audit_events(world.db, "seal.stamp")) == stamps
@@ -169,7 +174,7 @@ def test_wrong_password_no_output_failure_counted(world, tmp_path):
     exc = _refused(world, tmp_path, SealPasswordError, "wrong password for seal bj-contract",
                    password=WRONG_PASSWORD)
     assert exc.data["failures"] == 1
-    world.registry.open_key("bj-contract", SEAL_PASSWORD, actor="wang")     # reset for the other tests
+    world.registry.open_key("bj-contract", SEAL_PASSWORD, actor=world.actor("wang"))     # reset for the other tests
 
 
 def test_initial_password_must_be_changed_first(world, tmp_path):
@@ -187,10 +192,10 @@ def test_outside_the_validity_window(world, tmp_path, when):
 
 def test_held_then_revoked_certificate(world, tmp_path):
     record = world.registry.get("to-hold")
-    world.authority.hold(record.cert_serial, ca=record.ca)
+    world.authority.hold(record.cert_serial, ca=record.ca, actor=world.actor("boss"))
     exc = _refused(world, tmp_path, SealStateError, "is held", name="to-hold")
     assert exc.data["status"] == "held"
-    world.authority.revoke(record.cert_serial, reason="keyCompromise", ca=record.ca)
+    world.authority.revoke(record.cert_serial, reason="keyCompromise", ca=record.ca, actor=world.actor("boss"))
     _refused(world, tmp_path, SealStateError, "is revoked (key_compromise)", name="to-hold")
 
 
@@ -199,7 +204,7 @@ def test_locked_seal(world, tmp_path):
     policy = world.registry.policy
     for _ in range(policy.max_failures):
         with pytest.raises((SealPasswordError, SealLocked)):
-            world.registry.open_key("to-lock", WRONG_PASSWORD, actor="wang")
+            world.registry.open_key("to-lock", WRONG_PASSWORD, actor=world.actor("wang"))
     _refused(world, tmp_path, SealLocked, "is locked", name="to-lock")
 
 
@@ -233,7 +238,7 @@ def test_output_must_not_be_the_input(world, tmp_path):
     source = _input(tmp_path)
     with pytest.raises(ValueError, match="must not overwrite the input"):
         world.service.stamp_file("bj-contract", SEAL_PASSWORD, source, source, placement=AnchorText(ORG),
-                                 actor="wang")
+                                 actor=world.actor("wang"))
     assert source.read_bytes() == document_pdf()
 
 
@@ -257,15 +262,15 @@ def test_held_released_revoked_after_stamping(world, tmp_path):
     record = world.registry.get("to-revoke")
     path = tmp_path / "s.pdf"
     world.service.stamp_file("to-revoke", SEAL_PASSWORD, _input(tmp_path), path, placement=AnchorText(ORG),
-                             actor="wang")
+                             actor=world.actor("wang"))
     assert world.service.verify(path).valid
-    world.authority.hold(record.cert_serial, ca=record.ca)
+    world.authority.hold(record.cert_serial, ca=record.ca, actor=world.actor("boss"))
     (check,) = world.service.verify(path).signatures
     assert not check.valid and check.certificate_status == "held"
     assert any("certificate of seal to-revoke is held" in p for p in check.problems)
-    world.authority.release(record.cert_serial, ca=record.ca)
+    world.authority.release(record.cert_serial, ca=record.ca, actor=world.actor("boss"))
     assert world.service.verify(path).valid
-    world.authority.revoke(record.cert_serial, reason="superseded", ca=record.ca)
+    world.authority.revoke(record.cert_serial, reason="superseded", ca=record.ca, actor=world.actor("boss"))
     report = world.service.verify(path)
     assert not report.valid and report.signatures[0].certificate_status == "revoked"
     assert any("is revoked (superseded)" in p for p in report.signatures[0].problems)
@@ -374,7 +379,7 @@ def test_the_seal_window_is_the_one_the_maker_signed(world, sealed):
 def test_a_signature_made_outside_the_seals_window_is_invalid(world, tmp_path):
     """The holder of the key signs after the seal's window (not through SealService, which refuses)."""
     record = world.registry.get("short")
-    key = world.registry.open_key("short", SEAL_PASSWORD, actor="wang")
+    key = world.registry.open_key("short", SEAL_PASSWORD, actor=world.actor("wang"))
     ca = world.authority.get(record.ca)
     signer = make_signer(key, record.certificate, world.registry.chain(record), distid=ca.distid)
     late = FixedClock(record.valid_to + timedelta(hours=1))

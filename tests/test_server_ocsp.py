@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import ocsp as asn1_ocsp
 
-from ca_helpers import DISTID, PASSWORD, World, apply_and_issue, openssl, openssl_csr, wall_clock, yinxin
+from ca_helpers import DISTID, PASSWORD, World, apply_and_issue, openssl, openssl_csr, wall_clock, yinxin, session_env
 from server_support import (LiveServer, crl_numbers, http_get, http_post, ocsp_url_get, presigned, wait_for)
 
 CAS = {"rsa": "rsa2048", "ec": "ecdsa-p256", "sm2": "sm2"}
@@ -196,7 +196,7 @@ def test_revocation_while_running_is_served_within_the_bound(setup: Setup, serve
     url = ocsp_url_get(server.url, "rsa", der)
     for _ in range(3):   # cached in both workers
         assert _status_of(http_get(url).body) == ("good", None)
-    env = {"YINXIN_CA_PASSWORD": None}
+    env = {"YINXIN_CA_PASSWORD": None, **session_env(setup.world.home_dir)}
     serial = setup.serial("rsa", "live")
     assert yinxin(setup.world.home_dir, "ca", "hold", serial, env=env).code == 0
     time.sleep(3 * POLL_MS / 1000)
