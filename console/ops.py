@@ -204,7 +204,7 @@ def document_pdf(console: Console, who: Who, doc_id: int, version: int | None = 
 
 def my_seals(console: Console, who: Who) -> list[Any]:
     """The seals whose custodian the actor is."""
-    return [r for r in console.registry.list() if r.custodian in (who.actor.account_id, who.actor.name)]
+    return [r for r in console.registry.list() if r.custodian == who.actor.account_id]
 
 
 def custodian_seal(console: Console, who: Who, name: str) -> Any:
@@ -224,7 +224,7 @@ def stamp(console: Console, who: Who, seal_name: str, password: bytes, pdf: byte
     check_pdf(pdf)
     record = custodian_seal(console, who, seal_name)
     with _locked_if_anchor(where):
-        return console.seals.stamp(record.name, password, pdf, placement=where, actor=who.id,
+        return console.seals.stamp(record.name, password, pdf, placement=where, actor=who.actor,
                                    reason=f"{record.organisation}盖章")
 
 
