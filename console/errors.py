@@ -88,7 +88,11 @@ _TABLE: dict[str, tuple[int, str]] = {
 def answer_for(exc: BaseException) -> Answer:
     """The status, code and one-line message for an error raised while serving a request."""
     if isinstance(exc, ConsoleError):
-        return Answer(exc.status, exc.code, _one_line(exc.message))
+        headers = (("www-authenticate", 'Bearer realm="yinxin"'),) if exc.status == 401 else ()
+        retry = exc.data.get("retry_after")
+        if exc.status == 429 and isinstance(retry, int):
+            headers = (("retry-after", str(retry)),)
+        return Answer(exc.status, exc.code, _one_line(exc.message), headers)
     if isinstance(exc, YinxinError):
         status, code = _by_name(exc) or (422, "invalid")
         headers: tuple[tuple[str, str], ...] = ()
