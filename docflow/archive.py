@@ -3,6 +3,7 @@ trigger in the database), each record with the document's log and every verifica
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -15,14 +16,18 @@ from .model import ArchiveRecord, Delivery, Guard
 from .routes import OUTGOING_KINDS
 from .delivery import DeliveryMixin
 
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
+
 
 class ArchiveMixin(DeliveryMixin):
     """Archiving finished documents and reading the archive."""
 
-    def archive(self, doc_id: int, *, user: str) -> ArchiveRecord:
+    def archive(self, doc_id: int, *, actor: "Actor") -> ArchiveRecord:
         """Archive a finished document (sent and received everywhere, or an incoming document
         closed) with its log and every verification report, plus one made now.  The archive is
         append-only."""
+        user = self._acting(actor)
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
             guard = Guard()
@@ -52,6 +57,7 @@ class ArchiveMixin(DeliveryMixin):
                 issuer = d.org if d.row["kind"] in OUTGOING_KINDS else self.organisation(d.elements.issuer)
                 check = self._check_sealed(data, issuer.name, issuer.seal)
         guard.raise_if_any(doc=doc_id, user=user)
+        signer = self._signer(actor, org, "archive")
         assert data is not None
         now = self.home.clock.now()
         digests = Digests.of(data)
@@ -68,7 +74,8 @@ class ArchiveMixin(DeliveryMixin):
                 sha256=digests.sha256, sm3=digests.sm3, record=to_json(record), reports=to_json(reports)))
             self._update(conn, d, now, state="archived", step=None)
             self._set_pending(conn, doc_id, None, [], now)
-            self._log(conn, doc_id, at=now, actor=user, step=None, action="archive", org=org.name, version=final,
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="archive", org=org.name,
+                      version=final, signed={"seal_valid_now": check.valid, "reports": len(reports)},
                       digests=digests, details={"seal_valid_now": check.valid, "reports": len(reports)})
         return ArchiveRecord(doc_id=doc_id, organisation=org.name, archived_at=now, archived_by=user,
                              digests=digests, record=record, reports=tuple(reports))

@@ -6,7 +6,7 @@ seal again on the exact bytes that travel (`docflow.verification.check_sealed`).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,6 +23,9 @@ from .routes import OUTGOING_KINDS
 from .verification import SealCheck, check_sealed
 from .steps import StepsMixin
 
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
+
 
 class DeliveryMixin(StepsMixin):
     """Seal, send, open, recall, receive."""
@@ -33,7 +36,7 @@ class DeliveryMixin(StepsMixin):
         return check_sealed(self.seal_service, pdf, organisation=organisation, seal_name=seal_name,
                             registry=SealRegistry(self.home), now=self.home.clock.now(), signed_off=signed_off)
 
-    def seal(self, doc_id: int, *, user: str, seal: str, password: bytes, placement: Any = None,
+    def seal(self, doc_id: int, *, actor: "Actor", seal: str, password: bytes, placement: Any = None,
              riding: bool = False) -> Document:
         """Seal the signed-off, registered document with the organisation's own seal.
 
@@ -46,6 +49,7 @@ class DeliveryMixin(StepsMixin):
         from seal.errors import SealError
         from seal.pdf_placement import AnchorText
         from seal.records import SealRegistry
+        user = self._acting(actor)
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
             guard = Guard()
@@ -86,17 +90,18 @@ class DeliveryMixin(StepsMixin):
                 guard.require(record.organisation == org.name, NotAllowed,
                               f"seal {seal} belongs to {record.organisation}, not to {org.name}")
                 if person is not None:
-                    guard.require(record.custodian in (person.id, person.name), NotAllowed,
+                    guard.require(record.custodian == person.id, NotAllowed,
                                   f"{user} is not the custodian of seal {seal} (its custodian is {record.custodian})")
                 try:
                     registry.check_usable(record, self.home.clock.now())
                 except SealError as exc:
                     guard.fail(FlowStateError, exc.message)
         guard.raise_if_any(doc=doc_id, user=user, seal=seal)
+        signer = self._signer(actor, org, "seal")      # before the stamp: a refusal leaves nothing behind
         assert signed is not None
         where = placement if placement is not None else AnchorText(org.name)
         reason = f"{d.elements.doc_number or ''} {d.elements.title}".strip()
-        outcome = self.seal_service.stamp(seal, password, signed, placement=where, riding=riding, actor=user,
+        outcome = self.seal_service.stamp(seal, password, signed, placement=where, riding=riding, actor=actor,
                                           reason=reason)
         sealed = bytes(outcome.pdf)
         check = self._check_sealed(sealed, org.name, org.seal, signed_off=signed)
@@ -114,20 +119,24 @@ class DeliveryMixin(StepsMixin):
                          step=nxt.id, step_state=to_json({}))
             self._set_pending(conn, doc_id, nxt.id, pending, now)
             self._record_verification(conn, doc_id, None, "seal", now, user, check)
-            self._log(conn, doc_id, at=now, actor=user, step=step.id, action="seal", org=org.name, version=number,
-                      digests=digests, details={"seal": seal, "field": getattr(outcome, "field_name", None),
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=step.id, action="seal", org=org.name,
+                      version=number, digests=digests,
+                      signed={"seal": seal, "signed_off_version": d.row["signed_off_version"],
+                              "signed_off_sha256": d.row["signed_off_sha256"], "to": pending},
+                      details={"seal": seal, "field": getattr(outcome, "field_name", None),
                                                 "placement": repr(where), "riding": riding,
                                                 "signed_off_version": d.row["signed_off_version"],
                                                 "signed_off_sha256": d.row["signed_off_sha256"], "next": nxt.id,
                                                 "pending": pending})
             return self._document(conn, doc_id)
 
-    def send(self, doc_id: int, *, user: str, to: Sequence[str]) -> Document:
+    def send(self, doc_id: int, *, actor: "Actor", to: Sequence[str]) -> Document:
         """Send the sealed document to organisations; their receivers find it in their inbox.
 
         The seal is verified again on the exact outgoing bytes (chain, revocation, the
         seal's validity, nothing appended, the sending organisation's seal, the signed-off
         bytes unchanged underneath) and anything else is refused, naming the reason."""
+        user = self._acting(actor)
         recipients = list(dict.fromkeys(n.strip() for n in to if n and n.strip()))
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
@@ -192,6 +201,7 @@ class DeliveryMixin(StepsMixin):
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
         guard.raise_if_any(doc=doc_id, user=user, to=recipients)
+        signer = self._signer(actor, org, "send")
         assert check is not None and sealed_bytes is not None
         now = self.home.clock.now()
         digests = Digests.of(sealed_bytes)
@@ -204,8 +214,9 @@ class DeliveryMixin(StepsMixin):
             self._update(conn, d, now, state="sent", step=None)
             self._set_pending(conn, doc_id, None, [], now)
             self._record_verification(conn, doc_id, None, "send", now, user, check)
-            self._log(conn, doc_id, at=now, actor=user, step=step.id if step else None, action="send",
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=step.id if step else None, action="send",
                       org=org.name, version=d.row["sealed_version"], digests=digests,
+                      signed={"to": recipients, "resend": resend, "seal_valid": check.valid},
                       details={"to": recipients, "deliveries": delivery_ids, "resend": resend})
             return self._document(conn, doc_id)
 
@@ -226,8 +237,9 @@ class DeliveryMixin(StepsMixin):
                        + (f": {row['reason']}" if row["reason"] else ""))
         return org, dict(row)
 
-    def open(self, doc_id: int, *, user: str) -> bytes:
+    def open(self, doc_id: int, *, actor: "Actor") -> bytes:
         """A receiver opens a delivered document (from then on the sender cannot recall it)."""
+        user = self._acting(actor)
         with self.home.store.read() as conn:
             guard = Guard()
             org, delivery = self._recipient_delivery(conn, doc_id, user, guard, ("delivered", "opened", "received"))
@@ -237,6 +249,7 @@ class DeliveryMixin(StepsMixin):
         guard.raise_if_any(doc=doc_id, user=user)
         assert data is not None
         if delivery["opened_at"] is None:
+            signer = self._signer(actor, org, "open")
             now = self.home.clock.now()
             with self.home.store.transaction() as conn:
                 result = conn.execute(sa.update(t.doc_deliveries).where(
@@ -245,13 +258,15 @@ class DeliveryMixin(StepsMixin):
                                                                          opened_by=user))
                 if result.rowcount != 1:
                     raise ChangedMeanwhile(f"the delivery of document {doc_id} changed meanwhile", doc=doc_id)
-                self._log(conn, doc_id, at=now, actor=user, step=None, action="open", org=org.name,
+                self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="open", org=org.name,
+                          signed={"delivery": delivery["id"], "recipient": org.name},
                           version=delivery["version"], digests=Digests.of(data),
                           details={"delivery": delivery["id"], "recipient": org.name})
         return data
 
-    def recall(self, doc_id: int, *, user: str) -> Document:
+    def recall(self, doc_id: int, *, actor: "Actor") -> Document:
         """Take a sent document back while no recipient has opened it; it returns to the send step."""
+        user = self._acting(actor)
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
             guard = Guard()
@@ -269,6 +284,7 @@ class DeliveryMixin(StepsMixin):
             send_step = d.route.first_of("send")
             pending, _ = self._entry(d.org, d.route, send_step, drafter=d.drafter, step_state={}, to=None, guard=guard)
         guard.raise_if_any(doc=doc_id, user=user)
+        signer = self._signer(actor, d.org, "recall")
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             for x in live:
@@ -281,16 +297,18 @@ class DeliveryMixin(StepsMixin):
                                            "be recalled", doc=doc_id)
             self._update(conn, d, now, state="in_flow", step=send_step.id, step_state=to_json({}))
             self._set_pending(conn, doc_id, send_step.id, pending, now)
-            self._log(conn, doc_id, at=now, actor=user, step=None, action="recall", org=d.org.name,
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="recall", org=d.org.name,
+                      signed={"recalled": [x.organisation for x in live]},
                       version=d.row["current_version"], digests=None,
                       details={"recalled": [x.organisation for x in live], "deliveries": [x.id for x in live]})
             return self._document(conn, doc_id)
 
-    def receive(self, doc_id: int, *, user: str) -> Receipt:
+    def receive(self, doc_id: int, *, actor: "Actor") -> Receipt:
         """Receive a delivered document: verify it again (the exact bytes, the seal, that it is the
         sending organisation's seal, the attachments) before anything else.  Accepted: the receipt
         time is recorded and an incoming document enters the receiving organisation's 收文 route.
         Refused: the delivery is returned to the sender with the reasons (the Receipt says so)."""
+        user = self._acting(actor)
         with self.home.store.read() as conn:
             guard = Guard()
             org, delivery = self._recipient_delivery(conn, doc_id, user, guard, ("delivered", "opened"))
@@ -314,6 +332,7 @@ class DeliveryMixin(StepsMixin):
             entry_guard.raise_if_any(doc=doc_id, organisation=org.name)
             attachments = conn.execute(sa.select(t.doc_attachments).where(t.doc_attachments.c.doc_id == doc_id)
                                        .order_by(t.doc_attachments.c.position)).mappings().all()
+        signer = self._signer(actor, org, "receive_refused" if problems else "receive")
         now = self.home.clock.now()
         report = {"valid": not problems, "problems": problems, "sha256": delivery["sha256"],
                   "sender": sender.name, "recipient": org.name,
@@ -328,7 +347,9 @@ class DeliveryMixin(StepsMixin):
                 if result.rowcount != 1:
                     raise ChangedMeanwhile(f"the delivery of document {doc_id} changed meanwhile", doc=doc_id)
                 self._record_verification(conn, doc_id, delivery["id"], "receive", now, user, verification)
-                self._log(conn, doc_id, at=now, actor=user, step=None, action="receive_refused", org=org.name,
+                self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="receive_refused",
+                          org=org.name, signed={"delivery": delivery["id"], "recipient": org.name,
+                                                "problems": problems, "returned_to": sender.name},
                           version=delivery["version"], digests=Digests.of(data) if data is not None else None,
                           details={"delivery": delivery["id"], "recipient": org.name, "problems": problems,
                                    "returned_to": sender.name})
@@ -363,10 +384,13 @@ class DeliveryMixin(StepsMixin):
             self._record_verification(conn, incoming_id, delivery["id"], "receive", now, user, verification)
             details = {"delivery": delivery["id"], "sender": sender.name, "recipient": org.name,
                        "source_doc": doc_id, "incoming_doc": incoming_id, "received_at": now.isoformat()}
-            seq = self._log(conn, incoming_id, at=now, actor=user, step=None, action="receive", org=org.name,
-                            version=1, digests=digests, details=details | {"pending": pending})
-            self._log(conn, doc_id, at=now, actor=user, step=None, action="receive", org=org.name,
-                      version=delivery["version"], digests=digests, details=details, audit_seq=seq)
+            signed = {"delivery": delivery["id"], "sender": sender.name, "recipient": org.name, "source_doc": doc_id,
+                      "incoming_doc": incoming_id, "seal_valid": True}
+            seq = self._log(conn, incoming_id, at=now, actor=actor, signer=signer, step=None, action="receive",
+                            org=org.name, version=1, digests=digests, details=details | {"pending": pending},
+                            signed=signed | {"to": pending})
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="receive", org=org.name,
+                      version=delivery["version"], digests=digests, details=details, audit_seq=seq, signed=signed)
         return Receipt(accepted=True, doc_id=doc_id, delivery_id=delivery["id"], organisation=org.name, at=now,
                        incoming_doc_id=incoming_id, problems=(), report=verification.report)
 

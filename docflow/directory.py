@@ -6,6 +6,8 @@ One YAML file per organisation (see ``policies/examples/``)::
     code: 京测                    # 发文机关代字 for 发文字号 (default: the name)
     seal: official-sm2            # the organisation's official seal in this home
     routes: [my-upward.yaml]      # optional: route files overriding the defaults, relative to this file
+    signatures: all               # optional: the actions signed with the actor's certificate (default
+                                  # all; or a list such as [approve, sign-off, seal, send])
     people:
       - {id: sun,  name: 孙拟稿, department: 业务处}
       - {id: chen, name: 陈处长, department: 业务处, head: true}
@@ -29,7 +31,11 @@ import yaml
 from .errors import DirectoryError
 from .routes import KINDS, ROLES, Route, check_route_for, load_route_file, routes_by_kind
 
-_ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description"}
+_ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description", "signatures"}
+#: every action of the flow that leaves a log entry; each is a signed decision unless the
+#: organisation's `signatures:` leaves it out (`check` is the drafter's check, an approve at that step)
+SIGNABLE_ACTIONS = ("new", "approve", "return", "forward", "sign-off", "register", "revise", "seal", "send",
+                    "recall", "open", "receive", "receive_refused", "archive")
 _PERSON_FIELDS = {"id", "name", "department", "head", "roles"}
 _PERSON_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -65,6 +71,11 @@ class Organisation:
     people: tuple[Person, ...]
     routes: Mapping[str, Route] = field(default_factory=dict)   # the route in effect for each kind
     description: str = ""
+    #: the actions its people sign with their own certificate (all of SIGNABLE_ACTIONS by default)
+    signed_actions: frozenset[str] = frozenset(SIGNABLE_ACTIONS)
+
+    def signs(self, action: str) -> bool:
+        return action in self.signed_actions
 
     def person(self, person_id: str) -> Person:
         for p in self.people:
@@ -99,9 +110,12 @@ class Organisation:
 
     def definition(self) -> dict[str, Any]:
         """The organisation as data (what is stored and shown), routes included."""
-        return {"name": self.name, "code": self.code, "seal": self.seal, "description": self.description,
+        data = {"name": self.name, "code": self.code, "seal": self.seal, "description": self.description,
                 "people": [p.to_dict() for p in self.people],
                 "routes": {k: r.to_data() | {"source": r.source} for k, r in sorted(self.routes.items())}}
+        if self.signed_actions != frozenset(SIGNABLE_ACTIONS):     # absent: all (as before signatures existed)
+            data["signatures"] = sorted(self.signed_actions)
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         data = self.definition()
@@ -185,10 +199,28 @@ def parse_organisation(data: Any, *, source: str, default_routes: Mapping[str, R
     if missing:
         raise DirectoryError(f"{source}: no route for kind(s) {', '.join(missing)}", file=source)
     org = Organisation(name=name, code=code.strip(), seal=seal.strip() if seal else None,
-                       people=tuple(people), routes=routes, description=str(data.get("description") or ""))
+                       people=tuple(people), routes=routes, description=str(data.get("description") or ""),
+                       signed_actions=_signed_actions(data.get("signatures", "all"), source))
     for route in {id(r): r for r in routes.values()}.values():
         check_route_for(route, org)
     return org
+
+
+def _signed_actions(value: Any, source: str) -> frozenset[str]:
+    if value == "all":
+        return frozenset(SIGNABLE_ACTIONS)
+    if value == "none" or value == []:
+        return frozenset()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DirectoryError(f"{source}: signatures is all, none or a list of actions", file=source,
+                             field="signatures")
+    unknown = [v for v in value if v not in SIGNABLE_ACTIONS]
+    if unknown:
+        raise DirectoryError(f"{source}: signatures: unknown action(s) {', '.join(map(repr, unknown))} (known: "
+                             f"{', '.join(SIGNABLE_ACTIONS)})", file=source, field="signatures")
+    return frozenset(value)
 
 
 def load_organisation_file(path: str | Path, default_routes: Mapping[str, Route]) -> Organisation:
@@ -218,4 +250,5 @@ def organisation_from_definition(data: Mapping[str, Any]) -> Organisation:
                           head=bool(p.get("head", False)), roles=frozenset(p.get("roles", ())))
                    for p in data["people"])
     return Organisation(name=data["name"], code=data["code"], seal=data.get("seal"), people=people,
-                        routes=routes, description=data.get("description") or "")
+                        routes=routes, description=data.get("description") or "",
+                        signed_actions=_signed_actions(data.get("signatures", "all"), data["name"]))

@@ -13,10 +13,17 @@ Every operation has the same shape:
 
 So a refused operation leaves the document exactly as it was, and every action
 is one audit event (actor, time, opinion, document digest) in the same
-transaction as the change it records.
+transaction as the change it records — and, unless the organisation leaves
+that action out, a decision signed with the actor's own certificate (see
+`pki.accounts.decisions`; `verify_log` checks them, `evidence` writes what a
+third party checks with OpenSSL alone).
+
+Every operation acts for an authenticated `pki.accounts.Actor` (from a session;
+tests: `pki.accounts.testing`): the person is the actor's account.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pki.home import Home
@@ -46,3 +53,13 @@ class DocumentFlow(ArchiveMixin):
             from seal.service import SealService
             self._seal_service = SealService(self.home)
         return self._seal_service
+
+    def verify_log(self, doc_id: int) -> Any:
+        """Every signed decision of the document and its log checked (`docflow.evidence.LogVerification`)."""
+        from .evidence.check import verify_log
+        return verify_log(self, doc_id)
+
+    def evidence(self, doc_id: int, out_dir: str | os.PathLike[str]) -> Any:
+        """Write the document's evidence bundle into a new directory (`docflow.evidence.EvidenceBundle`)."""
+        from .evidence.bundle import write_evidence
+        return write_evidence(self, doc_id, out_dir)

@@ -134,11 +134,13 @@ class LogEntry:
     sm3: str | None
     details: Mapping[str, Any]
     audit_seq: int
+    decision_seq: int | None = None     # its signed decision in the document's chain, if signed
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "at": self.at.isoformat(), "actor": self.actor, "step": self.step,
                 "action": self.action, "opinion": self.opinion, "version": self.version, "sha256": self.sha256,
-                "sm3": self.sm3, "details": dict(self.details), "audit_seq": self.audit_seq}
+                "sm3": self.sm3, "details": dict(self.details), "audit_seq": self.audit_seq,
+                "decision": self.decision_seq}
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """The organisation directory in the home's database: loading (and updating) organisation files, lookups.
 
-A person id names one person in the whole home, so `--user WHO` is never ambiguous.  An update of
-an organisation may not strand work: people that open documents wait on, or that drafted them, stay.
+A person id names one person in the whole home — and is that person's account (pki.accounts): loading
+a file makes an account for every person in it (an admin then sets each an initial password) and
+disables, at once, the accounts of people no longer in it.  An update of an organisation may not
+strand work: people that open documents wait on, or that drafted them, stay.  Loading is an admin's act.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,6 +25,9 @@ from .errors import DirectoryError
 from .model import Guard, LoadResult
 from .routes import Route, load_default_routes
 
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
+
 
 OPEN_STATES = ("draft", "in_flow")
 
@@ -35,18 +40,25 @@ class OrganisationsMixin:
     def default_routes(self) -> dict[str, Route]:
         return load_default_routes(self.home.profiles.directory)
 
-    def load_organisation(self, path: str | Path, *, actor: str) -> LoadResult:
-        """Load (or update) an organisation from its YAML file; audited."""
+    def load_organisation(self, path: str | Path, *, actor: "Actor") -> LoadResult:
+        """Load (or update) an organisation from its YAML file (an admin's act; audited)."""
+        self._admin(actor)
         org = load_organisation_file(path, self.default_routes())
         return self._store_organisation(org, actor=actor, source=str(path))
 
-    def load_organisation_data(self, data: Mapping[str, Any], *, actor: str, source: str = "<data>",
+    def load_organisation_data(self, data: Mapping[str, Any], *, actor: "Actor", source: str = "<data>",
                                base_dir: Path | None = None) -> LoadResult:
+        self._admin(actor)
         org = parse_organisation(data, source=source, default_routes=self.default_routes(), base_dir=base_dir)
         return self._store_organisation(org, actor=actor, source=source)
 
-    def _store_organisation(self, org: Organisation, *, actor: str, source: str) -> LoadResult:
+    def _admin(self, actor: "Actor") -> None:
+        from pki.accounts.accounts import Accounts
+        Accounts.of(self.home).require(actor, any_of=("admin",))
+
+    def _store_organisation(self, org: Organisation, *, actor: "Actor", source: str) -> LoadResult:
         import hashlib
+        from pki.accounts.accounts import Accounts
         definition = org.definition()
         canonical = to_json(definition)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -85,7 +97,7 @@ class OrganisationsMixin:
         version = 1 if existing is None else existing["version"] + (1 if changed else 0)
         with self.home.store.transaction() as conn:
             values = dict(code=org.code, seal=org.seal, definition=canonical, digest=digest, version=version,
-                          loaded_at=now, loaded_by=actor)
+                          loaded_at=now, loaded_by=actor.account_id)
             if existing is None:
                 org_id = self.home.store.insert(conn, t.doc_organisations, name=org.name, **values)
             else:
@@ -94,11 +106,18 @@ class OrganisationsMixin:
                 conn.execute(sa.delete(t.doc_people).where(t.doc_people.c.org_id == org_id))
             for pid in ids:
                 conn.execute(t.doc_people.insert().values(person_id=pid, org_id=org_id))
-            audit.append(conn, at=now, actor=actor, action="org.load", target=f"org:{org.name}",
+            synced = Accounts.of(self.home).sync_organisation(conn, org.name, [(p.id, p.name) for p in org.people],
+                                                              actor=actor, at=now)
+            audit.append(conn, at=now, actor=actor.account_id, action="org.load", target=f"org:{org.name}",
                          details={"version": version, "created": existing is None, "changed": changed,
                                   "previous_digest": existing["digest"] if existing else None,
-                                  "people": len(ids), "seal": org.seal, "file": source},
+                                  "people": len(ids), "seal": org.seal, "file": source, "accounts": synced},
                          result_digest=digest)
+        if synced["created"]:
+            notes.append(f"accounts made for {len(synced['created'])} people: an admin sets each an initial "
+                         "password (yinxin account set-password)")
+        if synced["disabled"]:
+            notes.append(f"accounts disabled (no longer in the file): {', '.join(synced['disabled'])}")
         return LoadResult(organisation=org, version=version, created=existing is None, changed=changed,
                           digest=digest, notes=tuple(notes))
 

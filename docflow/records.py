@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,6 +25,10 @@ from .model import AttachmentInfo, Delivery, Document, Guard, LogEntry, TodoItem
 from .routes import Route, Step, parse_route
 from .organisations import OrganisationsMixin
 from .verification import SealCheck
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
+    from pki.accounts.decisions import Signer
 
 @dataclass(frozen=True)
 class _Doc:
@@ -63,6 +67,22 @@ class _Doc:
 
 class RecordsMixin(OrganisationsMixin):
     """Reading and writing the document-flow tables of one home."""
+
+    def _acting(self, actor: "Actor") -> str:
+        """The acting person's id, once the actor is checked (genuine, this home, session alive,
+        account enabled): the flow's own rules then decide what that person may do."""
+        from pki.accounts.accounts import Accounts
+        Accounts.of(self.home).require(actor)
+        return actor.account_id
+
+    def _signer(self, actor: "Actor", org: Organisation, action: str) -> "Signer | None":
+        """Who signs the decision `action` of a person of `org`: their own certificate, unless the
+        organisation does not sign that action.  SigningKeyError (nothing changed) when it must be
+        signed and cannot: no person certificate, or the session did not unlock the key."""
+        if not org.signs(action):
+            return None
+        from pki.accounts import decisions
+        return decisions.signer_for(self.home, actor, what=f"{action} in {org.name}")
 
     def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
         row = conn.execute(sa.select(t.doc_documents).where(t.doc_documents.c.id == doc_id)).mappings().first()
@@ -184,7 +204,8 @@ class RecordsMixin(OrganisationsMixin):
                                 .order_by(t.doc_actions.c.seq)).mappings().all()
         return [LogEntry(seq=r["seq"], at=r["at"], actor=r["actor"], step=r["step"], action=r["action"],
                          opinion=r["opinion"], version=r["version"], sha256=r["sha256"], sm3=r["sm3"],
-                         details=json.loads(r["details"]), audit_seq=r["audit_seq"]) for r in rows]
+                         details=json.loads(r["details"]), audit_seq=r["audit_seq"], decision_seq=r["decision_seq"])
+                for r in rows]
 
     def verifications(self, doc_id: int) -> list[dict[str, Any]]:
         """Every verification report recorded for the document, oldest first."""
@@ -258,25 +279,36 @@ class RecordsMixin(OrganisationsMixin):
         for pid in dict.fromkeys(people):
             conn.execute(t.doc_pending.insert().values(doc_id=doc_id, person_id=pid, step=step or "", since=now))
 
-    @staticmethod
-    def _log(conn: Connection, doc_id: int, *, at: datetime, actor: str, step: str | None, action: str,
-             org: str, opinion: str | None = None, version: int | None = None, digests: Digests | None = None,
-             details: Mapping[str, Any] | None = None, audit_seq: int | None = None) -> int:
-        """One action: the document's log entry and (unless `audit_seq` is given) its audit event."""
+    def _log(self, conn: Connection, doc_id: int, *, at: datetime, actor: "Actor", signer: "Signer | None",
+             step: str | None, action: str, org: str, opinion: str | None = None, version: int | None = None,
+             digests: Digests | None = None, details: Mapping[str, Any] | None = None,
+             audit_seq: int | None = None, signed: Mapping[str, Any] | None = None) -> int:
+        """One action: the document's log entry, (unless `audit_seq` is given) its audit event, and —
+        with a `signer` — its signed decision in the document's chain (`doc:ID`): the document, the
+        organisation, step, action, opinion, the version's number and SHA-256/SM3 digests, and the
+        `signed` extras (who is next, the seal, the recipients …)."""
         seq = (conn.execute(sa.select(sa.func.max(t.doc_actions.c.seq))
                             .where(t.doc_actions.c.doc_id == doc_id)).scalar() or 0) + 1
         details = dict(details or {})
+        decision_seq = None
+        if signer is not None:
+            from pki.accounts import decisions
+            decision = decisions.append(conn, self.home, chain=f"doc:{doc_id}", actor=actor, signer=signer, at=at,
+                                        fields=decision_fields(doc_id, org, step, action, opinion, version, digests,
+                                                               signed))
+            decision_seq = decision.seq
+            details["decision"] = decision.seq
         if audit_seq is None:
             audit_seq = audit.append(
-                conn, at=at, actor=actor, action=f"doc.{action}", target=f"doc:{doc_id}",
+                conn, at=at, actor=actor.account_id, action=f"doc.{action}", target=f"doc:{doc_id}",
                 details={"organisation": org, "step": step, "opinion": opinion, "version": version,
                          "sha256": digests.sha256 if digests else None, "sm3": digests.sm3 if digests else None,
                          **details},
                 result_digest=digests.sha256 if digests else None)
         conn.execute(t.doc_actions.insert().values(
-            doc_id=doc_id, seq=seq, at=at, actor=actor, step=step, action=action, opinion=opinion,
+            doc_id=doc_id, seq=seq, at=at, actor=actor.account_id, step=step, action=action, opinion=opinion,
             version=version, sha256=digests.sha256 if digests else None, sm3=digests.sm3 if digests else None,
-            details=to_json(details), audit_seq=audit_seq))
+            details=to_json(details), audit_seq=audit_seq, decision_seq=decision_seq))
         return audit_seq
 
     def _add_version(self, conn: Connection, doc_id: int, number: int, purpose: str, data: bytes,
@@ -303,6 +335,15 @@ class RecordsMixin(OrganisationsMixin):
         conn.execute(t.doc_verifications.insert().values(
             doc_id=doc_id, delivery_id=delivery_id, purpose=purpose, at=at, actor=actor, valid=check.valid,
             sha256=check.report["sha256"], report=to_json(check.to_dict())))
+
+
+def decision_fields(doc_id: int, org: str, step: str | None, action: str, opinion: str | None, version: int | None,
+                    digests: Digests | None, signed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a document's signed decision says (pki.accounts.decisions adds chain, time, actor,
+    certificate and the previous record's digest)."""
+    return {"document": doc_id, "organisation": org, "step": step, "action": action, "opinion": opinion,
+            "version": version, "sha256": digests.sha256 if digests else None,
+            "sm3": digests.sm3 if digests else None, **dict(signed or {})}
 
 
 def _delivery(r: Mapping[str, Any]) -> Delivery:

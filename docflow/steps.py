@@ -7,7 +7,7 @@ narrows it to one named person where the route leaves a choice.  Each operation 
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +24,9 @@ from .routes import (COMPLETING_ACTION, KIND_TITLES, OUTGOING_KINDS, RETURNABLE_
                      check_route_for)
 from .organisations import OPEN_STATES
 from .records import RecordsMixin, _attachment_matches, _Doc
+
+if TYPE_CHECKING:
+    from pki.accounts.actor import Actor
 
 ACTIONS = ("approve", "return", "forward", "sign-off", "register")
 
@@ -112,12 +115,13 @@ class StepsMixin(RecordsMixin):
             people = [to]
         return people, exception
 
-    def new_document(self, *, kind: str, title: str, pdf: bytes, drafter: str,
+    def new_document(self, *, kind: str, title: str, pdf: bytes, actor: "Actor",
                      attachments: Sequence[Attachment] = (), declared_attachments: Sequence[str] = (),
                      main_recipients: Sequence[str] = (), copy_to: Sequence[str] = (),
                      urgency: str | None = None, classification: str | None = None, note: str | None = None,
                      to: str | None = None) -> Document:
-        """A drafted document, submitted to the first step of its kind's route.
+        """A document drafted by `actor` (the drafter, 拟稿人), submitted to the first step of its
+        kind's route.
 
         `to` names the department reviewer when several could review.  Refused: a
         classified document, a body that is not a PDF, an attachment that is the body
@@ -126,6 +130,7 @@ class StepsMixin(RecordsMixin):
         if kind not in OUTGOING_KINDS:
             raise ElementError(f"kind {kind!r}: a drafted document is one of {', '.join(OUTGOING_KINDS)}",
                                field="kind", kind=kind)
+        drafter = self._acting(actor)
         check_classification(classification)
         org, person = self.whois(drafter)
         elements = Elements(title=title, issuer=org.name, urgency=urgency, main_recipients=tuple(main_recipients),
@@ -154,6 +159,7 @@ class StepsMixin(RecordsMixin):
                     guard.fail(RouteError, f"the {KIND_TITLES[kind]} route cannot work for a draft by {drafter}: "
                                            f"{exc.message}")
         guard.raise_if_any(drafter=drafter, kind=kind)
+        signer = self._signer(actor, org, "new")
         now = self.home.clock.now()
         route_data = route.to_data() | {"source": route.source}
         with self.home.store.transaction() as conn:
@@ -168,7 +174,10 @@ class StepsMixin(RecordsMixin):
                     doc_id=doc_id, position=pos, name=att.name, data=bytes(att.data), sha256=digests.sha256,
                     sm3=digests.sm3, size=digests.size))
             self._set_pending(conn, doc_id, first.id, pending, now)
-            self._log(conn, doc_id, at=now, actor=drafter, step=None, action="new", org=org.name, version=1,
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="new", org=org.name,
+                      version=1, signed={"kind": kind, "title": elements.title, "to": pending,
+                                         "attachments": [{"name": a.name, "sha256": dg.sha256}
+                                                         for a, dg in stored_attachments]},
                       digests=body, details={"kind": kind, "title": elements.title, "route": route.name,
                                              "next": first.id, "pending": pending,
                                              "attachments": [{"name": a.name, "sha256": dg.sha256}
@@ -178,12 +187,14 @@ class StepsMixin(RecordsMixin):
                                                 if exception else {})})
             return self._document(conn, doc_id)
 
-    def act(self, doc_id: int, *, user: str, action: str, opinion: str | None = None,
+    def act(self, doc_id: int, *, actor: "Actor", action: str, opinion: str | None = None,
             to: str | None = None) -> Document:
-        """A step's action: approve | return | forward | sign-off | register.
+        """A step's action: approve | return | forward | sign-off | register — a decision the actor
+        signs with their own certificate (unless the organisation does not sign that action).
 
         `to` names the next handler where the route leaves a choice (a leader to review,
         the next countersigning leader or reader, the handling department)."""
+        user = self._acting(actor)
         if action not in ACTIONS:
             raise NotAllowed(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})", action=action)
         opinion = _opinion(opinion)
@@ -193,6 +204,7 @@ class StepsMixin(RecordsMixin):
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)
         guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
+        signer = self._signer(actor, d.org, action)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             org_id = d.row["org_id"]
@@ -214,9 +226,14 @@ class StepsMixin(RecordsMixin):
             details = dict(plan["details"])
             if elements is not None and plan.get("number_series"):
                 details[plan["number_field"]] = getattr(elements, plan["number_field"])
-            self._log(conn, doc_id, at=now, actor=user, step=d.row["step"], action=action, org=d.org.name,
-                      opinion=opinion, version=version, digests=digests,
-                      details=details | {"to": to, "pending": plan["pending"]})
+            signed: dict[str, Any] = {"to": plan["pending"]}
+            if elements is not None and plan.get("number_series"):
+                signed[plan["number_field"]] = getattr(elements, plan["number_field"])
+            if action == "sign-off" and elements is not None:
+                signed.update(signer_name=elements.signer, date=elements.date)
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action=action,
+                      org=d.org.name, opinion=opinion, version=version, digests=digests,
+                      details=details | {"to": to, "pending": plan["pending"]}, signed=signed)
             return self._document(conn, doc_id)
 
     def _check_actor(self, d: _Doc, user: str, guard: Guard) -> bool:
@@ -393,9 +410,10 @@ class StepsMixin(RecordsMixin):
         plan["details"] = details
         return plan
 
-    def revise(self, doc_id: int, *, user: str, pdf: bytes, note: str | None = None) -> Document:
+    def revise(self, doc_id: int, *, actor: "Actor", pdf: bytes, note: str | None = None) -> Document:
         """A new version of the body.  Before sign-off the document stays where it is; after
         sign-off the change is substantive and the document goes back to the signer."""
+        user = self._acting(actor)
         pdf = bytes(pdf)
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
@@ -426,6 +444,7 @@ class StepsMixin(RecordsMixin):
                 pending, _ = self._entry(d.org, d.route, sign_step, drafter=d.drafter, step_state={}, to=None,
                                          guard=guard, signed_off_by=d.row["signed_off_by"], reroute=True)
         guard.raise_if_any(doc=doc_id, user=user)
+        signer = self._signer(actor, d.org, "revise")
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             number = current + 1
@@ -442,8 +461,9 @@ class StepsMixin(RecordsMixin):
             self._update(conn, d, now, **values)
             if reroute:
                 self._set_pending(conn, doc_id, sign_step.id, pending, now)
-            self._log(conn, doc_id, at=now, actor=user, step=d.row["step"], action="revise", org=d.org.name,
-                      opinion=_opinion(note), version=number, digests=new, details=details)
+            self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action="revise",
+                      org=d.org.name, opinion=_opinion(note), version=number, digests=new, details=details,
+                      signed={"previous_version": current, "to": pending if reroute else None})
             return self._document(conn, doc_id)
 
 
