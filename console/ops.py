@@ -98,16 +98,9 @@ def document_data(console: Console, who: Who, doc_id: int) -> dict[str, Any]:
 
 
 def decisions(console: Console, doc_id: int) -> dict[str, Any]:
-    """The document's signed decision records and their check (empty when none was signed)."""
-    from pki.accounts.decisions import chain_records, verify_records
-    chain = f"doc:{doc_id}"
-    rows = chain_records(console.home, chain)
-    if not rows:
-        return {"chain": chain, "ok": None, "records": []}
-    report = verify_records(console.home, chain, rows)
-    checks = {c.seq: c for c in report.records}
-    return {"chain": chain, "ok": report.ok,
-            "records": [d.to_dict() | {"check": checks[d.seq].to_dict() if d.seq in checks else None} for d in rows]}
+    """The document's log checked against its chain of signed decisions (`DocumentFlow.verify_log`):
+    each record's signature, certificate and link, and each log entry's record."""
+    return console.flow.verify_log(doc_id).to_dict()
 
 
 def new_document(console: Console, who: Who, *, kind: str, title: str, pdf: bytes,
@@ -119,7 +112,7 @@ def new_document(console: Console, who: Who, *, kind: str, title: str, pdf: byte
     check_pdf(pdf, "the body")
     unlock_with_pin(console, who, pin)
     return console.flow.new_document(
-        kind=kind, title=title, pdf=pdf, drafter=who.id,
+        kind=kind, title=title, pdf=pdf, actor=who.actor,
         attachments=[Attachment(name, data) for name, data in attachments], declared_attachments=declared,
         main_recipients=main_recipients, copy_to=copy_to, urgency=urgency, note=note, to=to)
 
@@ -160,15 +153,15 @@ def act(console: Console, who: Who, doc_id: int, action: str, *, opinion: str | 
     if seen is not None and seen != doc.updated_at.isoformat():
         raise ChangedMeanwhile(f"document {doc_id} changed since you opened it: look at it again", doc=doc_id)
     unlock_with_pin(console, who, pin)
-    flow, user = console.flow, who.id
+    flow, actor = console.flow, who.actor
     if action in STEP_ACTIONS:
-        return ActResult(action, document=flow.act(doc_id, user=user, action=action, opinion=opinion, to=to))
+        return ActResult(action, document=flow.act(doc_id, actor=actor, action=action, opinion=opinion, to=to))
     if action == "revise":
         if pdf is None:
             raise bad_request("revise needs the new version's PDF (file)")
         from .web import check_pdf
         check_pdf(pdf, "the new version")
-        return ActResult(action, document=flow.revise(doc_id, user=user, pdf=pdf, note=opinion))
+        return ActResult(action, document=flow.revise(doc_id, actor=actor, pdf=pdf, note=opinion))
     if action == "seal":
         if seal_password is None:
             raise bad_request("sealing needs the seal's password (password)")
@@ -176,20 +169,20 @@ def act(console: Console, who: Who, doc_id: int, action: str, *, opinion: str | 
         if not org.seal:
             raise ConsoleError(409, "state", f"{org.name} names no seal in its directory file")
         with _locked_if_anchor(where):
-            sealed = flow.seal(doc_id, user=user, seal=org.seal, password=seal_password, placement=where)
+            sealed = flow.seal(doc_id, actor=actor, seal=org.seal, password=seal_password, placement=where)
         return ActResult(action, document=sealed)
     if action == "send":
         if not recipients:
             raise bad_request("send needs at least one recipient organisation (to)")
-        return ActResult(action, document=flow.send(doc_id, user=user, to=list(recipients)))
+        return ActResult(action, document=flow.send(doc_id, actor=actor, to=list(recipients)))
     if action == "open":
-        return ActResult(action, pdf=flow.open(doc_id, user=user))
+        return ActResult(action, pdf=flow.open(doc_id, actor=actor))
     if action == "recall":
-        return ActResult(action, document=flow.recall(doc_id, user=user))
+        return ActResult(action, document=flow.recall(doc_id, actor=actor))
     if action == "receive":
-        return ActResult(action, receipt=flow.receive(doc_id, user=user))
+        return ActResult(action, receipt=flow.receive(doc_id, actor=actor))
     assert action == "archive"
-    return ActResult(action, archive=flow.archive(doc_id, user=user))
+    return ActResult(action, archive=flow.archive(doc_id, actor=actor))
 
 
 def document_pdf(console: Console, who: Who, doc_id: int, version: int | None = None) -> tuple[bytes, Any]:

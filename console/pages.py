@@ -29,6 +29,9 @@ from .security import LOGIN_COOKIE, SessionCookie, cookie_header, random_token
 from .web import (Who, check_pdf, console_of, page, redirect, render, run, secret_field, set_session_cookie,
                   text_field, upload_field, with_headers)
 
+LOG_LABELS = {"new": "拟稿", "approve": "同意", "sign-off": "签发", "register": "登记编号", "forward": "转交",
+              "return": "退回", "revise": "修改", "seal": "盖章", "send": "发送", "open": "打开", "recall": "撤回",
+              "receive": "签收", "receive_refused": "拒收退回", "archive": "归档"}
 BOX_TITLES = {"todo": "待办公文", "done": "已办公文", "outgoing": "发文", "incoming": "收文"}
 KIND_CHOICES = (("upward", "上行文"), ("downward", "下行文"), ("parallel", "平行文"))
 DONE_MESSAGES = {"approve": "已同意并转下一步", "sign-off": "已签发", "register": "已登记编号", "forward": "已转交",
@@ -245,6 +248,7 @@ async def document_page(request: Request, who: Who, form: None) -> Response:
     return render(request, "document.html", {
         "title": doc.elements.title, "doc": doc, "version": version, "pages": sizes, "zoom": zoom, "zooms": ZOOMS,
         "actions": actions, "log": log, "decisions": decisions, "verifications": verifications,
+        "entry_checks": {e["seq"]: e for e in decisions["entries"]}, "action_labels": LOG_LABELS,
         "labels": LABELS, "elements": doc.elements.to_dict(), "kind_title": KIND_TITLES.get(doc.kind, doc.kind),
         "state_title": STATE_LABELS.get(doc.state, doc.state), "names": names,
         "done": DONE_MESSAGES.get(request.query_params.get("done", ""))}, who=who)

@@ -41,6 +41,7 @@ CA_PASSWORD = b"Ca-Password-2026!"
 SEAL_INITIAL = b"Initial-Seal-Pw-1"
 SEAL_PASSWORD = b"Custodian-Pw-2026#"
 WRONG_SEAL_PASSWORD = b"Wrong-Seal-Pw-99!"
+PIN = b"Pin-2468-Test"
 SEALS = {ORG: "official-sm2", OTHER: "tianjin-sm2"}
 CUSTODIANS = {ORG: "wang", OTHER: "t_wang"}
 
@@ -78,16 +79,10 @@ class World:
         return DocumentFlow(self.home)
 
 
-def _load_organisation(flow: Any, data: dict[str, Any], admin: Any) -> None:
-    """Load an organisation file's data as the admin (an Actor once docflow takes one, else the id)."""
-    import inspect
-    params = inspect.signature(flow.load_organisation_data).parameters
-    actor = admin if "actor" in params and params["actor"].annotation not in ("str", str) else admin.account_id
-    flow.load_organisation_data(data, actor=actor, source="tests")
-
-
-def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True) -> World:
-    """See the module docstring; `people` False skips the people's passwords (argon2 costs ~50 ms each)."""
+def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True, signed: bool = False) -> World:
+    """See the module docstring; `people` False skips the people's passwords (argon2 costs ~50 ms each).
+    Without `signed` the organisations sign no decision (`signatures: none`); with it the bureau's
+    people hold person certificates whose keys open with `PIN`, and every act is a signed decision."""
     import docflow  # noqa: F401  (the docflow and seal tables)
     import yaml
     from docflow import DocumentFlow
@@ -112,6 +107,8 @@ def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True) -> Wo
     world = World(path=path, home=home, algorithm=algorithm)
     for data in (bureau, other_org(SEALS[OTHER])):
         data = dict(data, seal=SEALS[data["name"]])
+        if not signed or data["name"] != ORG:
+            data["signatures"] = "none"
         for person in data["people"]:
             if not accounts.exists(person["id"]):
                 if people:
@@ -120,7 +117,7 @@ def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True) -> Wo
                     accounts.authenticate(person["id"], INITIAL, new_password=PASSWORD)
                 else:
                     actor_for_tests(home, person["id"], name=person["name"], organisation=data["name"])
-        _load_organisation(flow, data, admin)
+        flow.load_organisation_data(data, actor=admin, source="tests")
     registry = SealRegistry(home)
     for org, name in SEALS.items():
         custodian = CUSTODIANS[org]
@@ -128,6 +125,10 @@ def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True) -> Wo
                         password=SEAL_INITIAL, ca_password=CA_PASSWORD, actor=ca_admin, approver=ra)
         registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=actor_for_tests(home, custodian))
         world.seals[org] = name
+    if signed:
+        from pki.accounts.testing import certified_actor
+        for person in bureau["people"]:
+            certified_actor(home, person["id"], ca="issuing", ca_password=CA_PASSWORD, pin=PIN)
     home.store.engine.dispose()
     return world
 
