@@ -72,6 +72,7 @@ class PageRenderer:
             self._open.move_to_end(sha256)
             return doc
         doc = pdfium.PdfDocument(data())
+        doc.init_forms()          # form fields — a seal is a signature widget — are drawn only then
         self._open[sha256] = doc
         while len(self._open) > self._keep:
             _, old = self._open.popitem(last=False)

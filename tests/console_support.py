@@ -42,7 +42,7 @@ SEAL_INITIAL = b"Initial-Seal-Pw-1"
 SEAL_PASSWORD = b"Custodian-Pw-2026#"
 WRONG_SEAL_PASSWORD = b"Wrong-Seal-Pw-99!"
 PIN = b"Pin-2468-Test"
-SEALS = {ORG: "official-sm2", OTHER: "tianjin-sm2"}
+SEALS = {ORG: "official-bj", OTHER: "official-tj"}
 CUSTODIANS = {ORG: "wang", OTHER: "t_wang"}
 
 

@@ -227,7 +227,7 @@ def test_stamping_over_the_api_verifies_with_openssl(env: Any, tmp_path: Path) -
     world, server, base = env
     wang = api(server, token_for(world, base, "wang", "stamp"))
     pdf = document_pdf("盖章接口")
-    answer = wang.post("/api/v1/seals/official-sm2/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
+    answer = wang.post("/api/v1/seals/official-bj/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
                                                              ("x_mm", "150"), ("y_mm", "60")], files=[pdf_file(pdf)])
     assert answer.status == 200, answer.text[:500]
     sealed = answer.body
@@ -238,7 +238,7 @@ def test_stamping_over_the_api_verifies_with_openssl(env: Any, tmp_path: Path) -
     report = wang.post("/api/v1/verify", files=[pdf_file(sealed)])
     assert report.status == 200 and report.json()["valid"] is True
     schema_check(report.json(), "VerificationReport")
-    assert report.json()["signatures"][0]["seal"] == "official-sm2"
+    assert report.json()["signatures"][0]["seal"] == "official-bj"
     bad = wang.post("/api/v1/verify", files=[pdf_file(flip_signed_byte(sealed))]).json()
     assert bad["valid"] is False
 
@@ -248,29 +248,29 @@ def test_stamping_refusals_change_nothing_but_the_counted_failure(env: Any) -> N
     wang = api(server, token_for(world, base, "wang", "refusals"))
     pdf = document_pdf("拒绝")
     before = domain_rows(world.db)
-    off_page = wang.post("/api/v1/seals/official-sm2/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
+    off_page = wang.post("/api/v1/seals/official-bj/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
                                                                ("x_mm", "400"), ("y_mm", "60")], files=[pdf_file(pdf)])
     assert "off the page" in error(off_page, 422, "placement")
-    error(wang.post("/api/v1/seals/official-sm2/stamp", [("password", SEAL_PASSWORD.decode())],
+    error(wang.post("/api/v1/seals/official-bj/stamp", [("password", SEAL_PASSWORD.decode())],
                     files=[pdf_file(pdf)]), 400, "bad_request")
-    error(wang.post("/api/v1/seals/tianjin-sm2/stamp", [("password", SEAL_PASSWORD.decode()), ("anchor", OTHER)],
+    error(wang.post("/api/v1/seals/official-tj/stamp", [("password", SEAL_PASSWORD.decode()), ("anchor", OTHER)],
                     files=[pdf_file(pdf)]), 404, "not_found")           # not wang's seal
-    error(wang.post("/api/v1/seals/official-sm2/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
+    error(wang.post("/api/v1/seals/official-bj/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
                                                           ("x_mm", "10"), ("y_mm", "10")],
                     files=[pdf_file(b"GIF89a...")]), 422, "not_pdf")
     assert domain_rows(world.db) == before
-    wrong = wang.post("/api/v1/seals/official-sm2/stamp", [("password", WRONG_SEAL_PASSWORD.decode()),
+    wrong = wang.post("/api/v1/seals/official-bj/stamp", [("password", WRONG_SEAL_PASSWORD.decode()),
                                                             ("page", "1"), ("x_mm", "100"), ("y_mm", "100")],
                       files=[pdf_file(pdf)])
     assert "wrong password" in error(wrong, 403, "wrong_seal_password")
     after = domain_rows(world.db)
     changed = {t for t in after if after[t] != before[t]}
     assert changed == {"seals"}                       # the failure counts towards the seal's lockout
-    assert sql(world.db, "SELECT failed_attempts FROM seals WHERE name='official-sm2'") == [(1,)]
-    assert wang.post("/api/v1/seals/official-sm2/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
+    assert sql(world.db, "SELECT failed_attempts FROM seals WHERE name='official-bj'") == [(1,)]
+    assert wang.post("/api/v1/seals/official-bj/stamp", [("password", SEAL_PASSWORD.decode()), ("page", "1"),
                                                            ("x_mm", "100"), ("y_mm", "100")],
                      files=[pdf_file(pdf)]).status == 200
-    assert sql(world.db, "SELECT failed_attempts FROM seals WHERE name='official-sm2'") == [(0,)]
+    assert sql(world.db, "SELECT failed_attempts FROM seals WHERE name='official-bj'") == [(0,)]
 
 
 def test_too_many_bad_tokens_from_one_address_get_429(env: Any) -> None:

@@ -265,7 +265,7 @@ def test_admin_pages_need_the_admin_role(env: Any) -> None:
     token = person.csrf()
     for path, fields in (("/admin/accounts", [("account", "x1"), ("name", "x"), ("initial_password", "Some-Long-Pw-123")]),
                          ("/admin/accounts/chen/disable", []), ("/admin/accounts/chen/roles", [("roles", "admin")]),
-                         ("/admin/seals/official-sm2/unlock", [])):
+                         ("/admin/seals/official-bj/unlock", [])):
         answer = person.post(path, [("csrf", token), *fields])
         assert answer.status == 403, (path, answer.status, answer.text[:300])
     assert domain_rows(world.db) == before
@@ -279,7 +279,7 @@ def test_every_route_refuses_the_anonymous(env: Any) -> None:
         path = getattr(route, "path", "")
         if not hasattr(route, "methods") or path in ("/login", "/healthz", "/api/v1/openapi.json", "/api/{rest:path}"):
             continue
-        concrete = (path.replace("{doc_id:int}", "1").replace("{page:int}", "1").replace("{name}", "official-sm2")
+        concrete = (path.replace("{doc_id:int}", "1").replace("{page:int}", "1").replace("{name}", "official-bj")
                     .replace("{upload_id}", "0" * 24).replace("{report_id}", "0" * 24).replace("{account_id}", "chen")
                     .replace("{op}", "disable"))
         for method in route.methods - {"HEAD"}:
