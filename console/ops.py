@@ -204,10 +204,13 @@ def custodian_seal(console: Console, who: Who, name: str) -> Any:
     """The seal, if the actor is its custodian (only the custodian stamps: 印章管理员); 404 for a seal
     the actor may not use, as for one that does not exist."""
     from seal.errors import SealNotFound
-    for record in my_seals(console, who):
-        if record.name == name:
-            return record
-    raise SealNotFound(f"you hold no seal named {name!r}", seal=name)
+    try:
+        record = console.registry.get(name)
+    except SealNotFound:
+        record = None
+    if record is None or record.custodian != who.actor.account_id:
+        raise SealNotFound(f"you hold no seal named {name!r}", seal=name)
+    return record
 
 
 def stamp(console: Console, who: Who, seal_name: str, password: bytes, pdf: bytes, where: Any) -> Any:

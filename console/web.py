@@ -51,9 +51,12 @@ class Console:
         from docflow import DocumentFlow
         from pki.accounts.accounts import Accounts
         from pki.accounts.tokens import ApiTokens
+        from seal.keycache import KeyCache
+        from seal.service import SealService
         self.home = home
         self.options = options
-        self.flow = DocumentFlow(home)
+        # opened seal keys are kept for a while in this worker: each stamp still proves the password
+        self.flow = DocumentFlow(home, seal_service=SealService(home, key_cache=KeyCache(home.rand)))
         self.accounts = Accounts.of(home)
         self.tokens = ApiTokens.of(home)
         cache = Path(options.cache_dir) if options.cache_dir else home.path / "cache"

@@ -7,6 +7,7 @@ strand work: people that open documents wait on, or that drafted them, stay.  Lo
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
 
 
 OPEN_STATES = ("draft", "in_flow")
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_organisation(definition: str) -> Organisation:
+    """An organisation from its stored definition, parsed once per definition text (an Organisation is
+    a frozen value; the text is the stored definition itself, so an update is a new key)."""
+    return organisation_from_definition(json.loads(definition))
 
 
 class OrganisationsMixin:
@@ -144,7 +152,7 @@ class OrganisationsMixin:
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
-        return organisation_from_definition(json.loads(row["definition"]))
+        return parsed_organisation(row["definition"])
 
     def organisation_record(self, name: str) -> dict[str, Any]:
         """The organisation with its directory version, digest and load time."""
@@ -154,7 +162,7 @@ class OrganisationsMixin:
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
-        org = organisation_from_definition(json.loads(row["definition"]))
+        org = parsed_organisation(row["definition"])
         return {**org.to_dict(), "version": row["version"], "digest": row["digest"],
                 "loaded_at": row["loaded_at"].isoformat(), "loaded_by": row["loaded_by"]}
 
@@ -162,7 +170,7 @@ class OrganisationsMixin:
         with self.home.store.read() as conn:
             rows = conn.execute(sa.select(t.doc_organisations.c.definition)
                                 .order_by(t.doc_organisations.c.id)).all()
-        return [organisation_from_definition(json.loads(r[0])) for r in rows]
+        return [parsed_organisation(r[0]) for r in rows]
 
     def whois(self, user: str) -> tuple[Organisation, Person]:
         with self.home.store.read() as conn:
@@ -174,13 +182,13 @@ class OrganisationsMixin:
                            .where(t.doc_people.c.person_id == user)).first()
         if row is None:
             raise DirectoryError(f"{user!r} is nobody in the organisation directory", person=user)
-        org = organisation_from_definition(json.loads(row[0]))
+        org = parsed_organisation(row[0])
         return org, org.person(user)
 
     def _org_by_id(self, conn: Connection, org_id: int) -> Organisation:
         row = conn.execute(sa.select(t.doc_organisations.c.definition)
                            .where(t.doc_organisations.c.id == org_id)).first()
-        return organisation_from_definition(json.loads(row[0]))
+        return parsed_organisation(row[0])
 
     def _org_id(self, conn: Connection, name: str) -> int | None:
         return conn.execute(sa.select(t.doc_organisations.c.id)
