@@ -243,14 +243,16 @@ delay = function() return {delay} end
 """
 
 
-def bench_todo(ctx: dict[str, Any], server: Server, seconds: int, tmp: Path) -> dict[str, Any]:
+def bench_todo(ctx: dict[str, Any], server: Server, seconds: int, tmp: Path, rate: int = 500) -> dict[str, Any]:
     from docflow.sample import make_document_pdf
     from pki.accounts.testing import actor_for_tests
     flow, sun = ctx["flow"], actor_for_tests(ctx["home"], "sun")
     pdf = make_document_pdf("待办", ORG, "2026年5月8日", ["待办。"])
-    for i in range(20):
-        flow.new_document(kind="upward", title=f"待办第{i}件", pdf=pdf, actor=sun, to="chen")
-    connections, rate = 10, 500
+    if not ctx.get("todo_made"):
+        for i in range(20):
+            flow.new_document(kind="upward", title=f"待办第{i}件", pdf=pdf, actor=sun, to="chen")
+        ctx["todo_made"] = True
+    connections = 10
     delay = int(connections * 1000 / rate)
     script = tmp / "pace.lua"
     script.write_text(PACE.format(rate=rate, connections=connections, delay=delay, token=ctx["chen_token"]))
@@ -276,7 +278,7 @@ def bench_todo(ctx: dict[str, Any], server: Server, seconds: int, tmp: Path) -> 
 
     rps = next(float(line.split()[1]) for line in text.splitlines() if line.startswith("Requests/sec"))
     non2xx = next((int(line.split()[-1]) for line in text.splitlines() if "Non-2xx" in line), 0)
-    return {"items": items, "requests_per_s": rps, "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
+    return {"rate": rate, "items": items, "requests_per_s": rps, "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
             "non_2xx": non2xx, "connections": connections, "seconds": seconds}
 
 
@@ -305,11 +307,12 @@ def main() -> None:
             (tmp / "out").mkdir()
             stamping = bench_stamping(ctx, server, files, tmp / "out")
             pages = bench_pages(ctx, server, args.rounds)
-            todo = bench_todo(ctx, server, args.wrk_seconds, tmp)
+            light = bench_todo(ctx, server, args.wrk_seconds, tmp, rate=100)
+            todo = bench_todo(ctx, server, args.wrk_seconds, tmp, rate=500)
         finally:
             server.stop()
         result = {"load_before": before, "load_after": loadavg(), "workers": args.workers, "stamping": stamping,
-                  "pages": pages, "todo": todo}
+                  "pages": pages, "todo": todo, "todo_light": light}
         if args.json:
             print(json.dumps(result, indent=2))
             return
@@ -328,9 +331,10 @@ def main() -> None:
                   f"p99 {p['cold_p99_ms']:6.1f} ms; cached p50 {p['cached_p50_ms']:5.1f} p99 {p['cached_p99_ms']:5.1f} ms")
         print(f"   goal p99 ≤ 150 ms: {'met' if worst <= 150 else 'NOT met'} (worst {worst:.1f} ms, first views included)")
         t = todo
-        print(f"\n3. GET /api/v1/todo ({t['items']} items) with wrk, {t['connections']} connections, {t['seconds']} s")
-        print(f"   {t['requests_per_s']:.0f} req/s; p50 {t['p50_ms']:.2f} ms, p90 {t['p90_ms']:.2f} ms, "
-              f"p99 {t['p99_ms']:.2f} ms; non-2xx {t['non_2xx']}")
+        print(f"\n3. GET /api/v1/todo ({t['items']} items) with wrk, {t['connections']} connections, {t['seconds']} s each")
+        for run in (light, todo):
+            print(f"   paced at {run['rate']} req/s: {run['requests_per_s']:.0f} req/s; p50 {run['p50_ms']:.2f} ms, "
+                  f"p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms; non-2xx {run['non_2xx']}")
         print(f"   goal p99 ≤ 20 ms at 500 req/s: {'met' if t['p99_ms'] <= 20 and t['requests_per_s'] >= 450 else 'NOT met'}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
