@@ -16,8 +16,9 @@ from .main import cli
 @json_option
 @pass_ctx
 def demo(ctx: Context, demo_home: str | None) -> None:
-    """Set up CAs, organisations and seals, walk a document through draft → sign-off → seal → send →
-    receive → archive, and say where the sealed PDF and the reports are."""
+    """Set up accounts, CAs, organisations, person certificates and seals, log everybody in, walk a
+    document through draft → sign-off → seal → send → receive → archive with every decision signed,
+    and say where the sealed PDF, the reports and the evidence are."""
     from docflow.demo import run_demo
     path = Path(demo_home) if demo_home else Path(tempfile.mkdtemp(prefix="yinxin-demo-"))
     if path.exists() and any(path.iterdir()):
@@ -25,10 +26,17 @@ def demo(ctx: Context, demo_home: str | None) -> None:
     result = run_demo(path, say=(lambda _: None) if ctx.json else click.echo)
     data = {"home": str(result.home), "sealed_pdf": str(result.sealed_pdf), "doc_number": result.doc_number,
             "document": result.document_id, "incoming_document": result.incoming_id,
-            "reports": [str(p) for p in result.reports], "out_dir": str(result.out_dir)}
+            "reports": [str(p) for p in result.reports], "out_dir": str(result.out_dir),
+            "evidence": str(result.evidence), "signed_decisions": result.signed_decisions,
+            "sessions": str(result.sessions)}
     ctx.emit(data, "\n".join([
-        "", f"done: {result.doc_number} sealed, sent, received, verified and archived",
+        "", f"done: {result.doc_number} sealed, sent, received, verified and archived; "
+            f"{result.signed_decisions} decisions signed with their actors' own certificates",
         f"  home:          {result.home}", f"  sealed PDF:    {result.sealed_pdf}",
         *[f"  report:        {p}" for p in result.reports],
+        f"  evidence:      {result.evidence} (sh {result.evidence / 'verify.sh'}: OpenSSL alone)",
+        f"  sessions:      {result.sessions} (secrets in {result.out_dir / 'secrets'})",
         f"  try:           yinxin --home {result.home} seal verify {result.sealed_pdf}",
+        f"                 yinxin --home {result.home} doc log {result.document_id} --verify",
+        f"                 YINXIN_SESSION={result.sessions / 'liu.session'} yinxin --home {result.home} doc todo",
         f"                 pdftoppm -png -r 80 {result.sealed_pdf} page"]))

@@ -9,7 +9,8 @@ import click
 
 from pki.keyfiles import write_file_atomic
 
-from .common import Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password
+from .common import (Context, acting, json_option, open_home, operator_option, pass_ctx, read_input, read_password,
+                     session_option)
 from .main import cli
 from .seal_cmds import placement_options
 
@@ -42,12 +43,15 @@ def org_group() -> None:
 
 @org_group.command("load")
 @click.argument("file", type=click.Path(dir_okay=False))
+@session_option
 @operator_option
 @json_option
 @pass_ctx
-def org_load(ctx: Context, file: str, operator: str) -> None:
-    """Load an organisation from its YAML file (loading again updates it; audited)."""
-    result = _flow(ctx).load_organisation(file, actor=operator)
+def org_load(ctx: Context, file: str, session_file: str | None, operator: str | None) -> None:
+    """Load an organisation from its YAML file (an admin; loading again updates it; audited).  Its people
+    become accounts; people no longer in the file lose theirs at once."""
+    flow = _flow(ctx)
+    result = flow.load_organisation(file, actor=acting(ctx, flow.home, session_file, claimed=operator))
     org = result.organisation
     verb = "loaded" if result.created else ("updated" if result.changed else "unchanged")
     lines = [f"organisation {org.name} {verb} (version {result.version}, {len(org.people)} people, "
@@ -96,7 +100,7 @@ def doc_group() -> None:
               help="上行文 (upward), 下行文 (downward) or 平行文 (parallel).")
 @click.option("--title", required=True, help="标题.")
 @click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False), help="The body (正文) as PDF.")
-@click.option("--drafter", required=True, help="Who drafted it (拟稿人), a person id.")
+@click.option("--drafter", help="The session's account (checked): the drafter (拟稿人) is who is logged in.")
 @click.option("--attach", "attach", multiple=True, type=click.Path(dir_okay=False),
               help="An attachment file (repeatable); never the body itself.")
 @click.option("--declare", "declared", multiple=True,
@@ -107,16 +111,18 @@ def doc_group() -> None:
 @click.option("--classification", help="密级: only 无 is accepted; classified content never enters the system.")
 @click.option("--note", help="附注.")
 @click.option("--to", "to", help="The department reviewer, when several heads could review.")
+@session_option
 @json_option
 @pass_ctx
-def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str, attach: tuple[str, ...],
+def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str | None, attach: tuple[str, ...],
             declared: tuple[str, ...], main_to: tuple[str, ...], cc: tuple[str, ...], urgency: str | None,
-            classification: str | None, note: str | None, to: str | None) -> None:
-    """Create a document and submit it to the first step of its route; prints its id."""
+            classification: str | None, note: str | None, to: str | None, session_file: str | None) -> None:
+    """Draft a document and submit it to the first step of its route (a signed decision); prints its id."""
     from docflow import Attachment
     flow = _flow(ctx)
+    actor = acting(ctx, flow.home, session_file, claimed=drafter, claim="--drafter")
     attachments = [Attachment(Path(p).name, read_input(p, "attachment")) for p in attach]
-    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "PDF"), drafter=drafter,
+    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "PDF"), actor=actor,
                             attachments=attachments, declared_attachments=declared, main_recipients=main_to,
                             copy_to=cc, urgency=urgency, classification=classification, note=note, to=to)
     if not ctx.json:
@@ -125,12 +131,16 @@ def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str, at
 
 
 @doc_group.command("todo")
-@click.option("--user", required=True, help="A person id.")
+@click.option("--user", help="A person id (default: the session's account).")
+@session_option
 @json_option
 @pass_ctx
-def doc_todo(ctx: Context, user: str) -> None:
+def doc_todo(ctx: Context, user: str | None, session_file: str | None) -> None:
     """What waits for a user: steps to act on, the inbox (receivers), returned deliveries (secretaries)."""
-    items = _flow(ctx).todo(user)
+    flow = _flow(ctx)
+    if user is None:
+        user = acting(ctx, flow.home, session_file).account_id
+    items = flow.todo(user)
     lines = []
     for i in items:
         where = {"step": i.step_title, "inbox": f"收文 from {i.organisation} ({i.detail})",
@@ -141,17 +151,19 @@ def doc_todo(ctx: Context, user: str) -> None:
 
 @doc_group.command("act")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="Who acts, a person id.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--action", required=True, type=click.Choice(["approve", "return", "forward", "sign-off", "register"]))
 @click.option("--to", "to", help="The next handler where the route leaves a choice (a person; for the "
                                  "distribute step of incoming documents, the handling department).")
 @click.option("--opinion", help="The opinion (required on approval steps and for a return).")
+@session_option
 @json_option
 @pass_ctx
-def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opinion: str | None) -> None:
+def doc_act(ctx: Context, doc: int, user: str | None, action: str, to: str | None, opinion: str | None, session_file: str | None) -> None:
     """Act on the step a document is at."""
     flow = _flow(ctx)
-    result = flow.act(doc, user=user, action=action, opinion=opinion, to=to)
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
+    result = flow.act(doc, actor=actor, action=action, opinion=opinion, to=to)
     extra = ""
     if action == "sign-off":
         extra = f" (签发人 {result.elements.signer}, 成文日期 {result.elements.date})"
@@ -159,20 +171,22 @@ def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opin
         extra = f" (发文字号 {result.elements.doc_number})"
     elif action == "register" and result.elements.received_number:
         extra = f" (收文编号 {result.elements.received_number})"
-    ctx.emit(result.to_dict(), f"document {doc}: {action} by {user}{extra}; now {_status(flow, result)}")
+    ctx.emit(result.to_dict(), f"document {doc}: {action} by {actor.account_id}{extra}; now {_status(flow, result)}")
 
 
 @doc_group.command("revise")
 @click.argument("doc", type=int)
-@click.option("--user", required=True)
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False))
 @click.option("--note", help="What changed.")
+@session_option
 @json_option
 @pass_ctx
-def doc_revise(ctx: Context, doc: int, user: str, pdf_file: str, note: str | None) -> None:
+def doc_revise(ctx: Context, doc: int, user: str | None, pdf_file: str, note: str | None, session_file: str | None) -> None:
     """A new version of the body; after sign-off it goes back to the signer."""
     flow = _flow(ctx)
-    result = flow.revise(doc, user=user, pdf=read_input(pdf_file, "PDF"), note=note)
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
+    result = flow.revise(doc, actor=actor, pdf=read_input(pdf_file, "PDF"), note=note)
     ctx.emit(result.to_dict(), f"document {doc}: version {result.current_version} "
                                f"(sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 
@@ -205,79 +219,89 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
 
 @doc_group.command("seal")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="The seal custodian (印章管理员).")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--seal", "seal_name", required=True, help="The organisation's seal.")
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="The seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
 @placement_options
+@session_option
 @json_option
 @pass_ctx
-def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: str | None, page: int | None,
-             at: str | None, anchor: str | None, field: str | None, riding: bool) -> None:
+def doc_seal(ctx: Context, doc: int, user: str | None, seal_name: str, password_file: str | None, page: int | None,
+             at: str | None, anchor: str | None, field: str | None, riding: bool, session_file: str | None) -> None:
     """Seal the signed-off, registered document with the organisation's seal.
 
     Without a placement option the seal goes over the organisation's name (its last occurrence: the
     signature line), which GB/T 9704 wants pressed together with the date; --at without --page
     means the last page."""
     placement = _placement(page, at, anchor, field)
+    flow = _flow(ctx)
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
     password = read_password(password_file, env="YINXIN_SEAL_PASSWORD", prompt="Seal password")
     assert password is not None
-    flow = _flow(ctx)
-    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding)
+    result = flow.seal(doc, actor=actor, seal=seal_name, password=password, placement=placement, riding=riding)
     ctx.emit(result.to_dict(), f"document {doc}: sealed with {seal_name} (version {result.current_version}, "
                                f"sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 
 
 @doc_group.command("send")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="The secretary sending it.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--to", "to", required=True, multiple=True, help="A recipient organisation (repeatable).")
+@session_option
 @json_option
 @pass_ctx
-def doc_send(ctx: Context, doc: int, user: str, to: tuple[str, ...]) -> None:
+def doc_send(ctx: Context, doc: int, user: str | None, to: tuple[str, ...], session_file: str | None) -> None:
     """Verify the seal on the outgoing bytes again and send to organisations' inboxes."""
-    result = _flow(ctx).send(doc, user=user, to=list(to))
+    flow = _flow(ctx)
+    result = flow.send(doc, actor=acting(ctx, flow.home, session_file, claimed=user, claim="--user"), to=list(to))
     ctx.emit(result.to_dict(), f"document {doc} ({result.elements.doc_number}) sent to {', '.join(to)}; "
                                "the seal verified on the outgoing bytes")
 
 
 @doc_group.command("open")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="A receiver of the recipient organisation.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the delivered PDF here.")
+@session_option
 @json_option
 @pass_ctx
-def doc_open(ctx: Context, doc: int, user: str, out: str | None) -> None:
+def doc_open(ctx: Context, doc: int, user: str | None, out: str | None, session_file: str | None) -> None:
     """Open a delivered document (the sender can no longer recall it)."""
-    data = _flow(ctx).open(doc, user=user)
+    flow = _flow(ctx)
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
+    data = flow.open(doc, actor=actor)
     if out:
         write_file_atomic(Path(out), data, mode=0o644)
     from docflow import Digests
-    ctx.emit({"doc": doc, "user": user, "out": out, **Digests.of(data).to_dict()},
-             f"document {doc} opened by {user}" + (f"; written to {out}" if out else ""))
+    ctx.emit({"doc": doc, "user": actor.account_id, "out": out, **Digests.of(data).to_dict()},
+             f"document {doc} opened by {actor.account_id}" + (f"; written to {out}" if out else ""))
 
 
 @doc_group.command("recall")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="A secretary of the sending organisation.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
+@session_option
 @json_option
 @pass_ctx
-def doc_recall(ctx: Context, doc: int, user: str) -> None:
+def doc_recall(ctx: Context, doc: int, user: str | None, session_file: str | None) -> None:
     """Recall a sent document while no recipient has opened it."""
     flow = _flow(ctx)
-    result = flow.recall(doc, user=user)
+    result = flow.recall(doc, actor=acting(ctx, flow.home, session_file, claimed=user, claim="--user"))
     ctx.emit(result.to_dict(), f"document {doc} recalled; now {_status(flow, result)}")
 
 
 @doc_group.command("receive")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="A receiver of the recipient organisation.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
+@session_option
 @json_option
 @pass_ctx
-def doc_receive(ctx: Context, doc: int, user: str) -> None:
+def doc_receive(ctx: Context, doc: int, user: str | None, session_file: str | None) -> None:
     """Verify a delivered document and receive it into the 收文 route (or return it with the reason)."""
     from docflow import VerificationFailed
-    receipt = _flow(ctx).receive(doc, user=user)
+    flow = _flow(ctx)
+    receipt = flow.receive(doc, actor=acting(ctx, flow.home, session_file, claimed=user, claim="--user"))
     if not receipt.accepted:
         if ctx.json:
             click.echo(json.dumps(receipt.to_dict(), ensure_ascii=False, indent=2, default=str))
@@ -290,15 +314,16 @@ def doc_receive(ctx: Context, doc: int, user: str) -> None:
 
 @doc_group.command("archive")
 @click.argument("doc", type=int)
-@click.option("--user", required=True, help="A secretary of the organisation.")
+@click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Also write the archived PDF and the verification reports into this directory.")
+@session_option
 @json_option
 @pass_ctx
-def doc_archive(ctx: Context, doc: int, user: str, out: str | None) -> None:
+def doc_archive(ctx: Context, doc: int, user: str | None, out: str | None, session_file: str | None) -> None:
     """Archive a finished document with its log and verification reports (append-only)."""
     flow = _flow(ctx)
-    record = flow.archive(doc, user=user)
+    record = flow.archive(doc, actor=acting(ctx, flow.home, session_file, claimed=user, claim="--user"))
     written = _write_archive(flow, doc, out) if out else []
     ctx.emit(record.to_dict() | {"written": written},
              f"document {doc} archived ({len(record.reports)} verification reports, sha256 "
@@ -351,11 +376,48 @@ def doc_show(ctx: Context, doc: int, out: str | None, version: int | None) -> No
 
 @doc_group.command("log")
 @click.argument("doc", type=int)
+@click.option("--verify", is_flag=True, help="Check every signed decision (signature, the signer's certificate "
+                                             "then, the chain of records, the log): exit 1 naming the first "
+                                             "bad record.")
 @json_option
 @pass_ctx
-def doc_log(ctx: Context, doc: int) -> None:
-    """The document's actions: who, when, which step, the opinion, the digest of the version acted on."""
-    entries = _flow(ctx).log(doc)
+def doc_log(ctx: Context, doc: int, verify: bool) -> None:
+    """The document's actions: who, when, which step, the opinion, the digest of the version acted on,
+    and the number of each action's signed decision."""
+    flow = _flow(ctx)
+    entries = flow.log(doc)
     lines = [f"{e.seq}\t{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.step or '-'}\t"
-             f"{e.opinion or ''}\tv{e.version} {(e.sha256 or '')[:16]}" for e in entries]
-    ctx.emit({"doc": doc, "log": [e.to_dict() for e in entries]}, "\n".join(lines))
+             f"{e.opinion or ''}\tv{e.version} {(e.sha256 or '')[:16]}"
+             + (f"\tsigned #{e.decision_seq}" if e.decision_seq is not None else "\tunsigned") for e in entries]
+    if not verify:
+        ctx.emit({"doc": doc, "log": [e.to_dict() for e in entries]}, "\n".join(lines))
+        return
+    from pki.accounts.errors import DecisionVerificationFailed
+    report = flow.verify_log(doc)
+    marks = {r.seq: "OK" if r.ok else "BAD" for r in report.records}
+    lines = [line + (f"\t{marks.get(e.decision_seq, '')}" if e.decision_seq is not None else "")
+             for line, e in zip(lines, entries)]
+    data = {"doc": doc, "log": [e.to_dict() for e in entries], "verification": report.to_dict()}
+    if not report.ok:
+        if ctx.json:
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        else:
+            click.echo("\n".join(lines))
+        raise DecisionVerificationFailed(f"document {doc}: {report.first_problem}", doc=doc)
+    ctx.emit(data, "\n".join(lines) + f"\nall {report.signed} signed decisions verify "
+                                       f"(signatures, certificates at the time of each act, the chain, the log)")
+
+
+@doc_group.command("evidence")
+@click.argument("doc", type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="A new (or empty) directory for the bundle.")
+@json_option
+@pass_ctx
+def doc_evidence(ctx: Context, doc: int, out: str) -> None:
+    """Write the evidence a third party checks with OpenSSL alone: each act's exact signed bytes,
+    signature and certificate, the document's versions, the CA certificates, the CRLs and verify.sh."""
+    bundle = _flow(ctx).evidence(doc, out)
+    ctx.emit(bundle.to_dict(), f"document {doc}: {bundle.acts} signed acts, versions "
+                               f"{', '.join(map(str, bundle.versions))}, CAs {', '.join(bundle.cas)} → {out}\n"
+                               f"check it: sh {Path(out) / 'verify.sh'}")

@@ -1,6 +1,10 @@
 """Helpers for the document-flow tests (test_docflow_*, test_cli_doc).
 
-* `Bureau`         — a home with the example organisation loaded, a DocumentFlow on it, a FixedClock
+* `Bureau`         — a home with the example organisation loaded, a DocumentFlow on it, a FixedClock,
+                     and its people as actors: `b.actor("chen")` signs with chen's own certificate
+                     (an SM2 root and issuing CA, "root" and "issuing", issue the person certificates;
+                     a home made once per test session is copied, with the keys kept unlocked), and
+                     `b.admin()` loads organisations
 * `document_pdf`   — a GB/T 9704-like PDF made by docflow.sample (cached per text)
 * `tables`         — every row of the docflow tables (and the audit log), read with the sqlite3
                      module, not with our store: the before/after comparison of refused operations
@@ -11,9 +15,11 @@
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from pki.accounts.actor import Actor
+from pki.accounts.testing import actor_for_tests, certified_actor
 from pki.clock import FixedClock, SystemClock
 from pki.home import Home
 
@@ -38,7 +46,8 @@ CA_PASSWORD = b"Ca-Password-2026!"
 SEAL_INITIAL = b"Initial-Seal-Pw-1"
 SEAL_PASSWORD = b"Custodian-Pw-2026#"
 DOC_TABLES = ("doc_organisations", "doc_people", "doc_documents", "doc_versions", "doc_attachments",
-              "doc_pending", "doc_actions", "doc_counters", "doc_deliveries", "doc_verifications", "doc_archive")
+              "doc_pending", "doc_actions", "doc_counters", "doc_deliveries", "doc_verifications", "doc_archive",
+              "decisions", "accounts", "account_keys")
 
 
 def example_org() -> dict[str, Any]:
@@ -73,6 +82,7 @@ class Bureau:
     clock: FixedClock
     path: Path
     seals: dict[str, str] = field(default_factory=dict)   # organisation -> seal name
+    keys: dict[str, Any] = field(default_factory=dict)    # person id -> their unlocked signing key
 
     def tick(self, minutes: int = 1) -> None:
         self.clock.advance(timedelta(minutes=minutes))
@@ -80,16 +90,82 @@ class Bureau:
     def db(self) -> Path:
         return self.path / "yinxin.db"
 
+    def actor(self, person: str) -> Actor:
+        """The person as an actor, their signing key unlocked (certified on first use when the
+        person is not one of the prepared homes')."""
+        key = self.keys.get(person)
+        if key is None:
+            actor = certified_actor(self.home, person, ca="issuing", ca_password=CA_PASSWORD)
+            self.keys[person] = actor._signing_key
+            return actor
+        return actor_for_tests(self.home, person, signing_key=key)
+
+    def unsigned(self, person: str) -> Actor:
+        """The person as an actor whose session did not unlock a signing key."""
+        return actor_for_tests(self.home, person)
+
+    def admin(self, name: str = "admin") -> Actor:
+        return actor_for_tests(self.home, name, roles=("admin",))
+
+
+def _init_cas(home: Home) -> None:
+    from pki.ca import CertificateAuthority
+    authority = CertificateAuthority(home)
+    ca_admin = actor_for_tests(home, "ca-admin", roles=("ca_operator",))
+    authority.init_ca(name="root", subject="/C=CN/O=yinxin tests/CN=Test SM2 Root", algorithm="sm2",
+                      password=CA_PASSWORD, actor=ca_admin)
+    authority.init_ca(name="issuing", subject="/C=CN/O=yinxin tests/CN=Test SM2 Seal CA", algorithm="sm2",
+                      password=CA_PASSWORD, parent="root", parent_password=CA_PASSWORD, actor=ca_admin)
+
+
+_TEMPLATE: dict[str, Any] = {}
+
+
+def _template() -> tuple[Path, dict[str, Any]]:
+    """Once per test session: a home with the CAs, the example organisation loaded, and a person
+    certificate (through the RA) for every person of it and of `other_org()`; the keys stay unlocked."""
+    if not _TEMPLATE:
+        directory = Path(tempfile.mkdtemp(prefix="yinxin-bureau-"))
+        atexit.register(shutil.rmtree, directory, True)
+        path = directory / "home"
+        home = Home.open(path, clock=FixedClock(SystemClock().now().replace(microsecond=0)))
+        flow = DocumentFlow(home)
+        _init_cas(home)
+        flow.load_organisation_data(example_org(), actor=actor_for_tests(home, "admin", roles=("admin",)),
+                                    source=str(EXAMPLE_ORG))
+        keys = {}
+        for p in other_org()["people"]:        # not loaded yet: their accounts as its loading will make them
+            actor_for_tests(home, p["id"], name=p["name"], organisation=OTHER)
+        for person in [p["id"] for p in example_org()["people"]] + [p["id"] for p in other_org()["people"]]:
+            keys[person] = certified_actor(home, person, ca="issuing", ca_password=CA_PASSWORD)._signing_key
+        home.store.engine.dispose()
+        _TEMPLATE.update(path=path, keys=keys)
+    return _TEMPLATE["path"], _TEMPLATE["keys"]
+
+
+def template_keys() -> dict[str, Any]:
+    """The unlocked signing keys of the people of the example and the other organisation, as every
+    copy of a `bureau(…)` home holds their certificates."""
+    return dict(_template()[1])
+
 
 def bureau(tmp_path: Path, *, org: dict[str, Any] | None = None, seal_service: Any = None,
            path: Path | None = None) -> Bureau:
-    """A fresh home (at `path`, default tmp_path/home) with the example organisation loaded (no seals yet)."""
+    """A fresh home (at `path`, default tmp_path/home) with the example organisation loaded (no seals
+    yet), an SM2 root and issuing CA, and the people's certificates (see `Bureau.actor`)."""
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
     path = path or tmp_path / "home"
+    keys: dict[str, Any] = {}
+    if org is None:
+        template, keys = _template()
+        shutil.copytree(template, path, dirs_exist_ok=True)      # `path` may be an empty directory
     home = Home.open(path, clock=clock)
     flow = DocumentFlow(home, seal_service=seal_service)
-    flow.load_organisation_data(org or example_org(), actor="admin", source=str(EXAMPLE_ORG))
-    return Bureau(home=home, flow=flow, clock=clock, path=path)
+    if org is not None:
+        _init_cas(home)
+        flow.load_organisation_data(org, actor=actor_for_tests(home, "admin", roles=("admin",)),
+                                    source=str(EXAMPLE_ORG))
+    return Bureau(home=home, flow=flow, clock=clock, path=path, keys=dict(keys))
 
 
 def tables(b: Bureau, *, audit: bool = True) -> dict[str, list[tuple]]:
@@ -123,12 +199,12 @@ def walk(b: Bureau, doc_id: int, steps: list[tuple[str, str, str | None]], opini
     doc = None
     for user, action, to in steps:
         b.tick()
-        doc = b.flow.act(doc_id, user=user, action=action, opinion=opinion, to=to)
+        doc = b.flow.act(doc_id, actor=b.actor(user), action=action, opinion=opinion, to=to)
     return doc
 
 
-def new_upward(b: Bureau, **kw: Any) -> Any:
-    args = dict(kind="upward", title="关于开展电子印章试点工作的请示", pdf=document_pdf(), drafter="sun")
+def new_upward(b: Bureau, *, drafter: str = "sun", **kw: Any) -> Any:
+    args = dict(kind="upward", title="关于开展电子印章试点工作的请示", pdf=document_pdf(), actor=b.actor(drafter))
     args.update(kw)
     return b.flow.new_document(**args)
 
@@ -140,18 +216,17 @@ def with_seals(b: Bureau, *organisations: tuple[str, str, str]) -> None:
     official seal whose custodian has changed the initial password to SEAL_PASSWORD."""
     from pki.ca import CertificateAuthority
     from seal.records import SealRegistry
-    authority = CertificateAuthority(b.home)
-    if not authority.cas():
-        authority.init_ca(name="root", subject="/C=CN/O=yinxin tests/CN=Test SM2 Root", algorithm="sm2",
-                          password=CA_PASSWORD, operator="ca-admin")
-        authority.init_ca(name="issuing", subject="/C=CN/O=yinxin tests/CN=Test SM2 Seal CA", algorithm="sm2",
-                          password=CA_PASSWORD, parent="root", parent_password=CA_PASSWORD, operator="ca-admin")
+    if not CertificateAuthority(b.home).cas():
+        _init_cas(b.home)
     registry = SealRegistry(b.home)
+    seal_admin = actor_for_tests(b.home, "seal-admin", roles=("seal_admin", "ca_operator"))
+    approver = actor_for_tests(b.home, "seal-approver", roles=("ra_officer",))
     for organisation, name, custodian in organisations:
+        actor_for_tests(b.home, custodian)
         registry.create(name=name, organisation=organisation, seal_type="official", custodian=custodian,
-                        ca="issuing", password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="seal-admin",
-                        approver="seal-approver")
-        registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=custodian)
+                        ca="issuing", password=SEAL_INITIAL, ca_password=CA_PASSWORD, actor=seal_admin,
+                        approver=approver)
+        registry.change_password(name, SEAL_INITIAL, SEAL_PASSWORD, actor=b.unsigned(custodian))
         b.seals[organisation] = name
 
 

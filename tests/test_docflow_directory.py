@@ -84,10 +84,10 @@ def test_org_load_is_audited_and_reload_updates(tmp_path: Path) -> None:
     b = bureau(tmp_path)
     data = example_org()
     data["people"].append({"id": "qian", "name": "钱科员", "department": "业务处"})
-    result = b.flow.load_organisation_data(data, actor="admin2")
+    result = b.flow.load_organisation_data(data, actor=b.admin("admin2"))
     assert result.version == 2 and result.changed and not result.created
     assert b.flow.organisation(ORG).has_person("qian")
-    again = b.flow.load_organisation_data(data, actor="admin2")
+    again = b.flow.load_organisation_data(data, actor=b.admin("admin2"))
     assert again.version == 2 and not again.changed
     loads = [r for r in audit_actions(b) if r[1] == "org.load"]
     assert [r[0] for r in loads] == ["admin", "admin2", "admin2"]
@@ -104,7 +104,7 @@ def test_reload_may_not_strand_pending_work(tmp_path: Path) -> None:
     data["people"].append({"id": "gao", "name": "高主任", "department": "办公室", "head": True,
                            "roles": ["office_head"]})
     with pytest.raises(DirectoryError, match="zhang is removed but document 1 waits on them"):
-        b.flow.load_organisation_data(data, actor="admin")
+        b.flow.load_organisation_data(data, actor=b.admin())
     assert b.flow.organisation(ORG).has_person("zhang")
 
 
@@ -112,30 +112,30 @@ def test_a_person_id_names_one_person_in_the_home(tmp_path: Path) -> None:
     b = bureau(tmp_path)
     other = {"name": "别的局", "people": [dict(p) for p in example_org()["people"]]}
     with pytest.raises(DirectoryError, match="person id 'sun' already belongs to 北京市测试局"):
-        b.flow.load_organisation_data(other, actor="admin")
+        b.flow.load_organisation_data(other, actor=b.admin())
 
 
 def test_seal_may_come_later_but_must_be_the_organisations(tmp_path: Path) -> None:
     b = bureau(tmp_path)
-    result = b.flow.load_organisation_data(example_org(), actor="admin")
+    result = b.flow.load_organisation_data(example_org(), actor=b.admin())
     assert any("not in this home yet" in n for n in result.notes)
     from docflow_support import with_seals
     with_seals(b, ("天津市测试局", "tianjin-sm2", "t_wang"))
     data = example_org()
     data["seal"] = "tianjin-sm2"
     with pytest.raises(DirectoryError, match="seal tianjin-sm2 belongs to 天津市测试局, not to 北京市测试局"):
-        b.flow.load_organisation_data(data, actor="admin")
+        b.flow.load_organisation_data(data, actor=b.admin())
 
 
 def test_own_route_file_overrides_the_default(tmp_path: Path) -> None:
     b = bureau(tmp_path)
     path = VECTORS / "orgs" / "ok-own-downward-route.yaml"
-    result = b.flow.load_organisation(path, actor="admin")
+    result = b.flow.load_organisation(path, actor=b.admin())
     org = result.organisation
     assert org.route("downward").step("sign_off").who.roles == ("director",)
     assert org.route("upward").name == "上行文"                  # the other kinds keep the default
     from docflow_support import document_pdf
-    doc = b.flow.new_document(kind="downward", title="关于印发试点方案的通知", pdf=document_pdf(), drafter="o_sun")
+    doc = b.flow.new_document(kind="downward", title="关于印发试点方案的通知", pdf=document_pdf(), actor=b.actor("o_sun"))
     walk(b, doc.id, [("o_chen", "approve", None), ("o_zhang", "approve", None)])
     assert b.flow.show(doc.id).pending == ("o_wu",)
 

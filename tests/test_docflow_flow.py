@@ -41,7 +41,7 @@ def test_upward_route_with_two_leaders_countersigning(b) -> None:
     for user, action, to in UPWARD_TO_SEAL:
         b.tick()
         assert any(i.doc_id == doc.id for i in b.flow.todo(user)), f"{user} does not see the document"
-        doc = b.flow.act(doc.id, user=user, action=action, opinion=f"{user}意见", to=to)
+        doc = b.flow.act(doc.id, actor=b.actor(user), action=action, opinion=f"{user}意见", to=to)
         seen.append((doc.step, doc.pending))
     assert seen == [("office_check", ("zhang",)), ("leader_review", ("li",)), ("leader_review", ("zhou",)),
                     ("sign_off", ("wu",)), ("registration", ("ma",)), ("seal", ("wang",))]
@@ -67,7 +67,7 @@ def test_upward_route_with_two_leaders_countersigning(b) -> None:
 
 
 def test_downward_route_supervising_leader_signs_off(b) -> None:
-    doc = b.flow.new_document(kind="downward", title="关于印发试点方案的通知", pdf=document_pdf(), drafter="sun",
+    doc = b.flow.new_document(kind="downward", title="关于印发试点方案的通知", pdf=document_pdf(), actor=b.actor("sun"),
                               main_recipients=["各区测试分局"], copy_to=["市政府办公厅"], urgency="加急")
     doc = walk(b, doc.id, DOWNWARD_TO_SEAL)
     assert doc.step == "seal" and doc.elements.signer == "李副局长"
@@ -75,7 +75,7 @@ def test_downward_route_supervising_leader_signs_off(b) -> None:
                                                        "registration"]
     assert doc.elements.urgency == "加急" and doc.elements.main_recipients == ("各区测试分局",)
     parallel = b.flow.new_document(kind="parallel", title="关于商请协助的函", pdf=document_pdf("关于商请协助的函"),
-                                   drafter="sun")
+                                   actor=b.actor("sun"))
     assert parallel.route_name == "下行文/平行文"
 
 
@@ -95,14 +95,14 @@ def test_without_to_every_holder_sees_it_and_the_first_to_act_takes_it(b) -> Non
     assert [i.doc_id for i in b.flow.todo("li")] == [doc.id] == [i.doc_id for i in b.flow.todo("zhou")]
     doc = walk(b, doc.id, [("zhou", "approve", None)])            # zhou took it, and is the last countersigner
     assert doc.step == "sign_off" and b.flow.todo("li") == []
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, user="li", action="approve", opinion="同意"))
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="approve", opinion="同意"))
 
 
 def test_drafter_who_is_a_head_goes_to_another_head(b) -> None:
     doc = new_upward(b, drafter="chen")
     assert doc.pending == ("zhao",)
     refused(b, NotAllowed, "chen drafted document 1: nobody approves their own draft",
-            lambda: b.flow.act(doc.id, user="chen", action="approve", opinion="同意"))
+            lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="approve", opinion="同意"))
 
 
 def test_only_head_reviews_own_draft_and_the_exception_is_recorded(tmp_path: Path) -> None:
@@ -134,18 +134,18 @@ def test_route_that_cannot_work_for_the_drafter_is_refused_at_creation(b) -> Non
 def test_return_to_drafter_then_resubmit_starts_over(b) -> None:
     doc = walk(b, new_upward(b).id, [("chen", "approve", None)])
     refused(b, NotAllowed, "returning a document needs an opinion",
-            lambda: b.flow.act(doc.id, user="zhang", action="return"))
+            lambda: b.flow.act(doc.id, actor=b.actor("zhang"), action="return"))
     b.tick()
-    doc = b.flow.act(doc.id, user="zhang", action="return", opinion="请补充试点范围")
+    doc = b.flow.act(doc.id, actor=b.actor("zhang"), action="return", opinion="请补充试点范围")
     assert (doc.state, doc.step, doc.pending) == ("draft", "draft", ("sun",))
     assert b.flow.todo("sun")[0].step_title == "退回拟稿人"
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, user="chen", action="approve", opinion="x"))
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="approve", opinion="x"))
     refused(b, NotAllowed, "resubmit it with --action forward",
-            lambda: b.flow.act(doc.id, user="sun", action="approve", opinion="x"))
+            lambda: b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="x"))
     b.tick()
-    doc = b.flow.revise(doc.id, user="sun", pdf=document_pdf(body="补充了试点范围的正文。"), note="补充试点范围")
+    doc = b.flow.revise(doc.id, actor=b.actor("sun"), pdf=document_pdf(body="补充了试点范围的正文。"), note="补充试点范围")
     assert doc.current_version == 2 and doc.step == "draft"
-    doc = b.flow.act(doc.id, user="sun", action="forward", opinion="已修改", to="zhao")
+    doc = b.flow.act(doc.id, actor=b.actor("sun"), action="forward", opinion="已修改", to="zhao")
     assert (doc.step, doc.pending) == ("department_review", ("zhao",))
     doc = walk(b, doc.id, [("zhao", "approve", None)] + UPWARD_TO_SEAL[1:])
     assert doc.step == "seal" and doc.signed_off_version == 2
@@ -154,7 +154,7 @@ def test_return_to_drafter_then_resubmit_starts_over(b) -> None:
 def test_return_after_sign_off_clears_the_signature(b) -> None:
     doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL[:5])
     assert doc.step == "registration" and doc.elements.signer == "吴局长"
-    doc = b.flow.act(doc.id, user="ma", action="return", opinion="格式不符")
+    doc = b.flow.act(doc.id, actor=b.actor("ma"), action="return", opinion="格式不符")
     assert doc.signed_off_version is None and doc.elements.signer is None and doc.elements.date is None
 
 
@@ -162,9 +162,9 @@ def test_substantive_change_after_sign_off_goes_back_to_the_signer(b) -> None:
     doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL)                # at the seal step, numbered
     number = doc.elements.doc_number
     refused(b, NotAllowed, "ma may not revise document 1",
-            lambda: b.flow.revise(doc.id, user="ma", pdf=document_pdf(body="改动")))
+            lambda: b.flow.revise(doc.id, actor=b.actor("ma"), pdf=document_pdf(body="改动")))
     b.tick()
-    doc = b.flow.revise(doc.id, user="wang", pdf=document_pdf(body="签发后改动了正文。"), note="改正错字")
+    doc = b.flow.revise(doc.id, actor=b.actor("wang"), pdf=document_pdf(body="签发后改动了正文。"), note="改正错字")
     assert (doc.step, doc.pending, doc.current_version) == ("sign_off", ("wu",), 2)
     assert doc.signed_off_version is None and doc.elements.signer is None
     entry = b.flow.log(doc.id)[-1]
@@ -177,45 +177,46 @@ def test_substantive_change_after_sign_off_goes_back_to_the_signer(b) -> None:
 
 def test_revision_before_sign_off_stays_at_the_step(b) -> None:
     doc = walk(b, new_upward(b).id, [("chen", "approve", None)])
-    doc = b.flow.revise(doc.id, user="zhang", pdf=document_pdf(body="办公室修改后的正文。"))
+    doc = b.flow.revise(doc.id, actor=b.actor("zhang"), pdf=document_pdf(body="办公室修改后的正文。"))
     assert (doc.step, doc.pending, doc.current_version) == ("office_check", ("zhang",), 2)
     refused(b, ElementError, "byte for byte version 2",
-            lambda: b.flow.revise(doc.id, user="zhang", pdf=document_pdf(body="办公室修改后的正文。")))
+            lambda: b.flow.revise(doc.id, actor=b.actor("zhang"), pdf=document_pdf(body="办公室修改后的正文。")))
 
 
 # ---------------------------------------------------------------------------- refusals
 
 def test_acting_out_of_turn_is_refused(b) -> None:
+    stranger = b.unsigned("stranger")          # an account, but no person of the organisation
     doc = new_upward(b)
     for user in ("zhang", "wu", "wang", "liu", "sun"):
         error = refused(b, NotAllowed, "out of turn|nobody approves their own draft",
-                        lambda: b.flow.act(doc.id, user=user, action="approve", opinion="同意"))
+                        lambda: b.flow.act(doc.id, actor=b.actor(user), action="approve", opinion="同意"))
         assert error.data["user"] == user
     refused(b, NotAllowed, "not a person of 北京市测试局",
-            lambda: b.flow.act(doc.id, user="stranger", action="approve", opinion="同意"))
+            lambda: b.flow.act(doc.id, actor=stranger, action="approve", opinion="同意"))
 
 
 def test_wrong_action_for_the_step_is_refused(b) -> None:
     doc = new_upward(b)
-    refused(b, NotAllowed, "takes --action approve", lambda: b.flow.act(doc.id, user="chen", action="sign-off",
+    refused(b, NotAllowed, "takes --action approve", lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="sign-off",
                                                                        opinion="同意"))
     doc = walk(b, doc.id, UPWARD_TO_SEAL)
-    refused(b, NotAllowed, "use yinxin doc seal", lambda: b.flow.act(doc.id, user="wang", action="approve"))
-    refused(b, NotAllowed, "unknown action", lambda: b.flow.act(doc.id, user="wang", action="stamp"))
+    refused(b, NotAllowed, "use yinxin doc seal", lambda: b.flow.act(doc.id, actor=b.actor("wang"), action="approve"))
+    refused(b, NotAllowed, "unknown action", lambda: b.flow.act(doc.id, actor=b.actor("wang"), action="stamp"))
 
 
 def test_approval_needs_a_saved_opinion(b) -> None:
     doc = new_upward(b)
     for opinion in (None, "", "   "):
         refused(b, NotAllowed, "needs a saved opinion",
-                lambda: b.flow.act(doc.id, user="chen", action="approve", opinion=opinion))
+                lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="approve", opinion=opinion))
 
 
 def test_guard_reports_every_problem_at_once(b) -> None:
     doc = new_upward(b)
     walk(b, doc.id, [("chen", "approve", None)])
     error = refused(b, NotAllowed, "needs a saved opinion",
-                    lambda: b.flow.act(doc.id, user="zhang", action="approve", opinion="", to="wu"))
+                    lambda: b.flow.act(doc.id, actor=b.actor("zhang"), action="approve", opinion="", to="wu"))
     assert len(error.data["problems"]) == 2
     assert "--to wu" in error.data["problems"][1]
 
@@ -223,13 +224,13 @@ def test_guard_reports_every_problem_at_once(b) -> None:
 def test_to_must_name_someone_the_next_step_allows(b) -> None:
     doc = walk(b, new_upward(b).id, [("chen", "approve", None)])
     refused(b, NotAllowed, "--to wu: the next step leader_review", lambda: b.flow.act(
-        doc.id, user="zhang", action="approve", opinion="同意", to="wu"))
+        doc.id, actor=b.actor("zhang"), action="approve", opinion="同意", to="wu"))
     doc = walk(b, doc.id, [("zhang", "approve", "li")])
-    refused(b, NotAllowed, "needs --to WHO", lambda: b.flow.act(doc.id, user="li", action="forward",
+    refused(b, NotAllowed, "needs --to WHO", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="forward",
                                                                 opinion="同意"))
-    refused(b, NotAllowed, "--to wu", lambda: b.flow.act(doc.id, user="li", action="forward", opinion="同意",
+    refused(b, NotAllowed, "--to wu", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="forward", opinion="同意",
                                                          to="wu"))
-    refused(b, NotAllowed, "--to li", lambda: b.flow.act(doc.id, user="li", action="forward", opinion="同意",
+    refused(b, NotAllowed, "--to li", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="forward", opinion="同意",
                                                          to="li"))
 
 
@@ -263,12 +264,12 @@ def test_attachments_body_is_never_one_and_declared_ones_are_present(b) -> None:
     assert b.flow.attachment(doc.id, 1) == ("试点方案.pdf", plan)
     walk(b, doc.id, [("chen", "approve", None)])
     refused(b, AttachmentError, "the body is never an attachment",
-            lambda: b.flow.revise(doc.id, user="zhang", pdf=plan))
+            lambda: b.flow.revise(doc.id, actor=b.actor("zhang"), pdf=plan))
 
 
 def test_unknown_document_and_person(b) -> None:
     with pytest.raises(DocumentNotFound):
-        b.flow.act(99, user="chen", action="approve", opinion="同意")
+        b.flow.act(99, actor=b.actor("chen"), action="approve", opinion="同意")
     with pytest.raises(DocumentNotFound):
         b.flow.show(99)
     from docflow import DirectoryError
@@ -279,9 +280,9 @@ def test_unknown_document_and_person(b) -> None:
 def test_sealing_before_sign_off_is_refused_without_touching_anything(b) -> None:
     doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL[:4])            # leaders done, not signed off
     refused(b, FlowStateError, "not signed off .*no blank sealing",
-            lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2", password=b"whatever-Pw-1"))
+            lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=b"whatever-Pw-1"))
     doc = walk(b, doc.id, [("wu", "sign-off", None)])              # signed off, not registered
     refused(b, FlowStateError, "not registered",
-            lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2", password=b"whatever-Pw-1"))
+            lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=b"whatever-Pw-1"))
     refused(b, FlowStateError, "not sealed",
-            lambda: b.flow.send(doc.id, user="liu", to=["天津市测试局"]))
+            lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=["天津市测试局"]))

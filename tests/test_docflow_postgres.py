@@ -70,20 +70,23 @@ def test_whole_flow_and_append_only_archive_on_postgresql(postgres_url: str, tmp
     home = Home.open(tmp_path / "home", database=postgres_url, clock=clock)
     assert home.store.dialect == "postgresql"
     flow = DocumentFlow(home)
-    flow.load_organisation_data(example_org(), actor="admin")
-    flow.load_organisation_data(other_org(), actor="admin")
     b = Bureau(home=home, flow=flow, clock=clock, path=tmp_path / "home")
+    flow.load_organisation_data(example_org(), actor=b.admin())
+    flow.load_organisation_data(other_org(), actor=b.admin())
     with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
-    doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL)
-    doc = flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
-    flow.act(doc.id, user="sun", action="approve")
-    flow.send(doc.id, user="liu", to=[OTHER])
-    assert flow.receive(doc.id, user="t_liu").accepted
-    record = flow.archive(doc.id, user="liu")
+    doc = walk(b, new_upward(b).id, UPWARD_TO_SEAL)   # people get their certificates as they first act
+    doc = flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
+    flow.act(doc.id, actor=b.actor("sun"), action="approve")
+    flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
+    assert flow.receive(doc.id, actor=b.actor("t_liu")).accepted
+    record = flow.archive(doc.id, actor=b.actor("liu"))
     assert all(r["valid"] for r in record.reports)
+    check = flow.verify_log(doc.id)                      # every decision signed, and verified on PostgreSQL
+    assert check.ok and check.signed == len(flow.log(doc.id)) == 12, check.first_problem
     with home.store.engine.connect() as conn:
         for statement in ("UPDATE doc_archive SET archived_by = 'mallory'", "DELETE FROM doc_archive",
-                          "UPDATE doc_versions SET pdf = '\\x00'", "DELETE FROM doc_actions"):
+                          "UPDATE doc_versions SET pdf = '\\x00'", "DELETE FROM doc_actions",
+                          "UPDATE decisions SET signer = 'mallory'", "DELETE FROM decisions"):
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 conn.execute(sa.text(statement))
             conn.rollback()

@@ -16,6 +16,7 @@ import pytest
 
 from docflow import (DirectoryError, DocumentFlow, ElementError, FlowStateError, IntegrityFailure, NotAllowed,
                      VerificationFailed)
+from pki.accounts.testing import actor_for_tests
 from pki.ca import CertificateAuthority
 from pki.clock import FixedClock
 from pki.home import Home
@@ -23,7 +24,8 @@ from seal.errors import SealPasswordError
 from seal.records import SealRegistry
 
 from docflow_support import (DOC_TABLES, ORG, OTHER, SEAL_PASSWORD, UPWARD_TO_SEAL, DOWNWARD_TO_SEAL, Bureau,
-                             bureau, document_pdf, new_upward, other_org, tables, tamper_version, walk, with_seals)
+                             bureau, document_pdf, new_upward, other_org, tables, tamper_version, template_keys, walk,
+                             with_seals)
 
 INCOMING_ROUTE = [("t_liu", "register", None), ("t_office", "approve", "t_li"), ("t_li", "approve", "t_zhou"),
                   ("t_zhou", "approve", None), ("t_wu", "approve", None), ("t_liu", "forward", "综合处"),
@@ -35,7 +37,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with both organisations, an SM2 root + issuing CA and both official seals (made once)."""
     base = tmp_path_factory.mktemp("docflow-seal-template")
     b = bureau(base)
-    b.flow.load_organisation_data(other_org(), actor="admin")
+    b.flow.load_organisation_data(other_org(), actor=b.admin())
     with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
     b.home.store.engine.dispose()
     return b.path
@@ -49,7 +51,7 @@ def b(template: Path, tmp_path: Path) -> Bureau:
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
     home = Home.open(path, clock=clock)
     return Bureau(home=home, flow=DocumentFlow(home), clock=clock, path=path,
-                  seals={ORG: "official-sm2", OTHER: "tianjin-sm2"})
+                  seals={ORG: "official-sm2", OTHER: "tianjin-sm2"}, keys=template_keys())
 
 
 def docflow_tables(b: Bureau) -> dict:
@@ -64,6 +66,11 @@ def refused(b: Bureau, error, match, call, *, audit: bool = True):
     return info.value
 
 
+def ca_admin(b: Bureau):  # type: ignore[no-untyped-def]
+    """An RA officer and CA operator: holds and revokes seal certificates."""
+    return actor_for_tests(b.home, "ca-admin", roles=("ca_operator", "ra_officer"))
+
+
 def to_seal(b: Bureau, route=UPWARD_TO_SEAL, **kw):
     return walk(b, new_upward(b, **kw).id, route)
 
@@ -71,19 +78,19 @@ def to_seal(b: Bureau, route=UPWARD_TO_SEAL, **kw):
 def sealed(b: Bureau, **kw):
     doc = to_seal(b, **kw)
     b.tick()
-    return b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
+    return b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
 
 
 def ready_to_send(b: Bureau, **kw):
     doc = sealed(b, **kw)
     b.tick()
-    return b.flow.act(doc.id, user="sun", action="approve", opinion="已核对盖章件")
+    return b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="已核对盖章件")
 
 
 def sent(b: Bureau, **kw):
     doc = ready_to_send(b, **kw)
     b.tick()
-    return b.flow.send(doc.id, user="liu", to=[OTHER])
+    return b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
 
 
 def seal_serial(b: Bureau, name: str) -> str:
@@ -113,23 +120,23 @@ def test_upward_sealed_sent_received_handled_and_archived(b: Bureau) -> None:
     doc = to_seal(b)
     signed_off = b.flow.pdf(doc.id, doc.signed_off_version)
     b.tick()
-    doc = b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
+    doc = b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
     assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("drafter_check", ("sun",), 2, 2)
     sealed_pdf = b.flow.pdf(doc.id)
     assert sealed_pdf.startswith(signed_off) and len(sealed_pdf) > len(signed_off)
     _judge_sealed_file(b, sealed_pdf)
-    refused(b, FlowStateError, "drafter has not checked", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    refused(b, FlowStateError, "drafter has not checked", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     b.tick()
-    doc = b.flow.act(doc.id, user="sun", action="approve", opinion="已核对")
+    doc = b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="已核对")
     assert (doc.step, doc.pending) == ("send", ("liu",))
     b.tick()
-    doc = b.flow.send(doc.id, user="liu", to=[OTHER])
+    doc = b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
     assert doc.state == "sent" and [(d.organisation, d.state) for d in doc.deliveries] == [(OTHER, "delivered")]
     inbox = b.flow.todo("t_liu")
     assert [(i.what, i.doc_id, i.organisation) for i in inbox] == [("inbox", doc.id, ORG)]
-    refused(b, NotAllowed, "receiver role", lambda: b.flow.receive(doc.id, user="t_li"))
+    refused(b, NotAllowed, "receiver role", lambda: b.flow.receive(doc.id, actor=b.actor("t_li")))
     b.tick()
-    receipt = b.flow.receive(doc.id, user="t_liu")
+    receipt = b.flow.receive(doc.id, actor=b.actor("t_liu"))
     assert receipt.accepted and receipt.problems == () and receipt.at == b.clock.now()
     incoming = b.flow.show(receipt.incoming_doc_id)
     assert incoming.kind == "incoming" and incoming.organisation == OTHER
@@ -143,7 +150,7 @@ def test_upward_sealed_sent_received_handled_and_archived(b: Bureau) -> None:
     seen = []
     for user, action, to in INCOMING_ROUTE:
         b.tick()
-        incoming = b.flow.act(incoming.id, user=user, action=action, opinion=f"{user}意见", to=to)
+        incoming = b.flow.act(incoming.id, actor=b.actor(user), action=action, opinion=f"{user}意见", to=to)
         seen.append((incoming.step, incoming.pending))
     assert seen == [("propose", ("t_office",)), ("leaders_read", ("t_li",)), ("leaders_read", ("t_zhou",)),
                     ("leaders_read", ("t_wu",)), ("distribute", ("t_liu",)), ("handle", ("t_head",)),
@@ -152,16 +159,16 @@ def test_upward_sealed_sent_received_handled_and_archived(b: Bureau) -> None:
     assert incoming.elements.signed_for_at is not None
     # archives: the sender's and the recipient's, each with its verification reports
     b.tick()
-    sender_record = b.flow.archive(doc.id, user="liu")
+    sender_record = b.flow.archive(doc.id, actor=b.actor("liu"))
     assert [r["purpose"] for r in sender_record.reports] == ["seal", "send", "receive", "archive"]
     assert all(r["valid"] for r in sender_record.reports)
     assert sender_record.digests.sha256 == delivery.sha256
-    receiver_record = b.flow.archive(incoming.id, user="t_liu")
+    receiver_record = b.flow.archive(incoming.id, actor=b.actor("t_liu"))
     assert [r["purpose"] for r in receiver_record.reports] == ["receive", "archive"]
     record, data = b.flow.archived(doc.id)
     assert data == sealed_pdf and record.record["document"]["elements"]["signer"] == "吴局长"
     assert b.flow.show(doc.id).state == "archived"
-    refused(b, FlowStateError, "archived", lambda: b.flow.recall(doc.id, user="liu"))
+    refused(b, FlowStateError, "archived", lambda: b.flow.recall(doc.id, actor=b.actor("liu")))
     _archive_is_append_only(b)
 
 
@@ -171,32 +178,32 @@ def test_downward_route_sealed_and_sent_to_two_organisations(b: Bureau) -> None:
          "roles": ["secretary", "receiver", "office_head"]},
         {"id": "h_li", "name": "李领", "roles": ["leader", "director"]},
         {"id": "h_ma", "name": "马印", "department": "办公室", "roles": ["registry", "seal_custodian"]}]},
-        actor="admin")
+        actor=b.admin())
     doc = b.flow.new_document(kind="downward", title="关于印发试点方案的通知", pdf=document_pdf("关于印发试点方案的通知"),
-                              drafter="sun", main_recipients=[OTHER, "河北省测试局"])
+                              actor=b.actor("sun"), main_recipients=[OTHER, "河北省测试局"])
     doc = walk(b, doc.id, DOWNWARD_TO_SEAL)
-    doc = b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
-    doc = b.flow.act(doc.id, user="sun", action="approve")
-    doc = b.flow.send(doc.id, user="liu", to=[OTHER, "河北省测试局"])
+    doc = b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
+    doc = b.flow.act(doc.id, actor=b.actor("sun"), action="approve")
+    doc = b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER, "河北省测试局"])
     assert sorted(d.organisation for d in doc.deliveries) == sorted([OTHER, "河北省测试局"])
-    assert b.flow.receive(doc.id, user="h_liu").accepted
-    refused(b, FlowStateError, "not received yet by 天津市测试局", lambda: b.flow.archive(doc.id, user="liu"))
-    assert b.flow.receive(doc.id, user="t_liu").accepted
-    assert b.flow.archive(doc.id, user="liu").doc_id == doc.id
+    assert b.flow.receive(doc.id, actor=b.actor("h_liu")).accepted
+    refused(b, FlowStateError, "not received yet by 天津市测试局", lambda: b.flow.archive(doc.id, actor=b.actor("liu")))
+    assert b.flow.receive(doc.id, actor=b.actor("t_liu")).accepted
+    assert b.flow.archive(doc.id, actor=b.actor("liu")).doc_id == doc.id
 
 
 # ---------------------------------------------------------------------------- sealing
 
 def test_only_the_custodian_seals_with_the_organisations_own_seal(b: Bureau) -> None:
     doc = to_seal(b)
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.seal(doc.id, user="ma", seal="official-sm2",
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.seal(doc.id, actor=b.actor("ma"), seal="official-sm2",
                                                               password=SEAL_PASSWORD))
     refused(b, NotAllowed, "seal tianjin-sm2 is not 北京市测试局's seal",
-            lambda: b.flow.seal(doc.id, user="wang", seal="tianjin-sm2", password=SEAL_PASSWORD))
+            lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="tianjin-sm2", password=SEAL_PASSWORD))
     # a wrong password is the seal's business (counted and audited there); the document is untouched
     before = docflow_tables(b)
     with pytest.raises(SealPasswordError):
-        b.flow.seal(doc.id, user="wang", seal="official-sm2", password=b"Wrong-Password-1")
+        b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=b"Wrong-Password-1")
     assert docflow_tables(b) == before
 
 
@@ -205,17 +212,17 @@ def test_sealing_a_changed_document_is_refused(b: Bureau) -> None:
     forged = document_pdf(body="签发后被悄悄改动的正文。")
     tamper_version(b, doc.id, 1, forged, fix_digests=False)
     refused(b, IntegrityFailure, "no longer matches its recorded SHA-256/SM3 digests",
-            lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD))
+            lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD))
     tamper_version(b, doc.id, 1, forged, fix_digests=True)     # the version's digests rewritten too
     refused(b, IntegrityFailure, "not the version that was signed off",
-            lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD))
+            lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD))
 
 
 def test_sealing_with_a_revoked_or_held_seal_is_refused(b: Bureau) -> None:
     doc = to_seal(b)
     authority = CertificateAuthority(b.home)
-    authority.hold(seal_serial(b, "official-sm2"), ca="issuing", operator="ca-admin")
-    refused(b, FlowStateError, "is held", lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2",
+    authority.hold(seal_serial(b, "official-sm2"), ca="issuing", actor=ca_admin(b))
+    refused(b, FlowStateError, "is held", lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2",
                                                                password=SEAL_PASSWORD))
 
 
@@ -223,11 +230,11 @@ def test_sealing_with_a_revoked_or_held_seal_is_refused(b: Bureau) -> None:
 
 def test_sending_an_unsealed_document_is_refused(b: Bureau) -> None:
     doc = to_seal(b)
-    refused(b, FlowStateError, "not sealed", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    refused(b, FlowStateError, "not sealed", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     doc = ready_to_send(b)
     unsealed = b.flow.pdf(doc.id, doc.signed_off_version)
     tamper_version(b, doc.id, doc.sealed_version, unsealed, fix_digests=True)
-    error = refused(b, VerificationFailed, "no seal signature", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    error = refused(b, VerificationFailed, "no seal signature", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     assert error.exit_code == 1
 
 
@@ -238,10 +245,10 @@ def test_sending_a_document_altered_after_sealing_is_refused(b: Bureau) -> None:
     position = data.index(b"ReportLab Generated")
     data[position:position + 1] = b"r"
     tamper_version(b, doc.id, doc.sealed_version, bytes(data), fix_digests=False)
-    refused(b, IntegrityFailure, "no longer matches its recorded", lambda: b.flow.send(doc.id, user="liu",
+    refused(b, IntegrityFailure, "no longer matches its recorded", lambda: b.flow.send(doc.id, actor=b.actor("liu"),
                                                                                          to=[OTHER]))
     tamper_version(b, doc.id, doc.sealed_version, bytes(data), fix_digests=True)
-    error = refused(b, VerificationFailed, "seal check", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    error = refused(b, VerificationFailed, "seal check", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     assert any("signed-off file" in p for p in error.data["problems"])
     assert len(error.data["problems"]) >= 2      # the seal itself does not verify either
 
@@ -251,7 +258,7 @@ def test_sending_with_an_update_appended_after_the_seal_is_refused(b: Bureau) ->
     updated = append_update(b.flow.pdf(doc.id))
     tamper_version(b, doc.id, doc.sealed_version, updated, fix_digests=True)
     error = refused(b, VerificationFailed, "appended after the last seal",
-                    lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+                    lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     assert error.data["doc"] == doc.id
 
 
@@ -260,10 +267,10 @@ def test_sending_a_document_sealed_with_another_organisations_seal_is_refused(b:
     signed_off = b.flow.pdf(doc.id, doc.signed_off_version)
     foreign = b.flow.seal_service.stamp("tianjin-sm2", SEAL_PASSWORD, signed_off,
                                         placement=__import__("seal.pdf_placement", fromlist=["AnchorText"])
-                                        .AnchorText(ORG), actor=person_for(b.flow.seal_service.home, "t_wang")).pdf
+                                        .AnchorText(ORG), actor=b.actor("t_wang")).pdf
     tamper_version(b, doc.id, doc.sealed_version, foreign, fix_digests=True)
     refused(b, VerificationFailed, "seal tianjin-sm2 of 天津市测试局, not 北京市测试局's seal official-sm2",
-            lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+            lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
 
 
 @pytest.mark.parametrize("change", ["revoke", "hold"])
@@ -271,20 +278,20 @@ def test_sending_with_a_revoked_or_held_seal_certificate_is_refused(b: Bureau, c
     doc = ready_to_send(b)
     authority = CertificateAuthority(b.home)
     if change == "revoke":
-        authority.revoke(seal_serial(b, "official-sm2"), reason="keyCompromise", ca="issuing", operator="ca-admin")
+        authority.revoke(seal_serial(b, "official-sm2"), reason="keyCompromise", ca="issuing", actor=ca_admin(b))
     else:
-        authority.hold(seal_serial(b, "official-sm2"), ca="issuing", operator="ca-admin")
+        authority.hold(seal_serial(b, "official-sm2"), ca="issuing", actor=ca_admin(b))
     expected = "is revoked" if change == "revoke" else "is held"
-    refused(b, VerificationFailed, expected, lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    refused(b, VerificationFailed, expected, lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
 
 
 def test_recipients_must_be_known_organisations_with_receivers(b: Bureau) -> None:
     doc = ready_to_send(b)
-    refused(b, DirectoryError, "no organisation named '不存在局'", lambda: b.flow.send(doc.id, user="liu",
+    refused(b, DirectoryError, "no organisation named '不存在局'", lambda: b.flow.send(doc.id, actor=b.actor("liu"),
                                                                                     to=["不存在局"]))
-    refused(b, ElementError, "cannot send a document to itself", lambda: b.flow.send(doc.id, user="liu", to=[ORG]))
-    refused(b, ElementError, "at least one recipient", lambda: b.flow.send(doc.id, user="liu", to=[]))
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.send(doc.id, user="zhang", to=[OTHER]))
+    refused(b, ElementError, "cannot send a document to itself", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[ORG]))
+    refused(b, ElementError, "at least one recipient", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[]))
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.send(doc.id, actor=b.actor("zhang"), to=[OTHER]))
 
 
 # ---------------------------------------------------------------------------- receiving, recall
@@ -292,9 +299,9 @@ def test_recipients_must_be_known_organisations_with_receivers(b: Bureau) -> Non
 def test_receipt_that_fails_verification_returns_the_document(b: Bureau) -> None:
     doc = sent(b)
     CertificateAuthority(b.home).revoke(seal_serial(b, "official-sm2"), reason="keyCompromise", ca="issuing",
-                                        operator="ca-admin")
+                                        actor=ca_admin(b))
     b.tick()
-    receipt = b.flow.receive(doc.id, user="t_liu")
+    receipt = b.flow.receive(doc.id, actor=b.actor("t_liu"))
     assert not receipt.accepted and receipt.incoming_doc_id is None
     assert any("is revoked" in p for p in receipt.problems)
     delivery = b.flow.show(doc.id).deliveries[0]
@@ -309,26 +316,26 @@ def test_receipt_that_fails_verification_returns_the_document(b: Bureau) -> None
 
 def test_recall_before_opening_then_resend(b: Bureau) -> None:
     doc = sent(b)
-    refused(b, NotAllowed, "not a secretary", lambda: b.flow.recall(doc.id, user="sun"))
+    refused(b, NotAllowed, "not a secretary", lambda: b.flow.recall(doc.id, actor=b.actor("sun")))
     b.tick()
-    doc = b.flow.recall(doc.id, user="liu")
+    doc = b.flow.recall(doc.id, actor=b.actor("liu"))
     assert (doc.state, doc.step, doc.pending) == ("in_flow", "send", ("liu",))
     assert doc.deliveries[0].state == "recalled"
     assert b.flow.todo("t_liu") == []
-    refused(b, FlowStateError, "was recalled", lambda: b.flow.open(doc.id, user="t_liu"))
+    refused(b, FlowStateError, "was recalled", lambda: b.flow.open(doc.id, actor=b.actor("t_liu")))
     b.tick()
-    doc = b.flow.send(doc.id, user="liu", to=[OTHER])
+    doc = b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
     assert [d.state for d in doc.deliveries] == ["recalled", "delivered"]
-    assert b.flow.receive(doc.id, user="t_liu").accepted
+    assert b.flow.receive(doc.id, actor=b.actor("t_liu")).accepted
 
 
 def test_recall_after_opening_is_refused(b: Bureau) -> None:
     doc = sent(b)
     b.tick()
-    data = b.flow.open(doc.id, user="t_liu")
+    data = b.flow.open(doc.id, actor=b.actor("t_liu"))
     assert data == b.flow.pdf(doc.id)
     refused(b, FlowStateError, "opened document .* can no longer be recalled",
-            lambda: b.flow.recall(doc.id, user="liu"))
+            lambda: b.flow.recall(doc.id, actor=b.actor("liu")))
 
 
 # ---------------------------------------------------------------------------- judges
@@ -385,22 +392,22 @@ def test_a_returned_delivery_can_be_sent_again_once_the_seal_is_good(b: Bureau) 
     doc = sent(b)
     authority = CertificateAuthority(b.home)
     serial = seal_serial(b, "official-sm2")
-    authority.hold(serial, ca="issuing", operator="ca-admin")          # reported lost, then found (补办)
-    assert not b.flow.receive(doc.id, user="t_liu").accepted
-    refused(b, VerificationFailed, "is held", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
-    authority.release(serial, ca="issuing", operator="ca-admin")
+    authority.hold(serial, ca="issuing", actor=ca_admin(b))          # reported lost, then found (补办)
+    assert not b.flow.receive(doc.id, actor=b.actor("t_liu")).accepted
+    refused(b, VerificationFailed, "is held", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
+    authority.release(serial, ca="issuing", actor=ca_admin(b))
     b.flow.load_organisation_data(other_org("河北省测试局", seal="hebei-sm2") | {"people": [
         {"id": "h_liu", "name": "刘收", "department": "办公室", "head": True,
          "roles": ["secretary", "receiver", "office_head"]},
         {"id": "h_li", "name": "李领", "roles": ["leader", "director"]},
         {"id": "h_ma", "name": "马印", "department": "办公室", "roles": ["registry", "seal_custodian"]}]},
-        actor="admin")
+        actor=b.admin())
     refused(b, FlowStateError, "河北省测试局 was not a recipient",
-            lambda: b.flow.send(doc.id, user="liu", to=["河北省测试局"]))
+            lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=["河北省测试局"]))
     b.tick()
-    doc = b.flow.send(doc.id, user="liu", to=[OTHER])
+    doc = b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
     assert [d.state for d in doc.deliveries] == ["returned", "delivered"]
-    assert b.flow.receive(doc.id, user="t_liu").accepted
+    assert b.flow.receive(doc.id, actor=b.actor("t_liu")).accepted
     assert b.flow.log(doc.id)[-2].details["resend"] is True
 
 
@@ -408,14 +415,14 @@ def test_drafter_finding_a_problem_in_the_sealed_document_sends_it_back_to_the_s
     doc = sealed(b)
     number = doc.elements.doc_number
     b.tick()
-    doc = b.flow.revise(doc.id, user="sun", pdf=document_pdf(body="核对时发现错字，已改正的正文。"), note="改正错字")
+    doc = b.flow.revise(doc.id, actor=b.actor("sun"), pdf=document_pdf(body="核对时发现错字，已改正的正文。"), note="改正错字")
     assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("sign_off", ("wu",), None, 3)
-    refused(b, FlowStateError, "not signed off", lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2",
+    refused(b, FlowStateError, "not signed off", lambda: b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2",
                                                                       password=SEAL_PASSWORD))
-    refused(b, FlowStateError, "not sealed", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
+    refused(b, FlowStateError, "not sealed", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
     doc = walk(b, doc.id, [("wu", "sign-off", None), ("ma", "register", None)])
-    doc = b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
+    doc = b.flow.seal(doc.id, actor=b.actor("wang"), seal="official-sm2", password=SEAL_PASSWORD)
     assert (doc.signed_off_version, doc.sealed_version, doc.elements.doc_number) == (3, 4, number)
     assert b.flow.pdf(doc.id).startswith(b.flow.pdf(doc.id, 3))
-    doc = b.flow.act(doc.id, user="sun", action="approve")
-    assert b.flow.send(doc.id, user="liu", to=[OTHER]).state == "sent"
+    doc = b.flow.act(doc.id, actor=b.actor("sun"), action="approve")
+    assert b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]).state == "sent"

@@ -115,9 +115,14 @@ class Decision:
                 if self.cert_serial else None, "at": self.at.isoformat(), "record": self.fields}
 
 
+def _bytes(value: Any) -> bytes:
+    """A stored byte string — also when someone rewrote it with SQL that turned it into text."""
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
 def _decision(row: Any) -> Decision:
-    return Decision(chain=row["chain"], seq=row["seq"], record=bytes(row["record"]), sha256=row["sha256"],
-                    signature=bytes(row["signature"]) if row["signature"] is not None else None,
+    return Decision(chain=row["chain"], seq=row["seq"], record=_bytes(row["record"]), sha256=row["sha256"],
+                    signature=_bytes(row["signature"]) if row["signature"] is not None else None,
                     signer=row["signer"], ca_name=row["ca_name"], cert_serial=row["cert_serial"], at=row["at"])
 
 

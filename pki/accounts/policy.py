@@ -123,7 +123,8 @@ class AccountPolicy:
         match = re.fullmatch(r"(.+?)([0-9!@#$%^&*.?_\-]{0,8})", folded)
         if match:
             base, suffix = match.groups()
-            if base in self.common_passwords and (not suffix or _trivial_suffix(suffix)):
+            listed = base in self.common_passwords or (len(base) >= 6 and _is_sequence(base))
+            if listed and (not suffix or _trivial_suffix(suffix)):
                 return True
         for size in range(1, len(folded) // 2 + 1):
             if len(folded) % size == 0 and folded[:size] * (len(folded) // size) == folded \
