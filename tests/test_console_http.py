@@ -351,3 +351,24 @@ def test_concurrent_actions_on_one_document_one_wins(env: Any) -> None:
     stale = one.post(f"/documents/{doc_id}/act", [("csrf", tokens[0]), ("action", "approve"), ("opinion", "再次"),
                                                   ("seen", seen)])
     assert stale.status in (403, 409)
+
+
+# --------------------------------------------------------------------------- TLS and exposure
+
+def test_tls_serves_hsts_and_plain_http_stays_on_loopback(tmp_path: Path, openssl: Any) -> None:
+    from ca_helpers import yinxin
+    world = make_world(tmp_path / "home", people=False)
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+            "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+    with ConsoleServer(world.path, extra=["--certfile", str(cert), "--keyfile", str(key)]) as server:
+        assert server.url.startswith("https://")
+        answer = Client(server.url).get("/login")
+        assert answer.status == 200
+        assert answer.header("strict-transport-security") == "max-age=31536000"
+        assert "Secure" in next(v for v in answer.headers["set-cookie"] if v.startswith("__Host-yinxin-login="))
+        served = openssl("s_client", "-connect", server.url.replace("https://", ""), "-CAfile", cert,
+                         "-verify_return_error", input=b"Q\n", check=False)
+        assert b"Verify return code: 0 (ok)" in served.stdout
+    refused = yinxin(world.path, "console", "--host", "0.0.0.0", "--port", "0")
+    assert refused.code == 2 and "TLS" in refused.err and refused.err.count("\n") == 1 and not refused.out
