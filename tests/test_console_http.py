@@ -372,3 +372,87 @@ def test_tls_serves_hsts_and_plain_http_stays_on_loopback(tmp_path: Path, openss
         assert b"Verify return code: 0 (ok)" in served.stdout
     refused = yinxin(world.path, "console", "--host", "0.0.0.0", "--port", "0")
     assert refused.code == 2 and "TLS" in refused.err and refused.err.count("\n") == 1 and not refused.out
+
+
+# --------------------------------------------------------------------------- administration and /stamp
+
+def _cookie_client(world: Any, server: ConsoleServer, account: str, roles: tuple[str, ...] = ()) -> Client:
+    from console.security import SessionCookie
+    from pki.accounts.testing import session_for_tests
+    session = session_for_tests(world.home, account, roles=roles)
+    client = Client(server.url)
+    client.cookies["__Host-yinxin"] = SessionCookie(session.id, session.token).encode()
+    return client
+
+
+def test_stamp_page_refusals_and_the_seal_lock_an_administrator_lifts(env: Any) -> None:
+    from console_support import SEAL_PASSWORD, WRONG_SEAL_PASSWORD
+    world, server = env
+    wang = login(server, "wang")
+    upload = wang.post("/stamp", [("csrf", wang.csrf()), ("seal", "official-bj")],
+                       files=[pdf_file(document_pdf("盖章页"))])
+    assert upload.status == 303
+    place = upload.location.split("?")[0]
+    assert 'data-testid="seal-handle"' in wang.get(upload.location).text
+    not_mine = wang.post("/stamp", [("csrf", wang.csrf()), ("seal", "official-tj")],
+                         files=[pdf_file(document_pdf("别人的章"))])
+    assert not_mine.status == 404
+    before = domain_rows(world.db)
+    off = wang.post(place, [("csrf", wang.csrf()), ("seal", "official-bj"), ("page", "1"), ("x_mm", "250"),
+                            ("y_mm", "100"), ("seal_password", SEAL_PASSWORD.decode())])
+    assert off.status == 422 and "outside the page" in error_of(off)[1]
+    assert domain_rows(world.db) == before
+    for attempt in range(5):
+        wrong = wang.post(place, [("csrf", wang.csrf()), ("seal", "official-bj"), ("page", "1"), ("x_mm", "100"),
+                                  ("y_mm", "100"), ("seal_password", WRONG_SEAL_PASSWORD.decode())])
+        assert wrong.status == 403 and error_of(wrong)[0] == ("seal_locked" if attempt == 4 else "wrong_seal_password")
+    locked = wang.post(place, [("csrf", wang.csrf()), ("seal", "official-bj"), ("page", "1"), ("x_mm", "100"),
+                               ("y_mm", "100"), ("seal_password", SEAL_PASSWORD.decode())])
+    assert locked.status == 403 and error_of(locked)[0] == "seal_locked"
+    own = wang.post("/admin/seals/official-bj/unlock", [("csrf", wang.csrf())])
+    assert own.status == 403                   # the custodian does not unlock their own seal
+    admin = _cookie_client(world, server, "ca-admin", ("ca_operator", "seal_admin"))
+    assert 'data-testid="unlock-official-bj"' in admin.get("/admin/seals").text
+    assert admin.post("/admin/seals/official-bj/unlock", [("csrf", admin.csrf())]).status == 303
+    sealed = wang.post(place, [("csrf", wang.csrf()), ("seal", "official-bj"), ("page", "1"), ("x_mm", "100"),
+                               ("y_mm", "100"), ("seal_password", SEAL_PASSWORD.decode())])
+    assert sealed.status == 200 and 'data-testid="download"' in sealed.text
+    assert 'data-valid="true"' in sealed.text
+    events = [e["action"] for e in audit_events(world.db, "seal.")]
+    assert events[-3:] == ["seal.password_failure", "seal.unlock", "seal.stamp"]
+
+
+def test_audit_page_filters_and_exports_csv_with_the_client_address(env: Any) -> None:
+    world, server = env
+    admin = login(server, "root", ADMIN_PASSWORD)
+    page = admin.get("/admin/audit?action=account.login&actor=root")
+    assert page.status == 200 and 'data-action="account.login"' in page.text
+    assert 'data-action="doc.' not in page.text
+    export = admin.get("/admin/audit.csv?action=account.login&actor=root")
+    assert export.status == 200 and export.header("content-type").startswith("text/csv")
+    import csv
+    import io
+    rows = list(csv.DictReader(io.StringIO(export.body.decode("utf-8-sig"))))
+    assert rows and all(r["action"] == "account.login" and r["actor"] == "root" for r in rows)
+    assert rows[0]["client"] == "127.0.0.1"
+
+
+def test_an_admin_loads_an_organisation_file_and_a_non_yaml_is_refused(env: Any) -> None:
+    import yaml
+    from console_support import other_org
+    world, server = env
+    admin = login(server, "root", ADMIN_PASSWORD)
+    data = dict(other_org("official-tj"), name="河北省测试局", code="冀测", signatures="none")
+    data["people"] = [dict(p, id="h_" + p["id"][2:]) for p in data["people"]]
+    del data["seal"]                      # its seal is made later (the page says so)
+    text = yaml.safe_dump(data, allow_unicode=True).encode()
+    answer = admin.post("/admin/organisations", [("csrf", admin.csrf())],
+                        files=[("file", "hebei.yaml", text, "application/yaml")])
+    assert answer.status == 303 and "done=loaded" in answer.location, answer.text[-1200:]
+    assert 'data-name="河北省测试局"' in admin.get("/admin/organisations").text
+    assert sql(world.db, "SELECT organisation FROM accounts WHERE id='h_sun'") == [("河北省测试局",)]
+    before = domain_rows(world.db)
+    bad = admin.post("/admin/organisations", [("csrf", admin.csrf())],
+                     files=[("file", "x.yaml", b"\xff\xfe not yaml", "application/yaml")])
+    assert bad.status == 422
+    assert domain_rows(world.db) == before
