@@ -48,7 +48,8 @@ def login(ctx: Context, account_id: str, password_file: str | None, new_password
     password = _secret(password_file, env="YINXIN_LOGIN_PASSWORD", prompt=f"Password for {account_id}")
     new_password = _secret(new_password_file, env="YINXIN_NEW_LOGIN_PASSWORD", prompt="New password",
                            confirm=True) if new_password_file else None
-    pin = _secret(pin_file, env="YINXIN_PIN", prompt="PIN", required=False) if pin_file or os.environ.get("YINXIN_PIN") \
+    pin = _secret(pin_file, env="YINXIN_PIN", prompt="PIN",
+                  required=False) if pin_file or os.environ.get("YINXIN_PIN") \
         else None
     if pin is None and terminal and accounts.exists(account_id) and accounts.get(account_id).key_state == "active":
         typed = click.prompt("PIN of your signing key (empty: log in without signing)", hide_input=True,
@@ -159,7 +160,8 @@ def _admin_command(name: str, method: str, done: str, doc: str) -> Any:
     return command
 
 
-_admin_command("disable", "disable", "disabled; its sessions ended", "Disable an account: no login, sessions end at once.")
+_admin_command("disable", "disable", "disabled; its sessions ended",
+               "Disable an account: no login, sessions end at once.")
 _admin_command("enable", "enable", "enabled", "Enable a disabled account.")
 _admin_command("unlock", "unlock", "unlocked", "Unlock an account locked after failed logins.")
 

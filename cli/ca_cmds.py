@@ -27,7 +27,8 @@ def _serial_text(serial: str) -> str:
     return serial.upper()
 
 
-def _operator(ctx: Context, authority, session_file: str | None, operator: str | None, *roles: str):  # type: ignore[no-untyped-def]
+def _operator(ctx: Context, authority, session_file: str | None, operator: str | None,
+              *roles: str):  # type: ignore[no-untyped-def]
     """The session's actor, holding one of `roles` (checked before any password prompt)."""
     from pki.accounts.accounts import Accounts
     actor = acting(ctx, authority.home, session_file, claimed=operator)

@@ -122,12 +122,6 @@ def operator_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--operator", help="The session's account (checked; the actor comes from --session).")(f)
 
 
-def user_option(help_text: str = "The session's account (checked; the actor comes from --session).") \
-        -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--user: optional; when given it must be the session's account."""
-    return click.option("--user", help=help_text)
-
-
 def acting(ctx: Context, home: Any, session_file: str | None, *, claimed: str | None = None,
            claim: str = "--operator") -> Any:
     """The actor of the session file: refused (one line, exit 2, nothing written) when there is none,

@@ -159,7 +159,8 @@ def doc_todo(ctx: Context, user: str | None, session_file: str | None) -> None:
 @session_option
 @json_option
 @pass_ctx
-def doc_act(ctx: Context, doc: int, user: str | None, action: str, to: str | None, opinion: str | None, session_file: str | None) -> None:
+def doc_act(ctx: Context, doc: int, user: str | None, action: str, to: str | None, opinion: str | None,
+            session_file: str | None) -> None:
     """Act on the step a document is at."""
     flow = _flow(ctx)
     actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
@@ -182,7 +183,8 @@ def doc_act(ctx: Context, doc: int, user: str | None, action: str, to: str | Non
 @session_option
 @json_option
 @pass_ctx
-def doc_revise(ctx: Context, doc: int, user: str | None, pdf_file: str, note: str | None, session_file: str | None) -> None:
+def doc_revise(ctx: Context, doc: int, user: str | None, pdf_file: str, note: str | None,
+               session_file: str | None) -> None:
     """A new version of the body; after sign-off it goes back to the signer."""
     flow = _flow(ctx)
     actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")

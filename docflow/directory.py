@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -232,6 +233,18 @@ def load_organisation_file(path: str | Path, default_routes: Mapping[str, Route]
     except yaml.YAMLError:
         raise DirectoryError(f"{p}: not valid YAML", file=str(p)) from None
     return parse_organisation(data, source=str(p), default_routes=default_routes, base_dir=p.parent)
+
+
+def organisation_from_text(text: str) -> Organisation:
+    """An organisation from its stored definition (JSON), parsed once per distinct definition: every
+    operation of the flow reads the document's organisation, and the definitions rarely change."""
+    return _organisation_from_text(text)
+
+
+@lru_cache(maxsize=64)
+def _organisation_from_text(text: str) -> Organisation:
+    import json
+    return organisation_from_definition(json.loads(text))
 
 
 def organisation_from_definition(data: Mapping[str, Any]) -> Organisation:

@@ -7,8 +7,6 @@ strand work: people that open documents wait on, or that drafted them, stay.  Lo
 """
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -20,7 +18,7 @@ from pki.home import Home
 from pki.store import to_json
 
 from . import store as t
-from .directory import (Organisation, Person, load_organisation_file, organisation_from_definition,
+from .directory import (Organisation, Person, load_organisation_file, organisation_from_text,
                         parse_organisation)
 from .errors import DirectoryError
 from .model import Guard, LoadResult
@@ -31,13 +29,6 @@ if TYPE_CHECKING:
 
 
 OPEN_STATES = ("draft", "in_flow")
-
-
-@functools.lru_cache(maxsize=64)
-def parsed_organisation(definition: str) -> Organisation:
-    """An organisation from its stored definition, parsed once per definition text (an Organisation is
-    a frozen value; the text is the stored definition itself, so an update is a new key)."""
-    return organisation_from_definition(json.loads(definition))
 
 
 class OrganisationsMixin:
@@ -152,7 +143,7 @@ class OrganisationsMixin:
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
-        return parsed_organisation(row["definition"])
+        return organisation_from_text(row["definition"])
 
     def organisation_record(self, name: str) -> dict[str, Any]:
         """The organisation with its directory version, digest and load time."""
@@ -162,7 +153,7 @@ class OrganisationsMixin:
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
-        org = parsed_organisation(row["definition"])
+        org = organisation_from_text(row["definition"])
         return {**org.to_dict(), "version": row["version"], "digest": row["digest"],
                 "loaded_at": row["loaded_at"].isoformat(), "loaded_by": row["loaded_by"]}
 
@@ -170,7 +161,7 @@ class OrganisationsMixin:
         with self.home.store.read() as conn:
             rows = conn.execute(sa.select(t.doc_organisations.c.definition)
                                 .order_by(t.doc_organisations.c.id)).all()
-        return [parsed_organisation(r[0]) for r in rows]
+        return [organisation_from_text(r[0]) for r in rows]
 
     def whois(self, user: str) -> tuple[Organisation, Person]:
         with self.home.store.read() as conn:
@@ -182,13 +173,13 @@ class OrganisationsMixin:
                            .where(t.doc_people.c.person_id == user)).first()
         if row is None:
             raise DirectoryError(f"{user!r} is nobody in the organisation directory", person=user)
-        org = parsed_organisation(row[0])
+        org = organisation_from_text(row[0])
         return org, org.person(user)
 
     def _org_by_id(self, conn: Connection, org_id: int) -> Organisation:
         row = conn.execute(sa.select(t.doc_organisations.c.definition)
                            .where(t.doc_organisations.c.id == org_id)).first()
-        return parsed_organisation(row[0])
+        return organisation_from_text(row[0])
 
     def _org_id(self, conn: Connection, name: str) -> int | None:
         return conn.execute(sa.select(t.doc_organisations.c.id)

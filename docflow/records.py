@@ -5,9 +5,9 @@ inside the one transaction of each operation (see `docflow.flow`).
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -30,13 +30,6 @@ from .verification import SealCheck
 if TYPE_CHECKING:
     from pki.accounts.actor import Actor
     from pki.accounts.decisions import Signer
-
-@functools.lru_cache(maxsize=256)
-def _parsed_route(text: str, fallback_source: str) -> Route:
-    """A document's stored route, parsed (and validated) once per text: routes are frozen values."""
-    data = json.loads(text)
-    return parse_route(data, data.pop("source", "") or fallback_source)
-
 
 #: what a list shows of a document: its id, kind, step, elements, route and organisation's name
 _HEADS = (sa.select(t.doc_documents.c.id, t.doc_documents.c.kind, t.doc_documents.c.step, t.doc_documents.c.elements,
@@ -104,7 +97,7 @@ class RecordsMixin(OrganisationsMixin):
         if row is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
         org = self._org_by_id(conn, row["org_id"])
-        route = _parsed_route(row["route"], f"route of document {doc_id}")
+        route = _route(row["route"], f"route of document {doc_id}")
         pending = tuple(r[0] for r in conn.execute(
             sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == doc_id)
             .order_by(t.doc_pending.c.person_id)))
@@ -240,7 +233,7 @@ class RecordsMixin(OrganisationsMixin):
                                   .join(t.doc_pending, t.doc_pending.c.doc_id == t.doc_documents.c.id)
                                   .where(t.doc_pending.c.person_id == user)
                                   .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id)):
-                step = _parsed_route(r.route, f"route of document {r.id}").step(r.step) \
+                step = _route(r.route, f"route of document {r.id}").step(r.step) \
                     if r.step not in (None, "draft") else None
                 items.append(TodoItem(what="step", doc_id=r.id, title=json.loads(r.elements)["title"], kind=r.kind,
                                       organisation=r.org_name, step=r.step,
@@ -349,6 +342,13 @@ class RecordsMixin(OrganisationsMixin):
         conn.execute(t.doc_verifications.insert().values(
             doc_id=doc_id, delivery_id=delivery_id, purpose=purpose, at=at, actor=actor, valid=check.valid,
             sha256=check.report["sha256"], report=to_json(check.to_dict())))
+
+
+@lru_cache(maxsize=64)
+def _route(text: str, fallback_source: str) -> Route:
+    """A document's stored route, parsed once per distinct text (every operation reads it)."""
+    data = json.loads(text)
+    return parse_route(data, data.pop("source", "") or fallback_source)
 
 
 def decision_fields(doc_id: int, org: str, step: str | None, action: str, opinion: str | None, version: int | None,

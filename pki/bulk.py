@@ -903,7 +903,8 @@ class _Approval:
     recorded: bool = False
 
     @classmethod
-    def prepare(cls, home: Any, approver: "Actor", ca: CaInfo, profile: Profile, rows: Sequence[BulkRow]) -> "_Approval":
+    def prepare(cls, home: Any, approver: "Actor", ca: CaInfo, profile: Profile,
+                rows: Sequence[BulkRow]) -> "_Approval":
         from .accounts import decisions
         listed = [[r.line, r.subject, r.id_number, r.applicant, r.csr, r.san, r.algorithm] for r in rows]
         digest = hashlib.sha256(decisions.canonical({"rows": listed})).hexdigest()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -58,6 +59,13 @@ def load_password_policy(policy_dir: str | Path | None = None) -> PasswordPolicy
     path = Path(policy_dir or default_policy_dir()) / "passwords.yaml"
     if not path.exists():
         return PasswordPolicy()
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _load(name: str, _mtime: int) -> PasswordPolicy:
+    """The policy of one version of the file (read again when the file changes)."""
+    path = Path(name)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:

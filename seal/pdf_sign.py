@@ -63,6 +63,7 @@ from pyhanko.stamp.base import BaseStamp, BaseStampStyle
 import pki
 from pki.keyfiles import atomic_output, write_file_atomic
 
+from . import pdf_hex  # noqa: F401  (pyHanko reads the signatures' hex strings in blocks)
 from .cms_signer import KeySigner, signature_placeholder_size
 from .pdf_io import BackgroundCopy, SplicedFile
 from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, PlacementError

@@ -39,6 +39,7 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+from . import pdf_hex  # noqa: F401  (pyHanko reads the signatures' hex strings in blocks)
 from .pdf_errors import EncryptedPdf, NotAPdf
 from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
                              validation_context)

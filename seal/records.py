@@ -255,7 +255,8 @@ class SealRegistry:
                 locked = failures >= self.policy.max_failures
                 if locked:
                     conn.execute(sa.update(seals).where(seals.c.name == name).values(locked=True))
-                audit.append(conn, at=now, actor=actor.account_id, action="seal.password_failure", target=f"seal:{name}",
+                audit.append(conn, at=now, actor=actor.account_id, action="seal.password_failure",
+                             target=f"seal:{name}",
                              details={"purpose": purpose, "failures": failures, "locked": locked})
             if locked:
                 raise SealLocked(f"wrong password for seal {name}; the seal is now locked after "

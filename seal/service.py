@@ -189,7 +189,8 @@ class SealService:
         with self.home.store.transaction() as conn:
             for item in items:
                 if item.ok:
-                    audit.append(conn, at=now, actor=actor.account_id, action="seal.stamp", target=f"seal:{record.name}",
+                    audit.append(conn, at=now, actor=actor.account_id, action="seal.stamp",
+                                 target=f"seal:{record.name}",
                                  details={"input": str(item.source), "output": str(item.output), "batch": True},
                                  result_digest=_sha256_file(item.output))
         return items

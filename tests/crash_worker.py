@@ -127,16 +127,19 @@ class Worker:
         subject = f"/C=CN/O=Worker/CN={token}"
         if self.keys is not None and self.rand.random() < 0.7:
             key_out = self.keys / f"{token}.key.pem"
-            app = self.authority.ra.apply(ca=CA, profile=profile, subject=subject, actor=person_for(self.authority.ra.home, f"app-{token}"),
+            app = self.authority.ra.apply(ca=CA, profile=profile, subject=subject,
+                                          actor=person_for(self.authority.ra.home, f"app-{token}"),
                                           id_number=id_number, generate_key_out=key_out, key_password=KEY_PASSWORD,
                                           key_algorithm="ecdsa-p256")
         else:
             key = generate_key("ecdsa-p256")
             csr = csr_to_pem(build_csr(parse_name(subject), key))
-            app = self.authority.ra.apply(ca=CA, profile=profile, subject=subject, actor=person_for(self.authority.ra.home, f"app-{token}"),
+            app = self.authority.ra.apply(ca=CA, profile=profile, subject=subject,
+                                          actor=person_for(self.authority.ra.home, f"app-{token}"),
                                           id_number=id_number, csr=csr)
         self.authority.ra.approve(app.id, actor=officer_for(self.authority.ra.home, f"approver-{self.seed}"))
-        issued = self.authority.issue(app.id, password=PASSWORD, actor=officer_for(self.authority.home, f"operator-{self.seed}"))
+        issued = self.authority.issue(app.id, password=PASSWORD, actor=officer_for(self.authority.home,
+                                                                                   f"operator-{self.seed}"))
         self.note(op="issue", serial=issued.record.serial, application=app.id, id_number=id_number,
                   subject=subject)
 
@@ -147,13 +150,15 @@ class Worker:
         if not ids:
             return
         app_id = self.rand.choice(ids)
-        issued = self.authority.issue(app_id, password=PASSWORD, actor=officer_for(self.authority.home, f"operator-{self.seed}"))
+        issued = self.authority.issue(app_id, password=PASSWORD, actor=officer_for(self.authority.home,
+                                                                                   f"operator-{self.seed}"))
         self.note(op="race", serial=issued.record.serial, application=app_id)
 
     def revoke(self) -> None:
         serial = self.pick("issued", "held")
         if serial:
-            record = self.authority.revoke(serial, reason="key_compromise", actor=officer_for(self.authority.home, f"operator-{self.seed}"))
+            record = self.authority.revoke(serial, reason="key_compromise", actor=officer_for(self.authority.home,
+                                                                                              f"operator-{self.seed}"))
             self.note(op="revoke", serial=record.serial)
 
     def hold(self) -> None:
@@ -173,19 +178,23 @@ class Worker:
         if serial:
             record = self.authority.show(serial)
             csr = csr_to_pem(build_csr(parse_name(_openssl_form(record.subject)), generate_key("ecdsa-p256")))
-            issued = self.authority.renew(serial, password=PASSWORD, csr=csr, actor=officer_for(self.authority.home, f"operator-{self.seed}"))
+            issued = self.authority.renew(serial, password=PASSWORD, csr=csr,
+                                          actor=officer_for(self.authority.home, f"operator-{self.seed}"))
             self.note(op="rekey", serial=issued.record.serial, predecessor=serial)
 
     def crl(self) -> None:
         delta = self.rand.random() < 0.4
-        result = generate_crl(self.authority, self.ca, self.ca_key, delta=delta, actor=officer_for(self.authority.home, f"operator-{self.seed}"))
+        result = generate_crl(self.authority, self.ca, self.ca_key, delta=delta,
+                              actor=officer_for(self.authority.home, f"operator-{self.seed}"))
         self.note(op="crl", number=result.number, delta=delta)
 
     def bulk(self) -> None:
         assert self.bulk_out is not None
         rows = [BulkRow(line=i + 2, subject=f"/C=CN/O=Bulk/CN={self.token()}") for i in range(3)]
         report = issue_bulk(self.authority, rows, ca=CA, profile="organization", out_dir=self.bulk_out,
-                            actor=officer_for(self.authority.home, f"operator-{self.seed}"), approver=officer_for(self.authority.home, f"approver-{self.seed}"),
+                            actor=officer_for(self.authority.home,
+                                              f"operator-{self.seed}"), approver=officer_for(self.authority.home,
+                                                                                             f"approver-{self.seed}"),
                             ca_password=PASSWORD, key_password=KEY_PASSWORD, key_algorithm="ecdsa-p256",
                             batch_size=3, crypto_processes=self.rand.choice((0, 2)))   # killed with workers too
         for result in report.results:

@@ -253,3 +253,14 @@ def test_an_actor_of_another_home_is_refused(world, tmp_path: Path) -> None:  # 
         other_accounts.require(admin)
     with pytest.raises(NotPermitted, match="another yinxin home"):
         other_accounts.create("zhao", name="Zhao", password=OWN, actor=admin)
+
+
+def test_no_module_of_yinxin_imports_the_test_helper() -> None:
+    """Only tests make actors without a password or a session."""
+    root = Path(__file__).resolve().parent.parent
+    import re
+    importing = re.compile(r"^\s*(from\s+\S*accounts(\.|\s+import\s+)testing|import\s+\S*accounts\.testing)", re.M)
+    offenders = [str(p.relative_to(root)) for package in ("pki", "seal", "docflow", "cli", "console")
+                 for p in sorted((root / package).rglob("*.py"))
+                 if p.name != "testing.py" and importing.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []

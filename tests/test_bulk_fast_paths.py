@@ -190,7 +190,8 @@ def test_update_many_changes_what_it_matches_and_counts(tmp_path: Path) -> None:
 def _application(ca_id: int, i: int, now: datetime) -> dict:
     """An applications row exercising every column type, with NULLs and non-ASCII text."""
     return {"ca_id": ca_id, "kind": "new", "profile": "person", "subject": f"CN=张三 {i},O=印信",
-            "applicant": f"申请人{i}", "submitted_by": None if i % 4 else "受理人", "id_number": None if i % 3 else f"11010519491231{i:04d}",
+            "applicant": f"申请人{i}", "submitted_by": None if i % 4 else "受理人",
+            "id_number": None if i % 3 else f"11010519491231{i:04d}",
             "public_key_der": bytes([i % 256]) * (i % 7 + 1) + b"\x00\\'\"", "csr_der": None,
             "key_generated": bool(i % 2), "subject_alt_names": '[["dns", "a.example"]]', "state": "approved",
             "created_at": now + timedelta(microseconds=i), "decided_by": None if i % 5 == 0 else "审批人",

@@ -243,7 +243,8 @@ def test_default_takes_workers_for_many_rows(tmp_path: Path, monkeypatch: pytest
         other.start()
     try:
         report = issue_bulk(w.authority, _rows(tmp_path, rows), ca="ec", profile="person",
-                            out_dir=tmp_path / "out", actor=w.officer("op"), approver=w.officer("ap"), ca_password=PASSWORD,
+                            out_dir=tmp_path / "out", actor=w.officer("op"), approver=w.officer("ap"),
+                            ca_password=PASSWORD,
                             progress=lambda _r: seen.append(len(multiprocessing.active_children())))
     finally:
         stop.set()
@@ -295,7 +296,8 @@ def test_a_killed_worker_stops_the_run_with_a_clear_error(tmp_path: Path) -> Non
             killed.append(pid)
     with pytest.raises(PkiError, match="worker process of this run ended unexpectedly"):
         issue_bulk(w.authority, _rows(tmp_path, 60), ca="ec", profile="person", out_dir=tmp_path / "out",
-                   actor=w.officer("op"), approver=w.officer("ap"), ca_password=PASSWORD, crypto_processes=2, batch_size=4,
+                   actor=w.officer("op"), approver=w.officer("ap"), ca_password=PASSWORD, crypto_processes=2,
+                   batch_size=4,
                    progress=kill_a_worker)
     assert killed and multiprocessing.active_children() == []
     issued = sql(w.db_path(), "SELECT count(*) FROM certificates WHERE status='issued' AND cert_der IS NOT NULL")

@@ -101,7 +101,8 @@ def test_sub_ca_chain_verifies(world: World, sub: str, algorithm: str, parent: s
 def test_sub_ca_must_fit_subca_profile(world: World) -> None:
     with pytest.raises(PolicyError, match="subca requires subject attribute"):
         world.authority.init_ca(name="sub-bad", subject="/O=Only an O", algorithm="ecdsa-p256",
-                                password=b"x", parent="root-ecdsa-p256", parent_password=b"ca-password-1", actor=world.op)
+                                password=b"x", parent="root-ecdsa-p256", parent_password=b"ca-password-1",
+                                actor=world.op)
     assert "sub-bad" not in {ca.name for ca in world.authority.cas()}
     assert not (world.home_dir / "cas" / "sub-bad").exists()
 

@@ -113,7 +113,8 @@ def test_key_algorithm_outside_profile_refused(world: World) -> None:
     _, csr = openssl_csr(world.files, "ecdsa-p384", subject, stem="gov-p384")
     before = db_snapshot(world.db_path())
     with pytest.raises(PolicyError, match="does not allow ecdsa-p384"):
-        world.ra.apply(ca="rsa", profile="government", subject=subject, actor=world.person("alice"), csr=csr.read_bytes())
+        world.ra.apply(ca="rsa", profile="government", subject=subject, actor=world.person("alice"),
+                       csr=csr.read_bytes())
     assert db_snapshot(world.db_path()) == before
 
 

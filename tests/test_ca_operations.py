@@ -120,7 +120,8 @@ def test_rekey_refuses_same_key_and_broken_csr(world: World) -> None:
     with pytest.raises(PolicyError, match="current key"):
         world.authority.renew(issued.record.serial, password=PASSWORD, csr=csr, actor=world.op)
     with pytest.raises(CertificateError):
-        world.authority.renew(issued.record.serial, password=PASSWORD, csr=b"-----BEGIN CERTIFICATE REQUEST-----\n", actor=world.op)
+        world.authority.renew(issued.record.serial, password=PASSWORD, csr=b"-----BEGIN CERTIFICATE REQUEST-----\n",
+                              actor=world.op)
     assert db_snapshot(world.db_path()) == before
 
 
@@ -151,7 +152,8 @@ def test_hold_release_revoke(world: World) -> None:
     assert released.released_at == world.clock.now()
     world.clock.advance(timedelta(hours=1))
     world.authority.hold(serial, actor=world.op)
-    revoked = world.authority.revoke(serial, reason="key-compromise", actor=world.op)   # a held certificate can be revoked
+    revoked = world.authority.revoke(serial, reason="key-compromise",
+                                     actor=world.op)   # a held certificate can be revoked
     assert (revoked.status, revoked.revocation_reason) == ("revoked", "key_compromise")
     actions = [r[0] for r in sql(world.db_path(), "SELECT action FROM audit_events WHERE target=? ORDER BY seq",
                                  (f"ec:{serial}",))]
@@ -373,7 +375,8 @@ def test_issue_refused_once_ca_expired(tmp_path) -> None:
     world = World(tmp_path / "home", tmp_path / "files", fixed_clock())
     world.init_ca("short", "ecdsa-p256", days=30)
     _, csr = _csr("/O=印信测试/CN=late")
-    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=late", actor=world.person("a"), csr=csr)
+    app = world.ra.apply(ca="short", profile="organization", subject="/O=印信测试/CN=late", actor=world.person("a"),
+                         csr=csr)
     world.ra.approve(app.id, actor=world.officer("b"))
     # a certificate never outlives its CA
     issued = world.authority.issue(app.id, password=PASSWORD, actor=world.op)

@@ -146,7 +146,8 @@ def test_cli_purge_says_what_it_removed(tmp_path: Path) -> None:
     dry = yinxin(world.home_dir, "ca", "purge", "--dry-run", env=session_env(world.home_dir))
     assert dry.code == 0 and dry.out.splitlines()[0] == "would remove 2 certificate record(s)"
     assert sql(world.db_path(), "SELECT count(*) FROM certificates") == [(3,)]
-    result = yinxin(world.home_dir, "ca", "purge", "--json", env=session_env(world.home_dir, "archivist", "ca_operator"))
+    result = yinxin(world.home_dir, "ca", "purge", "--json", env=session_env(world.home_dir, "archivist",
+                                                                             "ca_operator"))
     assert result.code == 0, result
     data = result.json()
     assert data["dry_run"] is False

@@ -51,10 +51,12 @@ class Home_:
         os.chmod(path, 0o600)
         return path
 
-    def run(self, *args: str | os.PathLike[str], env: dict[str, str | None] | None = None):  # type: ignore[no-untyped-def]
+    def run(self, *args: str | os.PathLike[str], env: dict[str,
+                                                           str | None] | None = None):  # type: ignore[no-untyped-def]
         return yinxin(self.path, *args, env=env)
 
-    def ok(self, *args: str | os.PathLike[str], env: dict[str, str | None] | None = None):  # type: ignore[no-untyped-def]
+    def ok(self, *args: str | os.PathLike[str], env: dict[str,
+                                                          str | None] | None = None):  # type: ignore[no-untyped-def]
         result = self.run(*args, env=env)
         assert result.code == 0, result
         return result

@@ -115,11 +115,14 @@ def test_walk_through_upward_document(run_cli, org_home: Path, tmp_path: Path, s
     shown = ok(run_cli, "doc", "show", doc, json_out=True)
     assert shown["elements"]["signer"] == "吴局长" and shown["elements"]["doc_number"].startswith("京测〔")
     # the seal password comes from a file (or the environment), never from argv
-    rc, _, err = run_cli(["doc", "seal", doc, "--session", sessions["wang"], "--seal", "official-sm2", "--password", "x"])
+    rc, _, err = run_cli(["doc", "seal", doc, "--session", sessions["wang"], "--seal", "official-sm2", "--password",
+                          "x"])
     assert rc == 2 and "No such option" in err
-    fails(run_cli, 2, "give one of --at, --anchor, --field", "doc", "seal", doc, "--session", sessions["wang"], "--seal",
+    fails(run_cli, 2, "give one of --at, --anchor, --field", "doc", "seal", doc, "--session", sessions["wang"],
+          "--seal",
           "official-sm2", "--password-file", str(pw), "--anchor", ORG, "--at", "150,60")
-    out = ok(run_cli, "doc", "seal", doc, "--session", sessions["wang"], "--seal", "official-sm2", "--password-file", str(pw))
+    out = ok(run_cli, "doc", "seal", doc, "--session", sessions["wang"], "--seal", "official-sm2", "--password-file",
+             str(pw))
     assert "sealed with official-sm2" in out and "拟稿人核对盖章件" in out
     ok(run_cli, "doc", "act", doc, "--session", sessions["sun"], "--action", "approve", "--opinion", "已核对")
     fails(run_cli, 2, "cannot send a document to itself", "doc", "send", doc, "--session", sessions["liu"], "--to", ORG)

@@ -184,7 +184,8 @@ def test_weak_initial_passwords_are_refused(cli):
     for text, name, _ in cases:
         pw = cli.secret(f"{name}.pw", text.strip().encode())
         calls.append(("seal", "create", name, "--org", ORG, "--type", "official", "--custodian", "wang",
-                      "--approver-session", cli.session("boss"), "--ca", "sm2-root", "--password-file", pw, "--session", cli.session("admin")))
+                      "--approver-session", cli.session("boss"), "--ca", "sm2-root", "--password-file", pw,
+                      "--session", cli.session("admin")))
     for result, (_, _, needle) in zip(cli.run_all(*calls), cases):
         assert_one_line_error(result, needle)
     assert _counts(cli) == before                                    # no seal, no certificate issued
@@ -203,7 +204,8 @@ def test_first_use_requires_a_password_change_then_an_ecdsa_seal_goes_into_a_fie
            "--session", cli.session("wang"))
     assert audit_events(cli.db, "seal.passwd", f"seal:{FIRST_USE}")[0]["actor"] == "wang"
     # the password from the environment this time
-    result = cli.run("seal", "stamp", source, out, "--seal", FIRST_USE, "--field", "Approval", "--session", cli.session("wang"),
+    result = cli.run("seal", "stamp", source, out, "--seal", FIRST_USE, "--field", "Approval", "--session",
+                     cli.session("wang"),
                      "--json", env={"YINXIN_SEAL_PASSWORD": SEAL_PASSWORD.decode()})
     assert result.code == 0 and result.json()["field"] == "Approval", result
     text = pdfsig(out)

@@ -77,7 +77,8 @@ def test_processes_at_once(backend_name: str, tmp_path: Path) -> None:  # noqa: 
                          generate_key_out=tmp_path / f"race{i}.key", key_password=b"k")
         w.ra.approve(app.id, actor=w.officer("bob"), comment="race")
         race_apps.append(app.id)
-    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", tmp_path / "base.crl", env={**ENV, **session_env(home)}).code == 0
+    assert yinxin(home, "ca", "crl", "--ca", "ec", "--out", tmp_path / "base.crl", env={**ENV,
+                                                                                        **session_env(home)}).code == 0
     keys = tmp_path / "keys"
     keys.mkdir()
     logs = [tmp_path / f"worker{i}.log" for i in range(WORKERS)]

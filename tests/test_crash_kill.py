@@ -144,7 +144,8 @@ def test_sigkill_at_random_points(backend_name: str, tmp_path: Path) -> None:  #
         assert {r["serial"].lower() for r in listed} == reserved
         for n, serial in enumerate(sorted(reserved)):     # possibly signed: revoke it
             if cli_turn and n == 0:
-                result = yinxin(home, "ca", "revoke", serial.upper(), "--reason", "unspecified", env={**ENV, **session_env(home)})
+                result = yinxin(home, "ca", "revoke", serial.upper(), "--reason", "unspecified",
+                                env={**ENV, **session_env(home)})
                 assert result.code == 0, result
             else:
                 w.authority.revoke(serial, reason="unspecified", actor=w.officer("crash-test"))
@@ -153,7 +154,8 @@ def test_sigkill_at_random_points(backend_name: str, tmp_path: Path) -> None:  #
     # a clean bulk run clears the temporary files killed bulk runs left in its directory
     from pki.bulk import BulkRow, issue_bulk
     report = issue_bulk(w.authority, [BulkRow(line=2, subject="/C=CN/O=Bulk/CN=final")], ca="ec",
-                        profile="organization", out_dir=out, actor=w.officer("op"), approver=w.officer("boss"), ca_password=PASSWORD,
+                        profile="organization", out_dir=out, actor=w.officer("op"), approver=w.officer("boss"),
+                        ca_password=PASSWORD,
                         key_password=KEY_PASSWORD)
     assert len(report.issued) == 1
     assert not [p for p in out.iterdir() if _is_temp(p)]

@@ -95,7 +95,8 @@ def test_without_to_every_holder_sees_it_and_the_first_to_act_takes_it(b) -> Non
     assert [i.doc_id for i in b.flow.todo("li")] == [doc.id] == [i.doc_id for i in b.flow.todo("zhou")]
     doc = walk(b, doc.id, [("zhou", "approve", None)])            # zhou took it, and is the last countersigner
     assert doc.step == "sign_off" and b.flow.todo("li") == []
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="approve", opinion="同意"))
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("li"), action="approve",
+                                                             opinion="同意"))
 
 
 def test_drafter_who_is_a_head_goes_to_another_head(b) -> None:
@@ -139,7 +140,8 @@ def test_return_to_drafter_then_resubmit_starts_over(b) -> None:
     doc = b.flow.act(doc.id, actor=b.actor("zhang"), action="return", opinion="请补充试点范围")
     assert (doc.state, doc.step, doc.pending) == ("draft", "draft", ("sun",))
     assert b.flow.todo("sun")[0].step_title == "退回拟稿人"
-    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="approve", opinion="x"))
+    refused(b, NotAllowed, "out of turn", lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="approve",
+                                                             opinion="x"))
     refused(b, NotAllowed, "resubmit it with --action forward",
             lambda: b.flow.act(doc.id, actor=b.actor("sun"), action="approve", opinion="x"))
     b.tick()
@@ -198,7 +200,8 @@ def test_acting_out_of_turn_is_refused(b) -> None:
 
 def test_wrong_action_for_the_step_is_refused(b) -> None:
     doc = new_upward(b)
-    refused(b, NotAllowed, "takes --action approve", lambda: b.flow.act(doc.id, actor=b.actor("chen"), action="sign-off",
+    refused(b, NotAllowed, "takes --action approve", lambda: b.flow.act(doc.id, actor=b.actor("chen"),
+                                                                        action="sign-off",
                                                                        opinion="同意"))
     doc = walk(b, doc.id, UPWARD_TO_SEAL)
     refused(b, NotAllowed, "use yinxin doc seal", lambda: b.flow.act(doc.id, actor=b.actor("wang"), action="approve"))

@@ -234,7 +234,8 @@ def test_sending_an_unsealed_document_is_refused(b: Bureau) -> None:
     doc = ready_to_send(b)
     unsealed = b.flow.pdf(doc.id, doc.signed_off_version)
     tamper_version(b, doc.id, doc.sealed_version, unsealed, fix_digests=True)
-    error = refused(b, VerificationFailed, "no seal signature", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
+    error = refused(b, VerificationFailed, "no seal signature", lambda: b.flow.send(doc.id, actor=b.actor("liu"),
+                                                                                    to=[OTHER]))
     assert error.exit_code == 1
 
 
@@ -289,7 +290,8 @@ def test_recipients_must_be_known_organisations_with_receivers(b: Bureau) -> Non
     doc = ready_to_send(b)
     refused(b, DirectoryError, "no organisation named '不存在局'", lambda: b.flow.send(doc.id, actor=b.actor("liu"),
                                                                                     to=["不存在局"]))
-    refused(b, ElementError, "cannot send a document to itself", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[ORG]))
+    refused(b, ElementError, "cannot send a document to itself", lambda: b.flow.send(doc.id, actor=b.actor("liu"),
+                                                                                     to=[ORG]))
     refused(b, ElementError, "at least one recipient", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[]))
     refused(b, NotAllowed, "out of turn", lambda: b.flow.send(doc.id, actor=b.actor("zhang"), to=[OTHER]))
 

@@ -120,7 +120,8 @@ def test_import_with_certificates_then_crl_and_ocsp(world: World, legacy) -> Non
     assert yinxin(world.home_dir, "ca", "list", "--status", "revoked", "--ca", "rsa").code == 0
     # our CRL, verified by openssl, lists what openssl had revoked
     crl = world.files / "after-import.crl"
-    assert yinxin(world.home_dir, "ca", "crl", "--ca", "rsa", "--out", crl, env={**ENV, **session_env(world.home_dir)}).code == 0
+    assert yinxin(world.home_dir, "ca", "crl", "--ca", "rsa", "--out", crl,
+                  env={**ENV, **session_env(world.home_dir)}).code == 0
     out = openssl("crl", "-inform", "DER", "-in", crl, "-CAfile", world.ca_pem("rsa"), "-noout", "-text")
     crl_text = (out.stdout + out.stderr).decode()
     assert "verify OK" in crl_text
@@ -149,7 +150,8 @@ def test_importing_twice_changes_nothing(world: World, legacy) -> None:  # type:
 def test_a_later_revocation_is_applied_on_reimport(world: World, legacy) -> None:  # type: ignore[no-untyped-def]
     ca, certs = legacy
     ca.run("-revoke", str(certs["later"][0]), "-crl_reason", "cessationOfOperation")
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--json", env=session_env(world.home_dir))
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--json",
+                    env=session_env(world.home_dir))
     assert result.code == 0, result
     assert (result.json()["added"], result.json()["updated"]) == (0, 1)
     record = show(world, certs["later"][1])
@@ -165,7 +167,8 @@ def test_a_contradiction_is_a_bad_line_and_nothing_changes(world: World, legacy)
     edited = world.files / "contradiction.txt"
     edited.write_text("\n".join(lines) + "\n")
     before = db_snapshot(world.db_path())
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", edited, env=session_env(world.home_dir))
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", edited,
+                    env=session_env(world.home_dir))
     assert_one_line_error(result, f"line {number}", "is revoked (key_compromise", "the index says issued",
                           "nothing imported")
     assert db_snapshot(world.db_path()) == before
@@ -190,13 +193,15 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_imported(world: World) 
     index = world.files / "bad-index.txt"
     index.write_text(BAD_INDEX)
     before = db_snapshot(world.db_path())
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, env=session_env(world.home_dir))
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index,
+                    env=session_env(world.home_dir))
     line = assert_one_line_error(result, "9 bad line(s)", "nothing imported")
     for number in (2, 3, 4, 5, 6, 7, 8, 9, 10):
         assert f"line {number}:" in line, (number, line)
     assert "line 1:" not in line and "line 11:" not in line
     assert db_snapshot(world.db_path()) == before
-    as_json = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, "--json", env=session_env(world.home_dir))
+    as_json = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "other", "--index", index, "--json",
+                     env=session_env(world.home_dir))
     assert as_json.code != 0
     assert [b["line"] for b in json.loads(as_json.out)["bad_lines"]] == [2, 3, 4, 5, 6, 7, 8, 9, 10]
 
@@ -217,7 +222,8 @@ def test_a_missing_certificate_file_is_a_bad_line(world: World, legacy) -> None:
     serial = certs["superseded"][1]
     (partial / f"{serial}.pem").unlink()
     number = next(i for i, line in enumerate(ca.index.read_text().splitlines(), 1) if serial in line)
-    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--certs", partial, env=session_env(world.home_dir))
+    result = yinxin(world.home_dir, "ca", "import-openssl", "--ca", "rsa", "--index", ca.index, "--certs", partial,
+                    env=session_env(world.home_dir))
     assert_one_line_error(result, f"line {number}:", "no certificate with serial")
 
 

@@ -11,7 +11,8 @@ from pki.ca import CLOCK_SKEW_ALLOWANCE
 from pki.errors import NotFound, PolicyError
 from pki.profiles import default_policy_dir, load_profiles
 
-from ca_helpers import VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, wall_clock, yinxin, session_env
+from ca_helpers import (VECTORS, World, apply_and_issue, assert_one_line_error, cert_text, session_env, wall_clock,
+                        yinxin)
 
 PROFILES = VECTORS / "profiles"
 

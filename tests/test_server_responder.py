@@ -46,7 +46,8 @@ def setup(tmp_path_factory) -> Setup:
 def test_only_an_ocsp_signing_certificate_of_the_ca_is_accepted(setup: Setup) -> None:
     world = setup.world
     result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--cert", setup.leaves["good"][1],
-                    "--key", setup.key, "--responder-password-file", setup.password_file, env=session_env(world.home_dir))
+                    "--key", setup.key, "--responder-password-file", setup.password_file,
+                    env=session_env(world.home_dir))
     assert_one_line_error(result, "OCSPSigning")
     result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--show", env=session_env(world.home_dir))
     assert_one_line_error(result, "no delegated OCSP responder")
@@ -56,7 +57,8 @@ def test_only_an_ocsp_signing_certificate_of_the_ca_is_accepted(setup: Setup) ->
 def server(setup: Setup):  # type: ignore[no-untyped-def]
     world = setup.world
     result = yinxin(world.home_dir, "ca", "responder", "--ca", "rsa", "--cert", setup.responder_cert,
-                    "--key", setup.key, "--responder-password-file", setup.password_file, "--json", env=session_env(world.home_dir))
+                    "--key", setup.key, "--responder-password-file", setup.password_file, "--json",
+                    env=session_env(world.home_dir))
     assert result.code == 0, result
     assert result.json()["subject"] == "CN=OCSP Responder,O=印信测试"
     live = LiveServer(world.home_dir, args=("--workers", "1"), env={"YINXIN_OCSP_PASSWORD": RESPONDER_PASSWORD})

@@ -56,7 +56,8 @@ class Scenario:
         self.world.authority.revoke(self.serial(name), reason=reason, actor=op_for(self.world.authority.home))
 
     def crl(self, label: str, *, delta: bool = False) -> Path:
-        result = generate_crl(self.world.authority, self.info, self.key, delta=delta, actor=op_for(self.world.authority.home))
+        result = generate_crl(self.world.authority, self.info, self.key, delta=delta,
+                              actor=op_for(self.world.authority.home))
         der_path = self.world.files / f"{self.ca}-{label}.crl"
         der_path.write_bytes(result.der)
         self.world.files.joinpath(f"{self.ca}-{label}.crl.pem").write_bytes(pem.armor("X509 CRL", result.der))

@@ -221,12 +221,22 @@ class Accounts:
             return
         now = self.home.clock.now()
         with self.home.store.read() as conn:
-            row = conn.execute(sa.select(accounts.c.roles, accounts.c.disabled, accounts.c.locked)
-                               .where(accounts.c.id == actor.account_id)).first()
-            session = None
-            if actor.session_id is not None:
-                session = conn.execute(sa.select(account_sessions).where(
-                    account_sessions.c.id == actor.session_id)).mappings().first()
+            # one statement: the account and (if any) the actor's session
+            found = conn.execute(
+                sa.select(accounts.c.roles, accounts.c.disabled, accounts.c.locked,
+                          account_sessions.c.id.label("session_id"), account_sessions.c.account_id,
+                          account_sessions.c.expires_at, account_sessions.c.last_seen_at,
+                          account_sessions.c.idle_seconds)
+                .select_from(accounts.outerjoin(account_sessions, sa.and_(
+                    account_sessions.c.account_id == accounts.c.id,
+                    account_sessions.c.id == (actor.session_id or ""))))
+                .where(accounts.c.id == actor.account_id)).mappings().first()
+        row = None if found is None else _Row(found)
+        session = None
+        if found is not None and found["session_id"] is not None:
+            session = {"id": found["session_id"], "account_id": found["account_id"],
+                       "expires_at": found["expires_at"], "last_seen_at": found["last_seen_at"],
+                       "idle_seconds": found["idle_seconds"]}
         if row is None:
             raise NotPermitted(f"account {actor.account_id} no longer exists", account=actor.account_id)
         if row.disabled:
@@ -680,6 +690,13 @@ class Accounts:
         from .keys import request_key
         return request_key(self, account_id, ca=ca, pin=pin, actor=actor, id_number=id_number,
                            algorithm=algorithm)
+
+
+class _Row:
+    """Attribute access to a mapping row."""
+
+    def __init__(self, mapping: Any) -> None:
+        self.roles, self.disabled, self.locked = mapping["roles"], mapping["disabled"], mapping["locked"]
 
 
 def _check_id_number(id_number: str | None) -> str | None:

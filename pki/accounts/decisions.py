@@ -137,14 +137,20 @@ def certificate_problem(conn: Any, ca_name: str, serial: str, at: datetime) -> s
                        .where(cas.c.name == ca_name, certificates.c.serial == serial)).first()
     if row is None:
         return f"certificate {ca_name}:{serial.upper()} is unknown to this home"
-    if row.status in ("held", "revoked") and row.revoked_at is not None and row.revoked_at <= at:
-        return (f"certificate {serial.upper()} was {row.status} ({row.revocation_reason}) on "
-                f"{row.revoked_at:%Y-%m-%d %H:%M} UTC")
-    if row.status == "reserved":
+    return _status_problem(row._mapping, serial, at)
+
+
+def _status_problem(row: Mapping[str, Any], serial: str, at: datetime) -> str | None:
+    if row["status"] is None:
+        return f"certificate {serial.upper()} is unknown to this home"
+    if row["status"] in ("held", "revoked") and row["revoked_at"] is not None and row["revoked_at"] <= at:
+        return (f"certificate {serial.upper()} was {row['status']} ({row['revocation_reason']}) on "
+                f"{row['revoked_at']:%Y-%m-%d %H:%M} UTC")
+    if row["status"] == "reserved":
         return f"certificate {serial.upper()} was never recorded as issued"
-    if not row.not_before <= at <= row.not_after:
+    if not row["not_before"] <= at <= row["not_after"]:
         return (f"certificate {serial.upper()} was not valid at {at:%Y-%m-%d %H:%M} UTC (valid "
-                f"{row.not_before:%Y-%m-%d} to {row.not_after:%Y-%m-%d})")
+                f"{row['not_before']:%Y-%m-%d} to {row['not_after']:%Y-%m-%d})")
     return None
 
 
@@ -160,7 +166,17 @@ def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this 
     if conn is None:
         with home.store.read() as c:
             return signer_for(home, actor, conn=c, what=what)
-    row = _active_certificate(conn, actor.account_id)
+    from ..store import cas, certificates
+    # one statement: the active key, its certificate's status and validity, its CA's distinguishing ID
+    row = conn.execute(
+        sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name, account_keys.c.cert_serial,
+                  cas.c.distid, certificates.c.status, certificates.c.not_before, certificates.c.not_after,
+                  certificates.c.revoked_at, certificates.c.revocation_reason)
+        .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
+                     .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
+                                                      certificates.c.serial == account_keys.c.cert_serial)))
+        .where(account_keys.c.account_id == actor.account_id, account_keys.c.state == "active")
+        .order_by(account_keys.c.id.desc()).limit(1)).mappings().first()
     if row is None or row["cert_serial"] is None:
         raise SigningKeyError(f"{what} is signed with the actor's own certificate, and {actor.account_id} holds no "
                               "person certificate (yinxin account key-request; an RA officer approves, a CA "
@@ -173,12 +189,10 @@ def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this 
     if key.public_key().to_der() != bytes(row["public_key_der"]):
         raise SigningKeyError(f"the key unlocked in this session is not {actor.account_id}'s current signing key: "
                               "log in again", account=actor.account_id)
-    problem = certificate_problem(conn, row["ca_name"], row["cert_serial"], home.clock.now())
+    problem = _status_problem(row, row["cert_serial"], home.clock.now())
     if problem is not None:
         raise SigningKeyError(f"{actor.account_id} cannot sign: {problem}", account=actor.account_id)
-    from ..store import cas
-    ca = conn.execute(sa.select(cas.c.algorithm, cas.c.distid).where(cas.c.name == row["ca_name"])).first()
-    distid = bytes(ca.distid) if key.algorithm == "sm2" else None
+    distid = bytes(row["distid"]) if key.algorithm == "sm2" else None
     return Signer(account_id=actor.account_id, key=key, key_id=row["id"], ca_name=row["ca_name"],
                   serial=row["cert_serial"], distid=distid)
 

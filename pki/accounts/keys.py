@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from .. import audit
 from ..errors import PolicyError
 from .actor import Actor
-from .errors import AccountDisabled, AccountNotFound, NotPermitted
+from .errors import AccountDisabled, AccountNotFound
 from .store import account_keys, accounts
 
 if TYPE_CHECKING:
@@ -109,7 +109,3 @@ def bind_issued(conn: Any, *, public_key_fp: str, ca_name: str, serial: str, act
                  details={"ca": ca_name, "serial": serial.upper(), "key": row.id})
     return row.account_id
 
-
-def check_not_self(actor: Actor, account_id: str, what: str) -> None:
-    if actor.account_id == account_id:
-        raise NotPermitted(f"{actor.account_id} cannot {what} their own account", account=account_id)

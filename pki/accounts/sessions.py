@@ -64,7 +64,8 @@ class Session:
     idle_seconds: int
 
     def __repr__(self) -> str:    # the token and key never appear in logs or tracebacks
-        return f"Session({self.actor.account_id!r}, id={self.actor.session_id!r}, expires={self.expires_at:%Y-%m-%d %H:%M})"
+        return (f"Session({self.actor.account_id!r}, id={self.actor.session_id!r}, "
+                f"expires={self.expires_at:%Y-%m-%d %H:%M})")
 
     @property
     def id(self) -> str:

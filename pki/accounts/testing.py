@@ -32,7 +32,8 @@ def actor_for_tests(home: Home, account_id: str, *, roles: Iterable[str] = (), o
     now = home.clock.now()
     with home.store.read() as conn:
         row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).mappings().first()
-    if row is not None and frozenset(json.loads(row["roles"])) >= chosen and organisation in (None, row["organisation"]) \
+    if row is not None and frozenset(json.loads(row["roles"])) >= chosen and organisation in (None,
+                                                                                              row["organisation"]) \
             and (id_number is None or row["id_number"]):
         return _make(account_id=account_id, name=name or row["name"], roles=json.loads(row["roles"]),
                      organisation=row["organisation"], session_id=None, method="test", home_id=home_id,
@@ -74,7 +75,8 @@ def certified_actor(home: Home, account_id: str, *, ca: str, ca_password: bytes,
     app = Accounts.of(home).request_key(account_id, ca=ca, pin=pin, actor=plain, id_number=number)
     authority = CertificateAuthority(home)
     authority.ra.approve(app.id, actor=approver or actor_for_tests(home, "test-ra", roles=("ra_officer",)))
-    authority.issue(app.id, password=ca_password, actor=issuer or actor_for_tests(home, "test-ca", roles=("ca_operator",)))
+    authority.issue(app.id, password=ca_password, actor=issuer or actor_for_tests(home, "test-ca",
+                                                                                  roles=("ca_operator",)))
     with home.store.read() as conn:
         encrypted = conn.execute(sa.select(account_keys.c.encrypted_key).where(
             account_keys.c.account_id == account_id, account_keys.c.state == "active")
