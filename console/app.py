@@ -55,6 +55,7 @@ def routes() -> list[Any]:
         Route("/documents/{doc_id:int}", p.document_page, methods=get),
         Route("/documents/{doc_id:int}/pages/{page:int}.png", p.document_page_image, methods=get),
         Route("/documents/{doc_id:int}/file", p.document_file, methods=get),
+        Route("/documents/{doc_id:int}/attachments/{position:int}", p.document_attachment, methods=get),
         Route("/documents/{doc_id:int}/act", p.document_act, methods=post),
         Route("/documents/{doc_id:int}/seal", p.seal_page, methods=get),
         Route("/documents/{doc_id:int}/seal", p.seal_submit, methods=post),

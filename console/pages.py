@@ -201,8 +201,11 @@ async def new_document_submit(request: Request, who: Who, form: FormData) -> Res
     title = text_field(form, "title", required=True, max_length=200) or ""
     pdf = await upload_field(form, "file") or b""
     lines = lambda name: [x.strip() for x in (text_field(form, name) or "").replace("，", ",").split(",") if x.strip()]
-    doc = await run(ops.new_document, console, who, kind=kind, title=title, pdf=pdf,
-                    main_recipients=lines("main_to"), copy_to=lines("cc"), urgency=text_field(form, "urgency"),
+    from starlette.datastructures import UploadFile
+    attachments = [(item.filename or "attachment", await item.read()) for item in form.getlist("attachment")
+                   if isinstance(item, UploadFile) and item.filename]
+    doc = await run(ops.new_document, console, who, kind=kind, title=title, pdf=pdf, attachments=attachments,
+                    declared=lines("declare"), main_recipients=lines("main_to"), copy_to=lines("cc"), urgency=text_field(form, "urgency"),
                     to=text_field(form, "to"), note=text_field(form, "note"), pin=secret_field(form, "pin"))
     return redirect(request, f"/documents/{doc.id}?done=new", who=who)
 
@@ -281,6 +284,18 @@ async def document_file(request: Request, who: Who, form: None) -> Response:
     name = f"document-{doc_id}-v{version or doc.current_version}.pdf"
     response = Response(data, media_type="application/pdf",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
+    return with_headers(request, response)
+
+
+@page
+async def document_attachment(request: Request, who: Who, form: None) -> Response:
+    console = console_of(request)
+    doc_id = _doc_id(request)
+    await run(ops.visible_document, console, who, doc_id)
+    name, data = await run(console.flow.attachment, doc_id, int(request.path_params["position"]))
+    from urllib.parse import quote
+    response = Response(data, media_type="application/octet-stream",
+                        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
     return with_headers(request, response)
 
 

@@ -226,10 +226,20 @@ def test_every_answer_carries_the_security_headers(env: Any) -> None:
 def test_a_person_sees_only_documents_of_their_organisation_and_route(env: Any) -> None:
     world, server = env
     drafter = login(server, "sun")
-    doc_id = new_document(drafter, "对象访问")
+    answer = drafter.post("/documents/new", [("csrf", drafter.csrf("/documents/new")), ("kind", "upward"),
+                                             ("title", "对象访问"), ("declare", "附件一")],
+                          files=[pdf_file(document_pdf("对象访问")),
+                                 ("attachment", "附件一.txt", "附件内容".encode(), "text/plain")])
+    assert answer.status == 303, answer.text[:800]
+    doc_id = int(re.match(r"/documents/(\d+)", answer.location or "").group(1))
+    page = drafter.get(f"/documents/{doc_id}")
+    assert 'data-testid="attachment"' in page.text
+    attachment = drafter.get(f"/documents/{doc_id}/attachments/1")
+    assert attachment.status == 200 and attachment.body == "附件内容".encode()
     outsider = login(server, "t_sun")          # another organisation
     before = domain_rows(world.db)
     for path in (f"/documents/{doc_id}", f"/documents/{doc_id}/file", f"/documents/{doc_id}/pages/1.png",
+                 f"/documents/{doc_id}/attachments/1",
                  f"/documents/{doc_id}/seal", f"/documents/{doc_id}/seal/preview.png?page=1&x_mm=10&y_mm=10"):
         answer = outsider.get(path)
         assert answer.status == 404, (path, answer.status)
@@ -280,7 +290,7 @@ def test_every_route_refuses_the_anonymous(env: Any) -> None:
         if not hasattr(route, "methods") or path in ("/login", "/healthz", "/api/v1/openapi.json", "/api/{rest:path}"):
             continue
         concrete = (path.replace("{doc_id:int}", "1").replace("{page:int}", "1").replace("{name}", "official-bj")
-                    .replace("{upload_id}", "0" * 24).replace("{report_id}", "0" * 24).replace("{account_id}", "chen")
+                    .replace("{position:int}", "1").replace("{upload_id}", "0" * 24).replace("{report_id}", "0" * 24).replace("{account_id}", "chen")
                     .replace("{op}", "disable"))
         for method in route.methods - {"HEAD"}:
             answer = anonymous.get(concrete) if method == "GET" else anonymous.post(concrete, [("csrf", "x")])
