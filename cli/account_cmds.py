@@ -239,4 +239,61 @@ def account_key_request(ctx: Context, account_id: str, ca_name: str | None, pin_
     ctx.emit(app.to_dict(), str(app.id))
 
 
+# ============================================================================ API tokens
+
+@account_group.command("token")
+@click.argument("account_id")
+@click.option("--name", required=True, help="What the token is for (e.g. the calling system), unique per account.")
+@click.option("--expires-days", type=int, help="Lifetime in days (default 365, at most 1825).")
+@session_option
+@json_option
+@pass_ctx
+def account_token(ctx: Context, account_id: str, name: str, expires_days: int | None, session_file: str | None) -> None:
+    """Make an API token for ACCOUNT_ID (yourself, or anyone for an admin) and print it once: another
+    system sends it as `Authorization: Bearer …` and acts as that account, no more.  Only its hash
+    is stored."""
+    from pki.accounts.tokens import ApiTokens
+    home = open_home(ctx)
+    actor = acting(ctx, home, session_file)
+    issued = ApiTokens.of(home).issue(account_id, name=name, actor=actor, expires_days=expires_days)
+    if not ctx.json:
+        click.echo(f"token {issued.info.id} ({issued.info.name}) of {account_id}, valid until "
+                   f"{issued.info.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now:", err=True)
+    ctx.emit(issued.info.to_dict() | {"token": issued.text}, issued.text)
+
+
+@account_group.command("token-revoke")
+@click.argument("account_id")
+@click.option("--name", help="The token's name.")
+@click.option("--id", "token_id", help="The token's id (from `yinxin account tokens`).")
+@session_option
+@json_option
+@pass_ctx
+def account_token_revoke(ctx: Context, account_id: str, name: str | None, token_id: str | None,
+                         session_file: str | None) -> None:
+    """Revoke an API token: refused from the next request on."""
+    from pki.accounts.tokens import ApiTokens
+    home = open_home(ctx)
+    actor = acting(ctx, home, session_file)
+    info = ApiTokens.of(home).revoke(account_id, actor=actor, name=name, token_id=token_id)
+    ctx.emit(info.to_dict(), f"token {info.id} ({info.name}) of {account_id} revoked")
+
+
+@account_group.command("tokens")
+@click.argument("account_id")
+@session_option
+@json_option
+@pass_ctx
+def account_tokens(ctx: Context, account_id: str, session_file: str | None) -> None:
+    """List the API tokens of an account (never their secrets)."""
+    from pki.accounts.tokens import ApiTokens
+    home = open_home(ctx)
+    actor = acting(ctx, home, session_file)
+    items = ApiTokens.of(home).list(account_id, actor=actor)
+    now = home.clock.now()
+    ctx.emit({"tokens": [t.to_dict(now) for t in items]},
+             "\n".join(f"{t.id}  {t.name:<20} {t.state(now):<8} until {t.expires_at:%Y-%m-%d}" for t in items)
+             or f"{account_id} has no API token")
+
+
 __all__ = ["login", "logout", "account_group"]

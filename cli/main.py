@@ -25,7 +25,7 @@ from .common import Context, error_exit, json_option, usage_error_exit
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "login": (("cli.account_cmds",), "Log in: a session file for the commands that act for a person."),
     "logout": (("cli.account_cmds",), "End a session on the server."),
-    "account": (("cli.account_cmds",), "Accounts: create, passwords, disable, unlock, list, signing keys."),
+    "account": (("cli.account_cmds",), "Accounts: create, passwords, disable, unlock, list, signing keys, API tokens."),
     "key": (("cli.key_cmds",), "Keys: generate, inspect, sign, verify, import PKCS#12."),
     "ca": (("cli.ca_cmds", "cli.serve_cmds"), "Certificate authorities: applications, issuance, status."),
     "audit": (("cli.ca_cmds",), "The hash-chained audit log."),
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "org": (("cli.doc_cmds",), "Organisations of the document flow: load, show, list, template."),
     "doc": (("cli.doc_cmds",), "Official documents (公文): draft, route, seal, send, receive, archive."),
     "serve": (("cli.serve_cmds",), "The status service: OCSP and CRLs over HTTP."),
+    "console": (("cli.console_cmds",), "The web console and the HTTP API (/api/v1) for people and other systems."),
     "demo": (("cli.demo_cmds",), "The main job end to end in a fresh home."),
     "policies": (("cli.policy_cmds",), "The default policies: export them to edit."),
     "doctor": (("cli.doctor_cmds",), "What this installation has, lacks, and what that costs."),

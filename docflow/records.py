@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from pki.accounts.actor import Actor
     from pki.accounts.decisions import Signer
 
+#: what a list shows of a document: its id, kind, step, elements, route and organisation's name
+_HEADS = (sa.select(t.doc_documents.c.id, t.doc_documents.c.kind, t.doc_documents.c.step, t.doc_documents.c.elements,
+                    t.doc_documents.c.route, t.doc_organisations.c.name.label("org_name"))
+          .select_from(t.doc_documents)
+          .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id))
+
+
 @dataclass(frozen=True)
 class _Doc:
     """A document as the guard reads it."""
@@ -217,44 +224,45 @@ class RecordsMixin(OrganisationsMixin):
 
     def todo(self, user: str) -> list[TodoItem]:
         """Steps waiting for `user`, deliveries in the inbox of their organisation (receivers), and
-        deliveries a recipient returned (the sender's secretaries)."""
+        deliveries a recipient returned (the sender's secretaries).  A few statements whatever the
+        number of documents (the console's 待办 is asked for on every page)."""
         with self.home.store.read() as conn:
             org, person = self._whois(conn, user)
             items: list[TodoItem] = []
-            rows = conn.execute(sa.select(t.doc_pending.c.doc_id, t.doc_pending.c.since)
-                                .where(t.doc_pending.c.person_id == user)
-                                .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id)).all()
-            for doc_id, since in rows:
-                d = self._read_doc(conn, doc_id)
-                step = d.step
-                items.append(TodoItem(what="step", doc_id=doc_id, title=d.elements.title, kind=d.row["kind"],
-                                      organisation=d.org.name, step=d.row["step"],
-                                      step_title=step.title if step else "退回拟稿人", since=since))
+            for r in conn.execute(_HEADS.add_columns(t.doc_pending.c.since)
+                                  .join(t.doc_pending, t.doc_pending.c.doc_id == t.doc_documents.c.id)
+                                  .where(t.doc_pending.c.person_id == user)
+                                  .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id)):
+                step = _route(r.route, f"route of document {r.id}").step(r.step) \
+                    if r.step not in (None, "draft") else None
+                items.append(TodoItem(what="step", doc_id=r.id, title=json.loads(r.elements)["title"], kind=r.kind,
+                                      organisation=r.org_name, step=r.step,
+                                      step_title=step.title if step else "退回拟稿人", since=r.since))
             org_id = self._org_id(conn, org.name)
             if "receiver" in person.roles:
-                for r in conn.execute(sa.select(t.doc_deliveries).where(
-                        t.doc_deliveries.c.org_id == org_id,
-                        t.doc_deliveries.c.state.in_(("delivered", "opened")))
-                        .order_by(t.doc_deliveries.c.id)).mappings():
-                    d = self._read_doc(conn, r["doc_id"])
-                    items.append(TodoItem(what="inbox", doc_id=r["doc_id"], title=d.elements.title,
-                                          kind=d.row["kind"], organisation=d.org.name, step=None,
-                                          step_title="收文", since=r["sent_at"], delivery_id=r["id"],
-                                          detail=r["state"]))
+                for r in conn.execute(_HEADS.add_columns(t.doc_deliveries.c.id.label("delivery_id"),
+                                                         t.doc_deliveries.c.sent_at, t.doc_deliveries.c.state)
+                                      .join(t.doc_deliveries, t.doc_deliveries.c.doc_id == t.doc_documents.c.id)
+                                      .where(t.doc_deliveries.c.org_id == org_id,
+                                             t.doc_deliveries.c.state.in_(("delivered", "opened")))
+                                      .order_by(t.doc_deliveries.c.id)):
+                    items.append(TodoItem(what="inbox", doc_id=r.id, title=json.loads(r.elements)["title"],
+                                          kind=r.kind, organisation=r.org_name, step=None, step_title="收文",
+                                          since=r.sent_at, delivery_id=r.delivery_id, detail=r.state))
             if "secretary" in person.roles:
-                for r in conn.execute(sa.select(t.doc_deliveries, t.doc_organisations.c.name.label("org_name"))
+                recipient = t.doc_organisations.alias("recipient")
+                for r in conn.execute(sa.select(t.doc_deliveries, t.doc_documents.c.elements, t.doc_documents.c.kind,
+                                                recipient.c.name.label("org_name"))
                                       .join(t.doc_documents, t.doc_documents.c.id == t.doc_deliveries.c.doc_id)
-                                      .join(t.doc_organisations,
-                                            t.doc_organisations.c.id == t.doc_deliveries.c.org_id)
+                                      .join(recipient, recipient.c.id == t.doc_deliveries.c.org_id)
                                       .where(t.doc_documents.c.org_id == org_id,
                                              t.doc_documents.c.state == "sent",
                                              t.doc_deliveries.c.state == "returned")
                                       .order_by(t.doc_deliveries.c.id)).mappings():
-                    d = self._read_doc(conn, r["doc_id"])
                     if self._latest_delivery_state(conn, r["doc_id"], r["org_id"]) != "returned":
                         continue
-                    items.append(TodoItem(what="returned", doc_id=r["doc_id"], title=d.elements.title,
-                                          kind=d.row["kind"], organisation=r["org_name"], step=None,
+                    items.append(TodoItem(what="returned", doc_id=r["doc_id"], title=json.loads(r["elements"])["title"],
+                                          kind=r["kind"], organisation=r["org_name"], step=None,
                                           step_title="被退回", since=r["closed_at"], delivery_id=r["id"],
                                           detail=r["reason"]))
         return items

@@ -7,14 +7,21 @@ number, signed by a CA key while that key is loaded — make the chain
 tamper-evident even to someone who could recompute every hash: rewriting
 history would need the CA key.  Events are appended in the same transaction
 as the change they record, so there is no change without its event.
+
+An edge serving people over the network (the console, its HTTP API) says where a request came from
+with `context(client=…, via=…)`: every event appended while that context is active carries it under
+``details["request"]``, so the library's own events — a login, a failure, a stamp — name the client
+address without the library knowing about HTTP.
 """
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from json.encoder import encode_basestring
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,6 +51,30 @@ def _event_hash(seq: int, at: datetime, actor: str, action: str, target: str, de
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: where the current request came from (see `context`); None outside any request
+_REQUEST: ContextVar[Mapping[str, Any] | None] = ContextVar("yinxin_audit_request", default=None)
+
+
+@contextmanager
+def context(**values: Any) -> Iterator[None]:
+    """Events appended inside this block (in this thread or task, and in the threads it hands work
+    to with the context copied) carry `values` under details["request"] — e.g. client address and
+    the edge (``via="console"``).  Nested blocks add to the outer one's values."""
+    token = _REQUEST.set({**(_REQUEST.get() or {}), **{k: v for k, v in values.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _REQUEST.reset(token)
+
+
+def _with_request(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = dict(details or {})
+    request = _REQUEST.get()
+    if request:
+        out.setdefault("request", dict(request))
+    return out
+
+
 def _checkpoint_message(seq: int, event_hash: str, at: datetime, ca_name: str) -> bytes:
     return f"yinxin-audit-checkpoint|{seq}|{event_hash}|{at.isoformat()}|{ca_name}".encode()
 
@@ -63,7 +94,7 @@ def append(conn: Connection, *, at: datetime, actor: str, action: str, target: s
         seq, prev = 1, GENESIS
     else:
         seq, prev = head.last_seq, head.last_hash
-    details_text = to_json(dict(details or {}))
+    details_text = to_json(_with_request(details))
     digest = _event_hash(seq, at, actor, action, target, details_text, result_digest, prev)
     conn.execute(audit_events.insert().values(seq=seq, at=at, actor=actor, action=action, target=target,
                                               details=details_text, result_digest=result_digest,
@@ -101,7 +132,7 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[int]:
         first, prev = head.last_seq - count + 1, head.last_hash
     rows = []
     for seq, event in enumerate(events, start=first):
-        details_text = to_json(dict(event.details or {}))
+        details_text = to_json(_with_request(event.details))
         digest = _event_hash(seq, event.at, event.actor, event.action, event.target, details_text,
                              event.result_digest, prev)
         rows.append({"seq": seq, "at": event.at, "actor": event.actor, "action": event.action,
@@ -235,3 +266,48 @@ def _edited_or_moved(unverified: dict[int, Any], hashes: dict[int, str]) -> list
 
 
 __all__ = ["append", "append_many", "Event", "maybe_checkpoint", "verify", "AuditReport", "AuditProblem", "AuditError"]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One audit event as stored."""
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: Mapping[str, Any]
+    result_digest: str | None
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "actor": self.actor, "action": self.action,
+                "target": self.target, "details": dict(self.details), "result_digest": self.result_digest,
+                "hash": self.hash}
+
+
+def search(store: Store, *, actor: str | None = None, action: str | None = None, target: str | None = None,
+           since: datetime | None = None, until: datetime | None = None, limit: int = 500,
+           newest_first: bool = True) -> list[EventRecord]:
+    """Audit events matching every filter given: `actor` and `target` exactly, `action` exactly or as a
+    prefix ending in '.' (``"doc."``), `since` ≤ at < `until`; at most `limit` (1..100000)."""
+    import json
+    if not 1 <= limit <= 100_000:
+        raise ValueError("limit is 1..100000")
+    query = sa.select(audit_events)
+    if actor:
+        query = query.where(audit_events.c.actor == actor)
+    if action:
+        query = query.where(audit_events.c.action.startswith(action, autoescape=True) if action.endswith(".")
+                            else audit_events.c.action == action)
+    if target:
+        query = query.where(audit_events.c.target == target)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.at < until)
+    query = query.order_by(audit_events.c.seq.desc() if newest_first else audit_events.c.seq).limit(limit)
+    with store.read() as conn:
+        return [EventRecord(seq=r["seq"], at=r["at"], actor=r["actor"], action=r["action"], target=r["target"],
+                            details=json.loads(r["details"] or "{}"), result_digest=r["result_digest"],
+                            hash=r["hash"]) for r in conn.execute(query).mappings()]

@@ -110,10 +110,12 @@ def _record(row: Any) -> SealRecord:
 class SealRegistry:
     """Seal records of one home."""
 
-    def __init__(self, home: Home, *, password_policy: PasswordPolicy | None = None) -> None:
+    def __init__(self, home: Home, *, password_policy: PasswordPolicy | None = None,
+                 key_cache: Any = None) -> None:
         self.home = home
         self.authority = CertificateAuthority(home)
         self.policy = password_policy or load_password_policy(home.profiles.directory)
+        self.key_cache = key_cache       # seal.keycache.KeyCache in a long-running server, else None
 
     # ---------------------------------------------------------------- queries
 
@@ -249,8 +251,12 @@ class SealRegistry:
         if record.locked:
             raise SealLocked(f"seal {name} is locked after {record.failed_attempts} wrong passwords; "
                              "an administrator must unlock it (yinxin seal unlock)", seal=name)
+        key = self.key_cache.get(name, record.key_pem, password) if self.key_cache is not None else None
         try:
-            key = load_private_key(record.key_pem, password)
+            if key is None:
+                key = load_private_key(record.key_pem, password)
+                if self.key_cache is not None:
+                    self.key_cache.put(name, record.key_pem, password, key)
         except WrongPassword:
             now = self.home.clock.now()
             with self.home.store.transaction() as conn:

@@ -114,9 +114,14 @@ def _sha256_file(path: Path) -> str:
 
 
 class SealService:
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, *, key_cache: Any = None) -> None:
+        """`key_cache` (a `seal.keycache.KeyCache`) keeps opened seal keys in a server process; every
+        stamp still needs the seal's password (see that module)."""
         self.home = home
-        self.registry = SealRegistry(home)
+        self.registry = SealRegistry(home, key_cache=key_cache)
+        # with a key cache (a server process) the seals' pictures are drawn once, keyed by the
+        # maker-signed SES_Seal that contains the picture
+        self._drawings: dict[str, Any] | None = {} if key_cache is not None else None
 
     # ---------------------------------------------------------------- helpers
 
@@ -142,6 +147,15 @@ class SealService:
         signer = make_signer(key, record.certificate, chain,
                              distid=ca.distid if key.algorithm == "sm2" else None)
         return record, signer
+
+    def _drawing(self, record: SealRecord) -> Any:
+        if self._drawings is None:
+            return record.drawing()
+        key = hashlib.sha256(record.ses_der).hexdigest()
+        drawing = self._drawings.get(key)
+        if drawing is None:
+            drawing = self._drawings[key] = record.drawing()
+        return drawing
 
     def _options(self, record: SealRecord, timestamp_url: str | None,
                  with_validation_info: bool) -> dict[str, Any]:
@@ -188,7 +202,7 @@ class SealService:
                                         riding=riding, riding_min_mm=riding_min_mm, actor=actor,
                                         timestamp_url=timestamp_url, with_validation_info=with_validation_info)
         record, signer = self.open_signer(seal_name, password, actor=actor)
-        result = stamp_pdf(input_path, output_path, signer=signer, drawing=record.drawing(),
+        result = stamp_pdf(input_path, output_path, signer=signer, drawing=self._drawing(record),
                            placement=placement, riding=riding, reason=reason or f"{record.organisation}盖章",
                            riding_min_mm=riding_min_mm,
                            **self._options(record, timestamp_url, with_validation_info))

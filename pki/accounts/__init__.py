@@ -28,6 +28,8 @@ _LAZY = {
     "PasswordChangeRequired": "errors", "PasswordRejected": "errors", "SessionInvalid": "errors",
     "NotPermitted": "errors", "PinError": "errors", "SigningKeyError": "errors",
     "DecisionVerificationFailed": "errors",
+    "ApiTokens": "tokens", "TokenInfo": "tokens", "IssuedToken": "tokens",
+    "change_password": "selfservice", "unlock_key": "selfservice",
 }
 __all__ = sorted(_LAZY)
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 #: the roles an account may hold (besides being a person of an organisation file)
 ROLES = ("admin", "ca_operator", "ra_officer", "seal_admin")
 #: how an actor was authenticated
-METHODS = ("password", "session", "service", "test")
+METHODS = ("password", "session", "token", "service", "test")
 
 _GUARD = object()
 

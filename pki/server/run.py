@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -121,7 +121,7 @@ def _maintainer_main(authority: CertificateAuthority, served: list[ServedCa], op
     maintainer.run(lambda: stopping)
 
 
-def _spawn(role: str, target: Callable[[], None]) -> int:
+def _spawn(role: str, target: Callable[[], None], name: str = "status service") -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -133,47 +133,36 @@ def _spawn(role: str, target: Callable[[], None]) -> int:
     except KeyboardInterrupt:
         pass
     except BaseException:  # the parent logs the exit and starts another
-        log.exception("status service %s failed", role)
+        log.exception("%s %s failed", name, role)
         code = 1
     finally:
         logging.shutdown()
         os._exit(code)
 
 
-def serve(authority: CertificateAuthority, served: list[ServedCa], options: ServeOptions = ServeOptions(),
-          *, on_ready: Callable[[str, int], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT.  `on_ready(host, port)` is called once the socket listens."""
-    if not served:
-        raise ValueError("nothing to serve: no CA")
-    sock = bind(options.host, options.port, options.backlog)
-    host, port = sock.getsockname()[:2]
-    authority.home.store.engine.dispose()   # no connection crosses a fork
-    if on_ready is not None:
-        on_ready(host, port)
-    sys.stdout.flush()
-    sys.stderr.flush()
+def supervise(children: Sequence[tuple[str, Callable[[], None]]], sock: socket.socket, *,
+              name: str = "status service") -> None:
+    """Fork one process per (role, target), start again any that dies (at most once a second), until
+    SIGTERM/SIGINT; then stop them all (SIGTERM, SIGKILL after 10 s) and close `sock`.  The caller
+    binds `sock` and disposes of its database connections before: nothing crosses a fork open."""
+    targets = dict(children)
     roles: dict[int, str] = {}
 
     def start(role: str) -> None:
-        if role == "maintainer":
-            pid = _spawn(role, lambda: (sock.close(), _maintainer_main(authority, served, options)))
-        else:
-            pid = _spawn(role, lambda: _worker_main(authority, served, sock, options))
-        roles[pid] = role
+        roles[_spawn(role, targets[role], name)] = role
 
     old_term = signal.signal(signal.SIGTERM, _stop_handler)
     old_int = signal.signal(signal.SIGINT, _stop_handler)
     try:
-        start("maintainer")
-        for i in range(options.workers):
-            start(f"worker {i + 1}")
+        for role in targets:
+            start(role)
         last_restart = 0.0
         while True:
             pid, status = os.wait()
             role = roles.pop(pid, None)
             if role is None:
                 continue
-            log.warning("status service %s (pid %d) exited with %s; starting another", role, pid,
+            log.warning("%s %s (pid %d) exited with %s; starting another", name, role, pid,
                         os.waitstatus_to_exitcode(status))
             pause = last_restart + 1.0 - time.monotonic()
             if pause > 0:
@@ -209,3 +198,22 @@ def serve(authority: CertificateAuthority, served: list[ServedCa], options: Serv
         sock.close()
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+
+
+def serve(authority: CertificateAuthority, served: list[ServedCa], options: ServeOptions = ServeOptions(),
+          *, on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT.  `on_ready(host, port)` is called once the socket listens."""
+    if not served:
+        raise ValueError("nothing to serve: no CA")
+    sock = bind(options.host, options.port, options.backlog)
+    host, port = sock.getsockname()[:2]
+    authority.home.store.engine.dispose()   # no connection crosses a fork
+    if on_ready is not None:
+        on_ready(host, port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: list[tuple[str, Callable[[], None]]] = [
+        ("maintainer", lambda: (sock.close(), _maintainer_main(authority, served, options)))]
+    children += [(f"worker {i + 1}", lambda: _worker_main(authority, served, sock, options))
+                 for i in range(options.workers)]
+    supervise(children, sock)

@@ -1,0 +1,60 @@
+"""Running the console: one listening socket (TLS when given a certificate), N worker processes.
+
+The parent opens the home (migrating its schema), binds the socket and forks the workers, then only
+supervises them (`pki.server.run.supervise`: a worker that dies is started again; SIGTERM/SIGINT stop
+them all).  Each worker runs uvicorn (uvloop and httptools when installed) with its own database
+connections; the workers of a node — and the nodes sharing one PostgreSQL — hold no state of their
+own that matters: sessions, tokens and documents are in the database, page pictures in the node's
+cache directory named by the bytes' digest.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Callable
+
+from .options import LOOPBACK, ConsoleOptions
+
+log = logging.getLogger("yinxin.console")
+
+
+def check_exposure(options: ConsoleOptions) -> None:
+    """Plain HTTP only on the loopback address, or behind a TLS proxy: the session cookie is Secure
+    (browsers keep it over TLS and on loopback only), and passwords never cross a network in clear."""
+    if not options.tls and not options.proxy_headers and options.host not in LOOPBACK:
+        raise ValueError(f"serving plain HTTP on {options.host}: give --certfile and --keyfile, or put a TLS proxy "
+                         "in front and say --proxy-headers")
+
+
+def _worker(home: Any, options: ConsoleOptions, sock: Any) -> None:
+    import uvicorn
+    from .app import create_app
+    app = create_app(home, options)
+    config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False, log_config=None,
+                            log_level="warning", server_header=False, timeout_keep_alive=15,
+                            backlog=options.backlog, ssl_certfile=options.certfile, ssl_keyfile=options.keyfile,
+                            proxy_headers=options.proxy_headers, forwarded_allow_ips=options.forwarded_allow_ips,
+                            date_header=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(home: Any, options: ConsoleOptions, *, on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve the console until SIGTERM/SIGINT; `on_ready(host, port)` once the socket listens."""
+    from pki.server.run import bind, supervise
+    check_exposure(options)
+    if options.tls:
+        import ssl
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(options.certfile, options.keyfile)    # a bad pair fails here, not in a worker
+    sock = bind(options.host, options.port, options.backlog)
+    host, port = sock.getsockname()[:2]
+    home.store.engine.dispose()              # no connection crosses a fork
+    if on_ready is not None:
+        on_ready(host, port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    supervise([(f"worker {i + 1}", lambda: _worker(home, options, sock)) for i in range(options.workers)], sock,
+              name="console")
+
+
+__all__ = ["serve", "check_exposure"]
