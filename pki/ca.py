@@ -427,7 +427,8 @@ class CertificateAuthority:
                 key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
                 subject_alt_names=app.subject_alt_names,
                 crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
-                ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check)
+                ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check,
+                extended_key_usage_critical=profile.extended_key_usage_critical)
             tbs = build_tbs_certificate(spec, ca_key.public_key().signature_algorithm())
             try:
                 with self.home.store.transaction() as conn:

@@ -55,6 +55,7 @@ class Home:
         # pki's own modules with tables or indexes register their migrations on import: import them
         # before the store migrates, so the schema never depends on which command ran first
         from . import crl_source, presign  # noqa: F401
+        from .tsa import tables as _tsa_tables  # noqa: F401
         policies = policy_dir or os.environ.get("YINXIN_POLICY_DIR") or config.get("policy_dir")
         return cls(path=home, store=Store.open(url), profiles=load_profiles(policies), clock=clock,
                    rand=rand, config=config)

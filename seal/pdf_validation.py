@@ -2,8 +2,8 @@
 
 pyhanko-certvalidator checks every signature it meets — the CMS signature
 over a PDF, each certificate on a path, each CRL and OCSP response — through
-one `SignatureValidator`.  `SM2SignatureValidator` verifies SM2-with-SM3
-(e = SM3(Z ‖ M), Z from the signer's key and the distinguishing ID) with
+one `SignatureValidator`.  `SM2SignatureValidator` (from `pki.certpath`, where
+the timestamp authority's token checks use it too) verifies SM2-with-SM3 with
 yinxin's own SM2 code and hands every other algorithm to pyHanko's default,
 so an SM2 chain and an RSA chain are validated by the same code path.
 
@@ -19,17 +19,11 @@ from typing import Literal
 
 import pki
 from asn1crypto import crl as asn1_crl
-from asn1crypto import keys, ocsp, x509
-from asn1crypto.algos import SignedDigestAlgorithm
-from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from asn1crypto import ocsp, x509
+from pki.certpath import SM2SignatureValidator
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import AlgorithmNotSupported
 from pyhanko_certvalidator.policy_decl import (REQUIRE_REVINFO, CertRevTrustPolicy,
                                                RevocationCheckingPolicy, RevocationCheckingRule)
-from pyhanko_certvalidator.sig_validate import (DEFAULT_VALIDATION_CONTEXT,
-                                                DefaultSignatureValidator,
-                                                SignatureValidationContext,
-                                                SignatureValidator)
 
 from . import cms_signer  # noqa: F401  (checks the SM2/SM3 seams at import)
 
@@ -37,48 +31,6 @@ __all__ = ["SM2SignatureValidator", "RevocationData", "RevocationMode", "validat
            "covered_by", "crl_covers", "ocsp_covers", "declares_ocsp"]
 
 RevocationMode = Literal["available", "require"]
-
-
-class SM2SignatureValidator(SignatureValidator):
-    """SM2-with-SM3 here, everything else through pyHanko's default validator.
-
-    `distid` is the distinguishing ID the signers used (GM/T 0009's
-    ``1234567812345678`` unless the CA says otherwise); it applies to the
-    PDF signature, the certificates, CRLs and OCSP responses alike.
-    """
-
-    def __init__(self, distid: bytes | None = None,
-                 fallback: SignatureValidator | None = None) -> None:
-        self.distid = pki.DEFAULT_DISTID if distid is None else distid
-        self._fallback = fallback or DefaultSignatureValidator()
-
-    def validate_signature(self, signature: bytes, signed_data: bytes,
-                           public_key_info: keys.PublicKeyInfo,
-                           signature_algorithm: SignedDigestAlgorithm,
-                           context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT) -> None:
-        try:
-            mechanism = signature_algorithm.signature_algo
-        except ValueError:
-            mechanism = signature_algorithm["algorithm"].native
-        if mechanism != "sm2":
-            self._fallback.validate_signature(signature, signed_data, public_key_info,
-                                              signature_algorithm, context)
-            return
-        if context.prehashed:
-            # SM2 signs SM3(Z ‖ M): a bare digest of M cannot be checked.
-            raise AlgorithmNotSupported("SM2 signatures need the signed data, not a digest")
-        try:
-            public = pki.public_key_from_spki(public_key_info)
-        except pki.YinxinError as exc:
-            raise CryptoInvalidSignature(f"unusable SM2 public key: {exc}") from None
-        if public.algorithm != "sm2":
-            raise CryptoInvalidSignature(f"SM2 signature but a {public.algorithm} key")
-        try:
-            public.verify(signature, signed_data, distid=self.distid)
-        except pki.InvalidSignature:
-            raise CryptoInvalidSignature("SM2 signature does not verify") from None
-        except ValueError:  # malformed DER (r, s)
-            raise CryptoInvalidSignature("SM2 signature is malformed") from None
 
 
 def _der(item: bytes | object, kind) -> object:
