@@ -34,6 +34,7 @@ from asn1crypto import x509 as asn1_x509
 from .. import oids
 from ..algorithms import PublicKey
 from ..sm2 import sm3
+from . import asn1  # noqa: F401  (RFC 3161: a rejection has no token)
 from .errors import FAILURE_NAMES, RequestRefused
 
 __all__ = ["HASHES", "TimestampRequest", "TokenBuilder", "failure_response", "parse_request",

@@ -28,10 +28,10 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 
-from .. import oids
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import InvalidSignature, YinxinError
 from ..x509 import certificate_public_key, verify_signed_data
+from . import asn1  # noqa: F401  (RFC 3161: a rejection has no token)
 from .errors import MalformedToken, TimestampUnavailable
 from .protocol import HASHES, hash_data
 
