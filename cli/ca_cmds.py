@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from pki.keyfiles import write_file_atomic
+from pki.fileio import write_file_atomic
 
 from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
                      pass_ctx, read_input, read_password)
@@ -385,13 +385,11 @@ def ca_bulk(ctx: Context, ca_name: str | None, profile: str, from_file: str, out
         key_password = read_password(key_password_file, env="YINXIN_KEY_PASSWORD", prompt="Key password",
                                      confirm=True)
     password = ca_password(ca_password_file)
-    from tqdm import tqdm
     bars: list[Any] = []
 
     def progress(_result: Any) -> None:
         if not bars:   # made on the first finished row: errors before it (a wrong password) stay one line
-            bars.append(tqdm(total=len(rows), desc="issuing", unit=" cert", file=sys.stderr, disable=None,
-                             leave=True, dynamic_ncols=True))
+            bars.append(ctx.progress(len(rows), "issuing", " cert"))
         bars[0].update(1)
 
     try:

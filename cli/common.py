@@ -22,6 +22,21 @@ class Context:
     home: Path
     json: bool
     database: str | None = None
+    quiet: bool = False       # only the result (and errors): no progress, no step lines
+    verbose: bool = False     # every detail the command knows
+
+    def say(self, text: str) -> None:
+        """A line of progress or detail: on stderr, never with --json or --quiet."""
+        if not (self.json or self.quiet):
+            click.echo(text, err=True)
+
+    def progress(self, total: int, label: str, unit: str = " item") -> Any:
+        """A progress bar on stderr — only on a terminal, and never with --json or --quiet; else a
+        bar that shows nothing.  Use as a context manager; `.update(n)`."""
+        from tqdm import tqdm
+        show = sys.stderr.isatty() and not (self.json or self.quiet)
+        return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, disable=not show, leave=True,
+                    dynamic_ncols=True)
 
     def emit(self, data: dict[str, Any], text: str | None = None) -> None:
         """Print a result: JSON when --json was given, else `text` (or key: value lines)."""
@@ -38,11 +53,17 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--json on every command (also accepted before the command name)."""
-    def set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            ctx.find_object(Context).json = True
-    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=set_json,
+    """--json, --quiet and --verbose on every command (also accepted before the command name)."""
+    def setter(attribute: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+        def set_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+            if value:
+                setattr(ctx.find_object(Context), attribute, True)
+        return set_flag
+    f = click.option("--verbose", "verbose_", is_flag=True, expose_value=False, callback=setter("verbose"),
+                     help="More detail where the output is long.")(f)
+    f = click.option("--quiet", "quiet_", is_flag=True, expose_value=False, callback=setter("quiet"),
+                     help="Only the result and errors: no progress or step lines.")(f)
+    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=setter("json"),
                         help="Print the result as JSON.")(f)
 
 

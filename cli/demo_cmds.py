@@ -22,7 +22,7 @@ def demo(ctx: Context, demo_home: str | None) -> None:
     path = Path(demo_home) if demo_home else Path(tempfile.mkdtemp(prefix="yinxin-demo-"))
     if path.exists() and any(path.iterdir()):
         raise click.UsageError(f"{path} is not empty: the demo needs a fresh home")
-    result = run_demo(path, say=(lambda _: None) if ctx.json else click.echo)
+    result = run_demo(path, say=(lambda _: None) if (ctx.json or ctx.quiet) else click.echo)
     data = {"home": str(result.home), "sealed_pdf": str(result.sealed_pdf), "doc_number": result.doc_number,
             "document": result.document_id, "incoming_document": result.incoming_id,
             "reports": [str(p) for p in result.reports], "out_dir": str(result.out_dir)}

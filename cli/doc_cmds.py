@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pki.keyfiles import write_file_atomic
+from pki.fileio import write_file_atomic
 
 from .common import Context, json_option, open_home, operator_option, pass_ctx, read_input, read_password
 from .main import cli

@@ -22,11 +22,15 @@ from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 
 import pki
-from pki import x509 as pki_x509
 from pki.errors import YinxinError
 
 from .common import Context, json_option, pass_ctx, read_password
 from .main import cli
+
+#: the names of pki.ALGORITHMS and pki.SCHEMES, written out so that the options can be declared
+#: without importing cryptography (tests/test_cli_startup.py checks they agree)
+ALGORITHM_NAMES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384", "sm2")
+SCHEME_NAMES = ("aes256", "sm4")
 
 #: key size in bits and curve name, for people and for --json
 _KEY_SHAPE = {
@@ -184,10 +188,12 @@ def _kind(data: bytes) -> str:
 
 def _parse_certificate(data: bytes) -> asn1_x509.Certificate:
     """The first certificate of a PEM bundle, or the DER certificate."""
+    from pki import x509 as pki_x509
     return pki_x509.load_certificates(data)[0]
 
 
 def _public_from_certificate(cert: asn1_x509.Certificate) -> pki.PublicKey:
+    from pki import x509 as pki_x509
     return pki_x509.certificate_public_key(cert)
 
 
@@ -217,12 +223,12 @@ def key_group() -> None:
 
 @key_group.command("generate")
 @click.option("--algorithm", "-a", "algorithm", required=True, metavar="ALG",
-              help=f"One of: {', '.join(pki.ALGORITHMS)}.")
+              help=f"One of: {', '.join(ALGORITHM_NAMES)}.")
 @click.option("--out", "-o", required=True, metavar="FILE", help="Private key file to write (PEM, mode 0600).")
 @click.option("--password-file", metavar="FILE", help="First line is the key password "
               "(else YINXIN_PASSWORD, else a prompt).")
 @click.option("--no-password", is_flag=True, help="Write the key unencrypted (default: encrypted).")
-@click.option("--scheme", type=click.Choice(sorted(pki.SCHEMES)), default="aes256", show_default=True,
+@click.option("--scheme", type=click.Choice(sorted(SCHEME_NAMES)), default="aes256", show_default=True,
               help="Key encryption: aes256 (OpenSSL reads it) or sm4 (as GmSSL writes).")
 @click.option("--pub-out", metavar="FILE", help="Also write the public key (PEM SubjectPublicKeyInfo).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
@@ -268,6 +274,7 @@ def key_inspect(ctx: Context, file: str, password_file: str | None) -> None:
     result: dict[str, Any] = {"file": file, "kind": kind,
                               "format": "PEM" if pem.detect(data) else "DER"}
     if kind == "certificate":
+        from pki import x509 as pki_x509
         cert = _parse_certificate(data)
         result.update(_key_facts(_public_from_certificate(cert)))
         result.update({
@@ -401,7 +408,7 @@ def key_verify(ctx: Context, key_file: str | None, cert_file: str | None, passwo
 @click.option("--password-file", metavar="FILE", help="Password for the written key "
               "(else YINXIN_PASSWORD, else a prompt).")
 @click.option("--no-password", is_flag=True, help="Write the key unencrypted (default: encrypted).")
-@click.option("--scheme", type=click.Choice(sorted(pki.SCHEMES)), default="aes256", show_default=True,
+@click.option("--scheme", type=click.Choice(sorted(SCHEME_NAMES)), default="aes256", show_default=True,
               help="Encryption of the written key.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @json_option

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pki.keyfiles import write_file_atomic
+from pki.fileio import write_file_atomic
 
 from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
                      pass_ctx, read_input, read_password)
@@ -254,13 +254,17 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)
     password = _seal_password(password_file)
-    with click.progressbar(length=len(files), label="sealing", file=sys.stderr) as bar:
+    with ctx.progress(len(files), "sealing", " file") as bar:
         items = service.stamp_many(seal_name, password, files, out_dir, placement=placement, riding=riding,
                                    actor=operator, processes=processes, reason=reason,
                                    progress=lambda done, total, item: bar.update(1))
     failed = [i for i in items if not i.ok]
     data = {"sealed": len(items) - len(failed), "failed": [{"file": str(i.source), "error": i.error} for i in failed],
             "out_dir": out_dir}
+    if ctx.verbose and not ctx.json:
+        for item in items:
+            if item.ok:
+                click.echo(f"  sealed: {item.source} → {item.output}")
     ctx.emit(data, f"sealed {len(items) - len(failed)} of {len(items)} file(s) → {out_dir}"
              + "".join(f"\n  failed: {i.source}: {i.error}" for i in failed))
     if failed:
@@ -281,6 +285,8 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
     report = SealService(open_home(ctx)).verify(read_input(pdf, "PDF"), trust=roots)
     if ctx.json:
         ctx.emit(report.to_dict())
+    elif ctx.quiet:
+        click.echo("document: VALID" if report.valid else "document: INVALID")
     else:
         for sig in report.signatures:
             r = sig.report
@@ -293,6 +299,12 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
                        f"revocation={r.revocation.status} certificate={sig.certificate_status or '-'}")
             if sig.seal_maker:
                 click.echo(f"       seal made by {sig.seal_maker} (GB/T 38540 SES_Seal signature valid)")
+            if ctx.verbose:
+                click.echo(f"       digest {r.digest_algorithm}, modification level {r.modification_level}")
+                if r.chain.path:
+                    click.echo("       chain: " + " → ".join(r.chain.path))
+                for revision in r.modified_after:
+                    click.echo(f"       after it: {revision}")
             for problem in sig.problems:
                 click.echo(f"       problem: {problem}")
         for problem in report.problems:

@@ -251,7 +251,7 @@ def ca_import_openssl(ctx: Context, ca_name: str | None, index_path: str, certs_
     authority = CertificateAuthority(open_home(ctx))
     data = read_input(index_path, "index")
     bars: dict[str, tqdm] = {}
-    show_bars = not ctx.json and sys.stderr.isatty()
+    show_bars = not (ctx.json or ctx.quiet) and sys.stderr.isatty()
 
     def progress(phase: str, done: int, total: int) -> None:
         if not show_bars:

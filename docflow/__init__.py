@@ -10,23 +10,32 @@ Public API — everything else in the package is internal::
     flow.act(doc.id, user="chen", action="approve", opinion="同意")
     ...
 """
-from .directory import Organisation, Person, load_organisation_file, parse_organisation
-from .elements import CHINA_TIME, URGENCIES, Digests, Elements
-from .errors import (AttachmentError, ChangedMeanwhile, DirectoryError, DocflowError, DocumentNotFound,
-                     ElementError, FlowStateError, IntegrityFailure, NotAllowed, RouteError,
-                     VerificationFailed)
-from .flow import ACTIONS, DocumentFlow
-from .model import (ArchiveRecord, Attachment, AttachmentInfo, Delivery, Document, LoadResult, LogEntry,
-                    Receipt, TodoItem, Version)
-from .routes import KINDS, OUTGOING_KINDS, ROLES, Route, Step, load_default_routes, load_route_file, parse_route
-from .verification import SealCheck, check_sealed
+from __future__ import annotations
 
-__all__ = [
-    "DocumentFlow", "ACTIONS", "Organisation", "Person", "load_organisation_file", "parse_organisation",
-    "CHINA_TIME", "URGENCIES", "Digests", "Elements",
-    "DocflowError", "DirectoryError", "RouteError", "DocumentNotFound", "ElementError", "AttachmentError",
-    "NotAllowed", "FlowStateError", "IntegrityFailure", "VerificationFailed", "ChangedMeanwhile",
-    "ArchiveRecord", "Attachment", "AttachmentInfo", "Delivery", "Document", "LoadResult", "LogEntry", "Receipt",
-    "TodoItem", "Version", "KINDS", "OUTGOING_KINDS", "ROLES", "Route", "Step", "load_default_routes",
-    "load_route_file", "parse_route", "SealCheck", "check_sealed",
-]
+import importlib
+from typing import Any
+
+# imported on first use (PEP 562): `import docflow.store` (the tables, for migrations) stays light
+_LAZY = {
+    "Organisation": "directory", "Person": "directory", "load_organisation_file": "directory",
+    "parse_organisation": "directory",
+    "CHINA_TIME": "elements", "URGENCIES": "elements", "Digests": "elements", "Elements": "elements",
+    "AttachmentError": "errors", "ChangedMeanwhile": "errors", "DirectoryError": "errors", "DocflowError": "errors",
+    "DocumentNotFound": "errors", "ElementError": "errors", "FlowStateError": "errors", "IntegrityFailure": "errors",
+    "NotAllowed": "errors", "RouteError": "errors", "VerificationFailed": "errors",
+    "ACTIONS": "flow", "DocumentFlow": "flow",
+    "ArchiveRecord": "model", "Attachment": "model", "AttachmentInfo": "model", "Delivery": "model",
+    "Document": "model", "LoadResult": "model", "LogEntry": "model", "Receipt": "model", "TodoItem": "model",
+    "Version": "model",
+    "KINDS": "routes", "OUTGOING_KINDS": "routes", "ROLES": "routes", "Route": "routes", "Step": "routes",
+    "load_default_routes": "routes", "load_route_file": "routes", "parse_route": "routes",
+    "SealCheck": "verification", "check_sealed": "verification",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'docflow' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

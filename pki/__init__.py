@@ -3,30 +3,29 @@
 Public API — everything else in the package is internal.
 """
 from . import oids  # registers the SM2/SM3/SM4 OIDs with asn1crypto before anything parses
-from .algorithms import (ALGORITHMS, PrivateKey, PublicKey, SM2PrivateKey, SM2PublicKey,
-                         generate_key, public_key_from_spki)
 from .clock import SYSTEM_CLOCK, Clock, FixedClock, SystemClock
 from .errors import (AuditError, CertificateError, Conflict, InvalidSignature, KeyFileError,
                      NotFound, PkiError, PolicyError, StateError, StoreError, UnknownAlgorithm,
                      WrongPassword, YinxinError)
-from .keyfiles import (SCHEMES, decrypt_pkcs8, encrypt_pkcs8, load_pkcs12, load_private_key,
-                       load_public_key, write_file_atomic)
 from .rand import SYSTEM_RANDOM, RandomSource, SystemRandom
-from .sm2 import DEFAULT_DISTID, available_backends, default_backend, sm3
+from .version import __version__
 
 __all__ = [
-    "ALGORITHMS", "PrivateKey", "PublicKey", "SM2PrivateKey", "SM2PublicKey", "generate_key",
-    "public_key_from_spki", "SYSTEM_CLOCK", "Clock", "FixedClock", "SystemClock",
+    "SYSTEM_CLOCK", "Clock", "FixedClock", "SystemClock",
     "AuditError", "CertificateError", "Conflict", "InvalidSignature", "KeyFileError", "NotFound",
     "PkiError", "PolicyError", "StateError", "StoreError", "UnknownAlgorithm", "WrongPassword",
-    "YinxinError", "SCHEMES", "decrypt_pkcs8", "encrypt_pkcs8", "load_pkcs12", "load_private_key",
-    "load_public_key", "write_file_atomic", "SYSTEM_RANDOM", "RandomSource", "SystemRandom",
-    "DEFAULT_DISTID", "available_backends", "default_backend", "sm3", "oids",
+    "YinxinError", "SYSTEM_RANDOM", "RandomSource", "SystemRandom", "oids", "__version__",
 ]
 
-# The CA, store and status API: imported on first use (PEP 562), so that `import pki` for keys
-# stays light and does not pull in SQLAlchemy.
+# Keys, the CA, store and status API: imported on first use (PEP 562), so that `import pki` (and the
+# CLI's start) stays light: no cryptography, no SQLAlchemy until something needs them.
 _LAZY = {
+    "ALGORITHMS": "algorithms", "PrivateKey": "algorithms", "PublicKey": "algorithms",
+    "SM2PrivateKey": "algorithms", "SM2PublicKey": "algorithms", "generate_key": "algorithms",
+    "public_key_from_spki": "algorithms",
+    "SCHEMES": "keyfiles", "decrypt_pkcs8": "keyfiles", "encrypt_pkcs8": "keyfiles", "load_pkcs12": "keyfiles",
+    "load_private_key": "keyfiles", "load_public_key": "keyfiles", "write_file_atomic": "keyfiles",
+    "DEFAULT_DISTID": "sm2", "available_backends": "sm2", "default_backend": "sm2", "sm3": "sm2",
     "Home": "home", "CertificateAuthority": "ca", "CaInfo": "ca", "CertificateRecord": "ca", "Issued": "ca",
     "REVOCATION_REASONS": "ca", "purge": "ca", "RegistrationAuthority": "ra", "Application": "ra",
     "Profile": "profiles", "load_profiles": "profiles", "Store": "store",

@@ -8,12 +8,7 @@ PBES2 is implemented once here for both schemes, so that SM2 keys (which
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Iterator
 
 from asn1crypto import algos, core, keys, pem
 from cryptography.hazmat.primitives import hashes, padding, serialization
@@ -25,6 +20,7 @@ from . import oids
 from .algorithms import (PrivateKey, PublicKey, SM2PrivateKey, _from_cryptography,
                          public_key_from_spki)
 from .errors import KeyFileError, UnknownAlgorithm, WrongPassword
+from .fileio import atomic_output, write_file_atomic  # noqa: F401  (re-exported: the public names)
 from .rand import SYSTEM_RANDOM, RandomSource
 
 
@@ -269,32 +265,3 @@ def private_key_to_pem(key: PrivateKey, password: bytes | None, *, scheme: str =
     return pem.armor("ENCRYPTED PRIVATE KEY", encrypt_pkcs8(info, password, scheme=scheme, rand=rand))
 
 
-@contextmanager
-def atomic_output(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[tuple[IO[bytes], Path]]:
-    """A temporary file beside `path` (opened r+b), fsynced and renamed over `path` only if the
-    block succeeds; on any error it is removed and `path` is untouched: never a half-written file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "r+b") as fh:
-            yield fh, tmp
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_file_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
-    """Write to a temporary file beside `path`, fsync, rename: never a half-written file."""
-    with atomic_output(path, mode=mode) as (fh, _tmp):
-        fh.write(data)

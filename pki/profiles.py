@@ -157,12 +157,21 @@ def load_profiles(policy_dir: str | Path | None = None) -> ProfileSet:
     """Every ``profiles/*.yaml`` of the policy directory, validated; errors name file and field."""
     directory = Path(policy_dir) if policy_dir else default_policy_dir()
     profile_dir = directory / "profiles"
+    todo = ("point YINXIN_POLICY_DIR (or policy_dir: in the home's config.yaml) at a directory written by "
+            "`yinxin policies export DIR`, or unset it to use the defaults")
+    if not directory.is_dir():
+        state = "is not a directory" if directory.exists() else "does not exist"
+        raise PolicyError(f"policy directory {directory} {state}: {todo}", file=str(directory))
     if not profile_dir.is_dir():
-        raise PolicyError(f"no profiles directory in policy directory {directory}", file=str(directory))
+        raise PolicyError(f"no profiles directory in policy directory {directory}: {todo}", file=str(directory))
     profiles: dict[str, Profile] = {}
     for path in sorted(profile_dir.glob("*.yaml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read the policy file ({exc.strerror})", file=str(path)) from None
+        except UnicodeDecodeError:
+            raise PolicyError(f"{path}: not UTF-8 text", file=str(path)) from None
         except yaml.YAMLError as exc:
             raise PolicyError(f"{path}: not valid YAML ({exc.__class__.__name__})", file=str(path)) from None
         profile = Profile.from_mapping(data, str(path))

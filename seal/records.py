@@ -3,7 +3,7 @@ lockout and unlock, export.  Only the seal custodian's password opens a seal's k
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,7 @@ class SealRecord:
     locked: bool
     created_at: datetime
     created_by: str
+    drawing_data: bytes | None = field(default=None, repr=False)   # SealDrawing.to_bytes(), made at creation
 
     @property
     def certificate(self) -> asn1_x509.Certificate:
@@ -66,9 +67,13 @@ class SealRecord:
                         seal_name=self.label if self.seal_type != "personal" else self.label)
 
     def drawing(self) -> Any:
-        """The seal's picture: the administrator's PNG, or the vector seal."""
+        """The seal's picture: the administrator's PNG, or the vector seal as drawn when the seal was
+        made (seals made before 0.2 are drawn again, with the fonts this machine has)."""
         if self.picture_kind == "png" and self.picture_png is not None:
             return drawing_from_png(self.picture_png, self.width_mm)
+        if self.drawing_data is not None:
+            from .appearance.drawing import SealDrawing
+            return SealDrawing.from_bytes(self.drawing_data)
         return draw_seal(self.spec())
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +91,7 @@ def _record(row: Any) -> SealRecord:
         "name", "es_id", "organisation", "seal_type", "label", "custodian", "cert_serial", "cert_der",
         "algorithm", "valid_from", "valid_to", "picture_kind", "picture_png", "width_mm", "height_mm",
         "ses_der", "key_pem", "must_change_password", "failed_attempts", "locked", "created_at", "created_by")},
-        ca=row["ca_name"])
+        ca=row["ca_name"], drawing_data=row["drawing"])
 
 
 class SealRegistry:
@@ -183,6 +188,7 @@ class SealRegistry:
                     key_pem=key.to_pem(password, scheme=scheme, rand=self.home.rand), valid_from=now,
                     valid_to=valid_to, picture_kind="png" if picture_png is not None else "vector",
                     picture_png=picture_png, width_mm=width_mm, height_mm=height_mm, ses_der=ses_der,
+                    drawing=drawing.to_bytes() if picture_png is None else None,
                     must_change_password=self.policy.change_on_first_use, failed_attempts=0, locked=False,
                     created_at=now, created_by=operator)
                 audit.append(conn, at=now, actor=operator, action="seal.create", target=f"seal:{name}",

@@ -23,6 +23,8 @@ seals = sa.Table(
     sa.Column("valid_to", UtcDateTime, nullable=False),
     sa.Column("picture_kind", sa.String(8), nullable=False),   # vector | png
     sa.Column("picture_png", sa.LargeBinary),                  # the administrator's PNG, when given
+    # the vector picture as drawn at creation (SealDrawing.to_bytes); NULL for seals made before 0.2
+    sa.Column("drawing", sa.LargeBinary),
     sa.Column("width_mm", sa.Float, nullable=False),
     sa.Column("height_mm", sa.Float, nullable=False),
     sa.Column("ses_der", sa.LargeBinary, nullable=False),      # GB/T 38540 SES_Seal signed by the maker
@@ -34,3 +36,12 @@ seals = sa.Table(
 )
 
 register_migration(100, "electronic seals", (seals,))
+
+
+def _add_drawing_column(conn: sa.engine.Connection) -> None:
+    if "drawing" not in {c["name"] for c in sa.inspect(conn).get_columns("seals")}:
+        conn.execute(sa.text("ALTER TABLE seals ADD COLUMN drawing " +
+                             ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB")))
+
+
+register_migration(101, "seals keep their vector picture as drawn at creation", (), step=_add_drawing_column)

@@ -5,6 +5,7 @@ pyHanko's validator, pdftoppm renderings and pdftotext's word boxes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -321,7 +322,7 @@ def test_stamp_batch(cli, tmp_path):
                    "--password-file", cli.password, "--anchor", ORG, "--json")
     assert good.code == 0, good
     assert json.loads(good.out) == {"sealed": 3, "failed": [], "out_dir": str(tmp_path / "out")}
-    assert "sealing" in good.err
+    assert good.err == ""                    # no progress bar off a terminal
     for i in range(3):
         assert "Signature is Valid." in pdfsig(tmp_path / "out" / f"doc{i}.pdf")
     (src / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog\n")
@@ -332,6 +333,53 @@ def test_stamp_batch(cli, tmp_path):
     assert summary["sealed"] == 3 and [Path(f["file"]).name for f in summary["failed"]] == ["corrupt.pdf"]
     assert summary["failed"][0]["error"]
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["doc0.pdf", "doc1.pdf", "doc2.pdf"]
+    (src / "corrupt.pdf").unlink()
+    verbose = cli.run("seal", "stamp-batch", src, "--out-dir", tmp_path / "out3", "--seal", "bj-contract",
+                      "--password-file", cli.password, "--anchor", ORG, "--verbose")
+    assert verbose.code == 0 and verbose.out.count("  sealed: ") == 3 and "sealed 3 of 3" in verbose.out, verbose
+    quiet = cli.run("seal", "verify", tmp_path / "out3" / "doc0.pdf", "--quiet")
+    assert (quiet.code, quiet.out, quiet.err) == (0, "document: VALID\n", ""), quiet
+    detailed = cli.run("seal", "verify", tmp_path / "out3" / "doc0.pdf", "--verbose")
+    assert detailed.code == 0 and "chain: " in detailed.out and "document: VALID" in detailed.out, detailed
+
+
+def test_stamp_batch_shows_progress_on_a_terminal(cli, tmp_path):
+    """Run under a pseudo-terminal: the bar shows on stderr there, and --quiet hides it."""
+    import pty
+    import subprocess
+    from ca_helpers import cli_environment, console_script
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "doc.pdf").write_bytes(document_pdf())
+
+    def on_terminal(*extra):
+        import fcntl
+        import struct
+        import termios
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))   # a terminal's size
+        proc = subprocess.run([console_script(), "seal", "stamp-batch", str(src), "--out-dir",
+                               str(tmp_path / f"out{len(extra)}"), "--seal", "bj-contract", "--password-file",
+                               str(cli.password), "--anchor", ORG, *extra],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+                              env=cli_environment(cli.home), timeout=300)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+    code, err = on_terminal()
+    assert code == 0 and "sealing" in err and "1/1" in err, err
+    code, err = on_terminal("--quiet")
+    assert code == 0 and "sealing" not in err, err
 
 
 # --------------------------------------------------------------------------- verification

@@ -15,6 +15,7 @@ import yaml
 from ca_helpers import VFY_DISTID, openssl
 from pki.errors import NotFound, PolicyError, WrongPassword
 from pki.x509 import certificate_to_pem
+from seal.appearance import draw_seal
 from seal.errors import (PasswordPolicyError, SealError, SealLocked, SealNotFound, SealPasswordError,
                          SealStateError)
 from seal_support import (CA_PASSWORD, ORG, SEAL_INITIAL, SEAL_PASSWORD, WRONG_PASSWORD, audit_events,
@@ -71,6 +72,9 @@ def test_every_seal_type_has_its_record_picture_and_window(world, name, ca, seal
         assert record.width_mm == pytest.approx(record.height_mm) and 10 <= record.width_mm < 40
     drawing = record.drawing()
     assert drawing.width_pt == pytest.approx(record.width_mm * 72 / 25.4, abs=0.01)
+    # the picture as drawn at creation is kept, exactly: stamping needs no font
+    assert record.drawing_data is not None and drawing == draw_seal(record.spec())
+    assert drawing.pdf_content() == draw_seal(record.spec()).pdf_content()
     cert = world.authority.show(record.cert_serial, ca=ca)
     assert cert.status == "issued" and cert.profile == "seal"
     assert record.valid_to - record.valid_from == timedelta(days=1095) or record.valid_to == cert.not_after
@@ -294,3 +298,18 @@ def test_usable_only_inside_the_window_with_an_issued_certificate(world):
     assert info.value.data["status"] == "held"
     world.authority.release(record.cert_serial, ca=record.ca)
     registry.check_usable(record, world.clock.now())
+
+
+def test_a_seal_made_before_the_drawing_was_kept_is_drawn_again(world):
+    """Seals of 0.1 homes have no stored drawing (migration 101 only adds the column)."""
+    import sqlite3
+    name = TYPES[0][0]
+    kept = world.registry.get(name).drawing()
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("UPDATE seals SET drawing = NULL WHERE name = ?", (name,))
+    try:
+        record = world.registry.get(name)
+        assert record.drawing_data is None and record.drawing() == kept
+    finally:
+        with sqlite3.connect(world.db) as conn:
+            conn.execute("UPDATE seals SET drawing = ? WHERE name = ?", (kept.to_bytes(), name))

@@ -1,6 +1,8 @@
 """The drawn seal: filled vector shapes, and their PDF, SVG and PNG forms."""
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass, field
 
 from .geometry import PathOps
@@ -40,6 +42,25 @@ class SealDrawing:
     @property
     def height_mm(self) -> float:
         return self.height_pt / MM
+
+    def to_bytes(self) -> bytes:
+        """The drawing as compressed JSON: what a seal record keeps, so that stamping needs no font
+        and a seal looks the same whatever fonts the stamping machine has."""
+        data = {"v": 1, "w": self.width_pt, "h": self.height_pt, "color": list(self.color),
+                "type": self.seal_type, "font": self.font_path, "index": self.font_index,
+                "shapes": [[[[op, list(args)] for op, args in s.ops], s.even_odd, s.role] for s in self.shapes]}
+        return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "SealDrawing":
+        """The inverse of `to_bytes` (floats round-trip exactly through JSON)."""
+        obj = json.loads(zlib.decompress(data))
+        if obj.get("v") != 1:
+            raise ValueError(f"unknown seal drawing version {obj.get('v')!r}")
+        shapes = tuple(Shape(tuple((str(op), tuple(float(a) for a in args)) for op, args in ops), bool(even_odd),
+                             str(role)) for ops, even_odd, role in obj["shapes"])
+        return cls(float(obj["w"]), float(obj["h"]), tuple(int(c) for c in obj["color"]),  # type: ignore[arg-type]
+                   shapes, seal_type=str(obj["type"]), font_path=str(obj["font"]), font_index=int(obj["index"]))
 
     def pdf_content(self) -> bytes:
         """Content-stream operators: paths only, fill colour set inside, q/Q balanced."""
