@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from pki.keyfiles import write_file_atomic
+from pki.fileio import write_file_atomic
 
 from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
                      pass_ctx, read_input, read_password)
