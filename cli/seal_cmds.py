@@ -9,7 +9,7 @@ import click
 from pki.fileio import write_file_atomic
 
 from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
-                     pass_ctx, read_input, read_password)
+                     parse_time, pass_ctx, read_input, read_password)
 from .main import cli
 
 
@@ -183,6 +183,39 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
     return ExistingField(field)  # type: ignore[arg-type]
 
 
+def timestamp_options(f):  # type: ignore[no-untyped-def]
+    """--timestamp-url / --tsa (with --tsa-password-file): where timestamps come from."""
+    for option in reversed([
+        click.option("--timestamp-url", help="An RFC 3161 TSA over HTTP (e.g. yinxin serve's /tsa/NAME)."),
+        click.option("--tsa", "tsa_name", help="This home's TSA NAME, in process."),
+        click.option("--tsa-password-file", type=click.Path(dir_okay=False),
+                     help="Password of the TSA's key (else $YINXIN_TSA_PASSWORD or a prompt)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _timestamper(home, timestamp_url: str | None, tsa_name: str | None,  # type: ignore[no-untyped-def]
+                 tsa_password_file: str | None, *, required: bool = False):
+    """A pki.tsa.Timestamper from the options (None when neither is given and none is required)."""
+    if timestamp_url and tsa_name:
+        raise click.UsageError("give --tsa NAME or --timestamp-url URL, not both")
+    if timestamp_url:
+        if not timestamp_url.startswith(("http://", "https://")):
+            raise click.UsageError("--timestamp-url must be an http:// or https:// URL")
+        from pki.tsa import HttpTimestamper
+        return HttpTimestamper(timestamp_url)
+    if tsa_name:
+        from pki.tsa import LocalTimestamper, TimestampAuthority
+        authority = TimestampAuthority(home)
+        authority.get(tsa_name)                 # an unknown TSA: say so before the password prompt
+        password = read_password(tsa_password_file, env="YINXIN_TSA_PASSWORD", prompt="TSA key password")
+        return LocalTimestamper(authority.load(tsa_name, password))
+    if required:
+        raise click.UsageError("give --tsa NAME or --timestamp-url URL")
+    return None
+
+
 def placement_options(f):  # type: ignore[no-untyped-def]
     """The placement options shared by `seal stamp`, `seal stamp-batch` and `doc seal`."""
     for option in reversed([
@@ -204,25 +237,34 @@ def placement_options(f):  # type: ignore[no-untyped-def]
               help="Seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
 @placement_options
 @click.option("--reason", help="Reason recorded in the signature.")
-@click.option("--timestamp-url", help="RFC 3161 timestamp authority URL.")
-@click.option("--with-validation-info", is_flag=True, help="Embed the chain and revocation data (DSS).")
+@timestamp_options
+@click.option("--with-validation-info", is_flag=True,
+              help="Embed the chains and CRLs/OCSP of the signer and of the TSA (DSS): PAdES B-LT.")
+@click.option("--archive-timestamp", is_flag=True,
+              help="Then add a document timestamp over it all: PAdES B-LTA (needs --tsa or --timestamp-url).")
 @operator_option
 @json_option
 @pass_ctx
 def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, password_file: str | None,
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-               reason: str | None, timestamp_url: str | None, with_validation_info: bool, operator: str) -> None:
-    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3)."""
+               reason: str | None, timestamp_url: str | None, tsa_name: str | None, tsa_password_file: str | None,
+               with_validation_info: bool, archive_timestamp: bool, operator: str) -> None:
+    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3), with a timestamp if asked."""
     placement = _placement(page, at, anchor, field)
     if Path(output_pdf).resolve() == Path(input_pdf).resolve():
         raise click.UsageError("OUTPUT_PDF must not be INPUT_PDF: a seal is an incremental update written "
                                "to a new file")
+    if archive_timestamp and not (timestamp_url or tsa_name):
+        raise click.UsageError("--archive-timestamp needs a TSA: --tsa NAME or --timestamp-url URL")
     from seal.service import SealService
-    service = SealService(open_home(ctx))
+    home = open_home(ctx)
+    service = SealService(home)
     service.registry.get(seal_name)  # unknown seal: say so before the password prompt
+    stamper = _timestamper(home, timestamp_url, tsa_name, tsa_password_file)
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
                                 placement=placement, riding=riding, actor=operator, reason=reason,
-                                timestamp_url=timestamp_url, with_validation_info=with_validation_info)
+                                timestamper=stamper, with_validation_info=with_validation_info,
+                                archive_timestamp=archive_timestamp)
     ctx.emit({"output": str(result.output), "field": result.field_name, "page": result.page,
               "rect": list(result.rect), "riding_pages": result.riding_pages,
               "signature_algorithm": result.signature_algorithm, "digest_algorithm": result.digest_algorithm,
@@ -274,27 +316,45 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
 @seal_group.command("verify")
 @click.argument("pdf", type=click.Path(dir_okay=False))
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False),
-              help="Extra trusted root certificate (PEM/DER); the home's CAs are trusted by default.")
+              help="Trusted root certificate (PEM/DER), repeatable; the home's CAs are trusted too unless --offline.")
+@click.option("--at", "at_text", help="Judge at this time (ISO 8601, e.g. 2035-06-01T08:00:00Z; default now) what "
+                                      "no timestamp proves earlier.")
+@click.option("--offline", is_flag=True, help="Use only the file and the --trust roots: no home records, no network.")
 @json_option
 @pass_ctx
-def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
-    """Verify every seal of a PDF; exit 0 only if all are valid and nothing unsigned follows the last."""
+def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], at_text: str | None, offline: bool) -> None:
+    """Verify every seal of a PDF at the time its timestamps prove.
+
+    Exit 0 valid, 1 invalid (tampered, revoked before the proven time, not a seal), 3 indeterminate
+    (cannot be decided: no proof of existence before the certificate expired, revocation data
+    missing), 2 bad input."""
     from pki.x509 import load_certificates
-    from seal.service import SealService
+    from seal.pdf_verify import VERDICTS
+    from seal.service import SealService, verify_offline
+    at = parse_time(at_text) if at_text else None
     roots = [c for path in trust for c in load_certificates(read_input(path, "trust certificate"))]
-    report = SealService(open_home(ctx)).verify(read_input(pdf, "PDF"), trust=roots)
+    data = read_input(pdf, "PDF")
+    if offline:
+        if not roots:
+            raise click.UsageError("--offline trusts only the --trust roots: give at least one")
+        report = verify_offline(data, trust=roots, at=at)
+    else:
+        report = SealService(open_home(ctx)).verify(data, trust=roots, at=at)
     if ctx.json:
         ctx.emit(report.to_dict())
     elif ctx.quiet:
-        click.echo("document: VALID" if report.valid else "document: INVALID")
+        click.echo(f"document: {report.verdict.upper()}")
     else:
         for sig in report.signatures:
             r = sig.report
-            mark = "VALID" if sig.valid else "INVALID"
-            click.echo(f"{mark}  {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
+            click.echo(f"{sig.verdict.upper()}  {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
                        f"signer={r.signer_subject} serial={r.signer_serial:X}")
             click.echo(f"       algorithm {r.algorithm}, signed {r.signing_time:%Y-%m-%d %H:%M:%S}"
                        if r.signing_time else f"       algorithm {r.algorithm}")
+            if r.proof is not None:
+                click.echo(f"       proven {r.proof.time:%Y-%m-%d %H:%M:%S} by {r.proof.describe()}")
+            elif r.judged_at is not None:
+                click.echo(f"       no timestamp proves it: judged at {r.judged_at:%Y-%m-%d %H:%M:%S}")
             click.echo(f"       intact={r.intact} coverage={r.coverage} chain={'trusted' if r.chain.trusted else 'NOT trusted'} "
                        f"revocation={r.revocation.status} certificate={sig.certificate_status or '-'}")
             if sig.seal_maker:
@@ -307,8 +367,41 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...]) -> None:
                     click.echo(f"       after it: {revision}")
             for problem in sig.problems:
                 click.echo(f"       problem: {problem}")
+            for note in sig.notes:
+                click.echo(f"       note: {note}")
+        for ts in report.engine.document_timestamps:
+            click.echo(f"{ts.verdict.upper()}  document timestamp {ts.field_name} (revision {ts.revision}) "
+                       f"{ts.gen_time:%Y-%m-%d %H:%M:%S} by {ts.tsa}" if ts.gen_time else
+                       f"{ts.verdict.upper()}  document timestamp {ts.field_name}")
+            for problem in ts.problems:
+                click.echo(f"       problem: {problem}")
         for problem in report.problems:
             click.echo(f"problem: {problem}")
-        click.echo("document: VALID" if report.valid else "document: INVALID")
-    if not report.valid:
-        sys.exit(1)    # click's ctx.exit(1) is lost under main()'s standalone_mode=False
+        click.echo(f"document: {report.verdict.upper()}" + (" (offline)" if report.offline else ""))
+    code = VERDICTS[report.verdict]
+    if code:
+        sys.exit(code)    # click's ctx.exit(n) is lost under main()'s standalone_mode=False
+
+
+@seal_group.command("extend")
+@click.argument("pdf", type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The extended PDF (a new file).")
+@timestamp_options
+@operator_option
+@json_option
+@pass_ctx
+def seal_extend(ctx: Context, pdf: str, out: str, timestamp_url: str | None, tsa_name: str | None,
+                tsa_password_file: str | None, operator: str) -> None:
+    """Archive renewal: add fresh validation data and a new document timestamp to a sealed PDF
+    (earlier signatures untouched)."""
+    if Path(out).resolve() == Path(pdf).resolve():
+        raise click.UsageError("--out must not be the input: the renewal is written to a new file")
+    from seal.service import SealService
+    home = open_home(ctx)
+    stamper = _timestamper(home, timestamp_url, tsa_name, tsa_password_file, required=True)
+    result = SealService(home).extend(pdf, out, timestamper=stamper, actor=operator)
+    ctx.emit({"output": str(result.output), "timestamp": result.timestamp_time.isoformat(),
+              "tsa": result.tsa_subject, "tsa_certificate_not_after": result.timestamp_not_after.isoformat(),
+              "signatures": result.signatures, "size": result.size},
+             f"extended → {result.output}: document timestamp {result.timestamp_time:%Y-%m-%d %H:%M:%S} by "
+             f"{result.tsa_subject} (valid until {result.timestamp_not_after:%Y-%m-%d})")

@@ -8,7 +8,7 @@ import click
 from pki.fileio import write_file_atomic
 
 from .common import (Context, ca_password, ca_password_option, json_option, open_home, operator_option,
-                     pass_ctx, read_input, read_password)
+                     parse_time, pass_ctx, read_input, read_password)
 from .main import cli
 
 
@@ -173,13 +173,3 @@ def tsa_verify(ctx: Context, token_file: str, data_file: str | None, digest: str
     ctx.emit(result.to_dict(), f"{result.verdict.upper()}: token {token.serial:X} at {token.gen_time.isoformat()}"
              + "".join(f"\n  problem: {p}" for p in result.problems))
     sys.exit({"valid": 0, "invalid": 1, "indeterminate": 3}[result.verdict])
-
-
-def parse_time(text: str):  # type: ignore[no-untyped-def]
-    """ISO 8601 (a date, or date and time; UTC when no zone is given)."""
-    from datetime import datetime, timezone
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.UsageError(f"{text!r} is not an ISO 8601 time (e.g. 2030-05-01T08:00:00Z)") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -128,22 +128,25 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
                        extra_crls: Iterable[asn1_crl.CertificateList] = (),
                        extra_ocsps: Iterable[ocsp.OCSPResponse] = (),
                        signer: x509.Certificate | None = None,
-                       distid: bytes | None = None) -> ValidationContext:
+                       distid: bytes | None = None, mode: RevocationMode | None = None) -> ValidationContext:
     """A pyHanko validation context that trusts exactly `trust_roots` (never the
     system's list), validates at `moment`, fetches nothing, and checks SM2.
 
-    Revocation (see `RevocationData`): when information about `signer` is at
-    hand, checking it is mandatory for the end-entity certificate; CA
-    certificates are checked when they declare where their status is published.
-    (An OCSP response about a certificate that names no responder is not seen
-    by path validation; `seal.pdf_verify` checks it separately.)
+    Revocation (see `RevocationData`; `mode` overrides its mode): when information about
+    `signer` is at hand, checking it is mandatory for the end-entity certificate; CA
+    certificates are checked when they declare where their status is published.  Revocation
+    data issued after `moment` counts (retroactively: a CRL published later still tells
+    whether the certificate was revoked *at* `moment`; a revocation dated after `moment`
+    does not make it revoked then).  (An OCSP response about a certificate that names no
+    responder is not seen by path validation; `seal.pdf_verify` checks it separately.)
     """
     if moment.tzinfo is None:
         raise ValueError("moment must be timezone-aware")
     roots = [_der(c, x509.Certificate) for c in trust_roots]
     crls = [*(revocation.parsed_crls() if revocation else ()), *extra_crls]
     ocsps = [*(revocation.parsed_ocsps() if revocation else ()), *extra_ocsps]
-    if revocation is not None and revocation.mode == "require":
+    mode = mode or (revocation.mode if revocation is not None else "available")
+    if mode == "require":
         policy = REQUIRE_REVINFO
     else:
         ee_rule = (RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
@@ -153,6 +156,6 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
     return ValidationContext(
         trust_roots=roots, other_certs=list(other_certs), moment=moment,
         allow_fetching=False, crls=crls, ocsps=ocsps,
-        revinfo_policy=CertRevTrustPolicy(policy),
+        revinfo_policy=CertRevTrustPolicy(policy, retroactive_revinfo=True),
         signature_validator=SM2SignatureValidator(distid),
     )

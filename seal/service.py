@@ -23,15 +23,17 @@ from pki.home import Home
 from pki.status import latest_crl
 
 from .cms_signer import make_signer
+from .errors import ValidationDataMissing
 from .pdf_placement import AnchorText, AtPosition, ExistingField, Placement
 from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
+from .pdf_timestamps import ExtendResult, extend_pdf
 from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
 from .records import SealRecord, SealRegistry
 from .ses import verify_seal
 
 __all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
-           "AnchorText", "ExistingField"]
+           "AnchorText", "ExistingField", "verify_offline"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class SignatureCheck:
     problems: tuple[str, ...]
     valid: bool
     seal_maker: str | None = None        # the CA whose signature over the seal (SES_Seal) verified
+    verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
+    notes: tuple[str, ...] = ()          # worth knowing, not changing the verdict
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
+        if self.valid != (self.verdict == "valid"):
+            raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
         r = self.report
@@ -51,13 +61,18 @@ class SignatureCheck:
                 "organisation": self.organisation, "signer": r.signer_subject,
                 "serial": f"{r.signer_serial:X}", "algorithm": r.algorithm, "digest": r.digest_algorithm,
                 "signing_time": r.signing_time.isoformat() if r.signing_time else None,
+                "proven_time": r.proven_time.isoformat() if r.proven_time else None,
+                "proven_by": r.proof.to_dict() | {"text": r.proof.describe()} if r.proof else None,
+                "judged_at": r.judged_at.isoformat() if r.judged_at else None,
                 "intact": r.intact, "signature_valid": r.signature_valid, "coverage": r.coverage,
                 "modified_after": list(r.modified_after),
                 "chain": {"trusted": r.chain.trusted, "reason": r.chain.reason, "path": list(r.chain.path)},
                 "revocation": {"status": r.revocation.status, "reason": r.revocation.reason,
-                               "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None},
+                               "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None,
+                               "after_proven_time": r.revocation.after_proven_time},
                 "certificate_status": self.certificate_status, "seal_maker": self.seal_maker,
-                "problems": list(self.problems), "valid": self.valid}
+                "problems": list(self.problems), "notes": list(self.notes), "verdict": self.verdict,
+                "valid": self.valid}
 
 
 @dataclass(frozen=True)
@@ -67,11 +82,39 @@ class SealVerification:
     engine: VerificationReport
     problems: tuple[str, ...]
     valid: bool
+    verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
+    offline: bool = False                # judged on the file and the given roots alone
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
+        if self.valid != (self.verdict == "valid"):
+            raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "revisions": self.engine.revisions,
+        return {"verdict": self.verdict, "valid": self.valid, "offline": self.offline,
+                "at": self.engine.at.isoformat() if self.engine.at else None, "revisions": self.engine.revisions,
                 "modified_after_last_signature": self.engine.modified_after_last_signature,
-                "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures]}
+                "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures],
+                "document_timestamps": [t.to_dict() for t in self.engine.document_timestamps]}
+
+
+def verify_offline(pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_x509.Certificate],
+                   at: datetime | None = None, clock: Any = None) -> SealVerification:
+    """Verify with what the file carries and the `trust` roots alone: no home records, no network.
+    Revocation data must be in the file (its DSS) for each certificate judged at a proven time;
+    missing data makes the verdict indeterminate.  (Whether a certificate belongs to a seal of
+    some home cannot be known offline: the report says which seal certificate signed.)"""
+    import pki
+    engine = verify_pdf(pdf, trust_roots=list(trust), revocation=RevocationData(mode="require"),
+                        clock=clock or pki.SYSTEM_CLOCK, at=at)
+    checks = tuple(SignatureCheck(report=sig, seal_name=None, organisation=None, certificate_status=None,
+                                  problems=sig.problems, valid=sig.valid, verdict=sig.verdict, notes=sig.notes)
+                   for sig in engine.signatures)
+    problems = list(engine.problems)
+    if not engine.signatures:
+        problems.append("the document carries no seal")
+    return SealVerification(checks, engine, tuple(problems), engine.valid, engine.verdict, offline=True)
 
 
 @dataclass(frozen=True)
@@ -80,6 +123,18 @@ class StampOutcome:
     digest: str             # SHA-256 of the sealed PDF, hex
     field_name: str
     result: StampResult
+
+
+def _stored_ocsp(home: Home, by_cert: dict[bytes, Any], chain: Sequence[asn1_x509.Certificate]) -> bytes | None:
+    """The pre-signed OCSP response `yinxin serve` stored for the chain's leaf, if any."""
+    if len(chain) < 2 or chain[1].dump() not in by_cert:
+        return None
+    import sqlalchemy as sa
+    from pki.presign import ocsp_responses
+    info = by_cert[chain[1].dump()]
+    with home.store.read() as conn:
+        return conn.execute(sa.select(ocsp_responses.c.der).where(
+            ocsp_responses.c.ca_id == info.id, ocsp_responses.c.serial == f"{chain[0].serial_number:x}")).scalar()
 
 
 def _sha256_file(path: Path) -> str:
@@ -97,15 +152,38 @@ class SealService:
 
     # ---------------------------------------------------------------- helpers
 
-    def _revocation(self, chain: Sequence[asn1_x509.Certificate]) -> RevocationData:
-        """The latest CRLs this home published for the CAs of a chain (nothing fetched)."""
-        crls = []
-        for info in self.registry.authority.cas():
-            if any(info.cert_der == c.dump() for c in chain):
-                der = latest_crl(self.registry.authority, info)
-                if der:
+    def _revocation(self, *chains: Sequence[asn1_x509.Certificate]) -> RevocationData:
+        """What a later verifier needs about these chains (leaf first): the latest CRL of every CA of
+        this home on them, and the stored pre-signed OCSP response of each leaf when there is one;
+        nothing fetched.  Raises `ValidationDataMissing` when a CA on a chain published no CRL."""
+        authority = self.registry.authority
+        crls, ocsps = [], []
+        by_cert = {info.cert_der: info for info in authority.cas()}
+        for chain in chains:
+            for issued, issuer in zip(chain, chain[1:]):
+                info = by_cert.get(issuer.dump())
+                if info is None:
+                    continue                            # not a CA of this home: nothing to add
+                der = latest_crl(authority, info)
+                if der is None:
+                    raise ValidationDataMissing(
+                        f"CA {info.name} has published no CRL yet, and long-term validation needs it (it "
+                        f"issued {issued.subject.human_friendly}): run `yinxin ca crl --ca {info.name}` first",
+                        ca=info.name)
+                if der not in crls:
                     crls.append(der)
-        return RevocationData(crls=tuple(crls))
+            ocsp = _stored_ocsp(self.home, by_cert, chain)
+            if ocsp is not None:
+                ocsps.append(ocsp)
+        return RevocationData(crls=tuple(crls), ocsps=tuple(ocsps))
+
+    def tsa_chain(self, stamper: Any) -> tuple[asn1_x509.Certificate, ...]:
+        """The path of this home's TSA behind a `LocalTimestamper` (TSA first), else ()."""
+        signer = getattr(stamper, "signer", None)
+        if signer is None:
+            return ()
+        from pki.tsa import TimestampAuthority
+        return TimestampAuthority(self.home).chain(signer.info)
 
     def open_signer(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
         """Check that the seal may sign now, open its key, return (record, pyHanko signer)."""
@@ -118,13 +196,17 @@ class SealService:
                              distid=ca.distid if key.algorithm == "sm2" else None)
         return record, signer
 
-    def _options(self, record: SealRecord, timestamp_url: str | None,
-                 with_validation_info: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {"timestamp_url": timestamp_url, "clock": self.home.clock}
-        if with_validation_info:
-            chain = self.registry.chain(record)
-            options.update(embed_validation_info=True, trust_roots=[chain[-1]],
-                           revocation=self._revocation(chain))
+    def _options(self, record: SealRecord, timestamp_url: str | None, with_validation_info: bool,
+                 timestamper: Any = None, archive_timestamp: bool = False) -> dict[str, Any]:
+        if archive_timestamp and not (timestamper is not None or timestamp_url):
+            raise ValueError("an archive timestamp needs a TSA (timestamper or timestamp_url)")
+        options: dict[str, Any] = {"timestamp_url": timestamp_url, "timestamper": timestamper,
+                                   "clock": self.home.clock}
+        if with_validation_info or archive_timestamp:
+            chain = (record.certificate, *self.registry.chain(record))
+            options.update(embed_validation_info=True, trust_roots=self.trust_roots(),
+                           revocation=self._revocation(chain, self.tsa_chain(timestamper)),
+                           archive_timestamp=archive_timestamp)
         return options
 
     # ---------------------------------------------------------------- stamping
@@ -132,27 +214,37 @@ class SealService:
     def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
                    output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
                    actor: str, reason: str | None = None, timestamp_url: str | None = None,
-                   with_validation_info: bool = False) -> StampResult:
-        """Seal one PDF file into `output_path` (written whole or not at all)."""
+                   with_validation_info: bool = False, timestamper: Any = None,
+                   archive_timestamp: bool = False) -> StampResult:
+        """Seal one PDF file into `output_path` (written whole or not at all).
+
+        `timestamper` (a `pki.tsa.Timestamper`: this home's TSA in process, or one over HTTP) or
+        `timestamp_url` adds a signature timestamp (B-T, all three algorithms); with
+        `with_validation_info` the chains and CRLs/OCSP of the signer and of the TSA go into the
+        DSS (B-LT); `archive_timestamp` adds a document timestamp over it all (B-LTA)."""
         if Path(output_path).resolve() == Path(input_path).resolve():
             raise ValueError("the output must not overwrite the input")
+        record = self.registry.get(seal_name)
+        options = self._options(record, timestamp_url, with_validation_info, timestamper, archive_timestamp)
         record, signer = self.open_signer(seal_name, password, actor=actor)
         result = stamp_pdf(input_path, output_path, signer=signer, drawing=record.drawing(),
                            placement=placement, riding=riding, reason=reason or f"{record.organisation}盖章",
-                           **self._options(record, timestamp_url, with_validation_info))
+                           **options)
         self._audit_stamp(record, actor, result, Path(input_path))
         return result
 
     def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
               riding: bool = False, actor: str, reason: str | None = None,
-              timestamp_url: str | None = None, with_validation_info: bool = False) -> StampOutcome:
+              timestamp_url: str | None = None, with_validation_info: bool = False,
+              timestamper: Any = None, archive_timestamp: bool = False) -> StampOutcome:
         """Seal PDF bytes; returns the sealed bytes."""
         with tempfile.TemporaryDirectory(prefix="yinxin-stamp-") as tmp:
             src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
             src.write_bytes(pdf)
             result = self.stamp_file(seal_name, password, src, dst, placement=placement, riding=riding,
                                      actor=actor, reason=reason, timestamp_url=timestamp_url,
-                                     with_validation_info=with_validation_info)
+                                     with_validation_info=with_validation_info, timestamper=timestamper,
+                                     archive_timestamp=archive_timestamp)
             data = dst.read_bytes()
         return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
                             result=result)
@@ -175,6 +267,28 @@ class SealService:
                                  result_digest=_sha256_file(item.output))
         return items
 
+    def extend(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], *,
+               timestamper: Any, actor: str) -> ExtendResult:
+        """Archive renewal: fresh validation data (this home's CRLs, the certificates of every path
+        that still validates) and a new document timestamp added to a sealed PDF, earlier
+        signatures untouched.  Audited; the output is written whole or not at all."""
+        if Path(output_path).resolve() == Path(input_path).resolve():
+            raise ValueError("the output must not overwrite the input")
+        authority = self.registry.authority
+        tsa_chain = self.tsa_chain(timestamper)
+        revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
+        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
+        result = extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
+                            revocation=revocation, clock=self.home.clock)
+        with self.home.store.transaction() as conn:
+            audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.extend",
+                         target=f"pdf:{Path(output_path).name}",
+                         details={"input_sha256": _sha256_file(Path(input_path)), "output": str(result.output),
+                                  "timestamp": result.timestamp_time.isoformat(), "tsa": result.tsa_subject},
+                         result_digest=_sha256_file(result.output))
+        return result
+
     def _audit_stamp(self, record: SealRecord, actor: str, result: StampResult, source: Path) -> None:
         with self.home.store.transaction() as conn:
             audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
@@ -190,14 +304,18 @@ class SealService:
         """The home's root CAs: trusted by default."""
         return [info.certificate for info in self.registry.authority.cas() if info.parent is None]
 
-    def verify(self, pdf: bytes | str | os.PathLike[str], *,
-               trust: Sequence[asn1_x509.Certificate] = ()) -> SealVerification:
+    def verify(self, pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_x509.Certificate] = (),
+               at: datetime | None = None) -> SealVerification:
         """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
         chain to a trusted root, revocation (this home's CA records are authoritative for its own
-        certificates, held or revoked counts now; CRLs/OCSP embedded or published are used too),
-        the certificate belongs to a seal of this home, the seal maker's signature over that seal
-        (its SES_Seal, made by the CA that issued the seal certificate) lists the certificate, and
-        the seal's validity window — as the maker signed it — covers the signing time."""
+        certificates; CRLs/OCSP embedded or published are used too), the certificate belongs to a
+        seal of this home, the seal maker's signature over that seal (its SES_Seal, made by the CA
+        that issued the seal certificate) lists the certificate, and the seal's validity window —
+        as the maker signed it — covers the signing time.
+
+        Each signature is judged at the time its timestamps prove (else at `at`, default now):
+        a revocation or hold recorded here before that time counts, one after it is a note.
+        See `verify_offline` for a check without this home."""
         authority = self.registry.authority
         crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
 
@@ -209,34 +327,51 @@ class SealService:
 
         engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(), *trust],
                             revocation=RevocationData(crls=crls), seal_check=seal_check,
-                            clock=self.home.clock)
+                            clock=self.home.clock, at=at)
         checks = tuple(self._judge(sig) for sig in engine.signatures)
         problems = list(engine.problems)
         if not engine.signatures:
             problems.append("the document carries no seal")
-        valid = engine.valid and bool(checks) and all(c.valid for c in checks)
-        return SealVerification(checks, engine, tuple(problems), valid)
+        for check in checks:
+            if check.verdict != "valid" and check.verdict != check.report.verdict:
+                problems.append(f"seal {check.report.field_name} ({check.verdict}): " + "; ".join(check.problems))
+        from .pdf_verify import combine
+        verdict = combine([engine.verdict, *(c.verdict for c in checks)]) if checks else "invalid"
+        return SealVerification(checks, engine, tuple(dict.fromkeys(problems)), verdict == "valid", verdict)
 
     def _judge(self, sig: SignatureReport) -> SignatureCheck:
-        problems = list(sig.problems)
+        problems, undecided, notes = list(sig.problems), [], list(sig.notes)
         cert = sig.signer_certificate
         record = self.registry.find_by_certificate(cert.dump()) if cert is not None else None
         status = maker = None
+        own: list[str] = []
         if record is not None:
             at = sig.timestamp or sig.signing_time
             seal_problems, maker = self._seal_problems(record, cert.dump(), at)
-            problems += seal_problems
+            own += seal_problems
             cert_record = self.registry.authority.show(record.cert_serial, ca=record.ca)
             status = cert_record.status
+            judged = sig.judged_at
             if cert_record.status in ("held", "revoked"):
-                problems.append(f"the certificate of seal {record.name} is {cert_record.status}"
-                                + (f" ({cert_record.revocation_reason})" if cert_record.revocation_reason else "")
-                                + (f" since {cert_record.revoked_at:%Y-%m-%d %H:%M}" if cert_record.revoked_at
-                                   else ""))
+                text = (f"the certificate of seal {record.name} is {cert_record.status}"
+                        + (f" ({cert_record.revocation_reason})" if cert_record.revocation_reason else "")
+                        + (f" since {cert_record.revoked_at:%Y-%m-%d %H:%M}" if cert_record.revoked_at else ""))
+                since = cert_record.revoked_at
+                if since is not None and judged is not None and since > judged:
+                    notes.append(f"{text}: after the proven time {judged:%Y-%m-%d %H:%M}, which this does not "
+                                 "invalidate")
+                elif cert_record.status == "held":
+                    undecided.append(text + " (a hold may be released: cannot be decided now)")
+                else:
+                    own.append(text)
+        from .pdf_verify import combine
+        verdict = combine([sig.verdict, *(["invalid"] if own or record is None else []),
+                           *(["indeterminate"] if undecided else [])])
         return SignatureCheck(report=sig, seal_name=record.name if record else None,
                               organisation=record.organisation if record else None,
-                              certificate_status=status, problems=tuple(dict.fromkeys(problems)),
-                              valid=sig.valid and record is not None and not problems, seal_maker=maker)
+                              certificate_status=status, problems=tuple(dict.fromkeys(problems + own + undecided)),
+                              valid=verdict == "valid", seal_maker=maker, verdict=verdict,
+                              notes=tuple(dict.fromkeys(notes)))
 
     def _seal_problems(self, record: SealRecord, cert_der: bytes,
                        at: datetime | None) -> tuple[list[str], str | None]:
