@@ -716,9 +716,9 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
     if timestamper is None and timestamp_url:
         from pki.tsa import HttpTimestamper
         timestamper = HttpTimestamper(timestamp_url)
-    if timestamper is not None:
-        from .pdf_timestamps import PyhankoTimestamper
-        timestamper = PyhankoTimestamper(timestamper)
+    if timestamper is not None or embed_validation_info:
+        from .pdf_timestamps import PyhankoTimestamper  # also quiets pyHanko's expected notices
+        timestamper = PyhankoTimestamper(timestamper) if timestamper is not None else None
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, new_field_spec=field_spec,
                            stamp_style=_SealStampStyle(forms=forms, geometry=resolved.geometry))
     signing_time = clock.now()

@@ -41,6 +41,22 @@ __all__ = ["PyhankoTimestamper", "ExtendResult", "extend_pdf", "timestamp_digest
 log = logging.getLogger("yinxin.seal")
 
 
+class _ExpectedNotices(logging.Filter):
+    """pyHanko warns that revocation data is embedded without fetching, and that collecting it is
+    'soft-fail': both are yinxin's design (nothing is ever fetched; the data is the home's own),
+    so they are not shown to the user."""
+
+    TEXTS = ("fetching is not allowed", "Revocation mode is set to soft-fail")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.TEXTS)
+
+
+for _name in ("pyhanko.sign.signers.pdf_signer", "pyhanko.sign.validation.dss"):
+    logging.getLogger(_name).addFilter(_ExpectedNotices())
+
+
 class PyhankoTimestamper(TimeStamper):
     """pyHanko's timestamper interface over a `pki.tsa.Timestamper`."""
 

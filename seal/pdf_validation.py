@@ -128,11 +128,12 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
                        extra_crls: Iterable[asn1_crl.CertificateList] = (),
                        extra_ocsps: Iterable[ocsp.OCSPResponse] = (),
                        signer: x509.Certificate | None = None,
-                       distid: bytes | None = None, mode: RevocationMode | None = None) -> ValidationContext:
+                       distid: bytes | None = None, mode: str | None = None) -> ValidationContext:
     """A pyHanko validation context that trusts exactly `trust_roots` (never the
     system's list), validates at `moment`, fetches nothing, and checks SM2.
 
-    Revocation (see `RevocationData`; `mode` overrides its mode): when information about
+    Revocation (see `RevocationData`; `mode` overrides its mode, and ``"none"`` checks none —
+    for the newest proof judged "now", whose revocation data no file can hold): when information about
     `signer` is at hand, checking it is mandatory for the end-entity certificate; CA
     certificates are checked when they declare where their status is published.  Revocation
     data issued after `moment` counts (retroactively: a CRL published later still tells
@@ -148,6 +149,8 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
     mode = mode or (revocation.mode if revocation is not None else "available")
     if mode == "require":
         policy = REQUIRE_REVINFO
+    elif mode == "none":
+        policy = RevocationCheckingPolicy(RevocationCheckingRule.NO_CHECK, RevocationCheckingRule.NO_CHECK)
     else:
         ee_rule = (RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
                    if signer is not None and covered_by(signer, crls, ocsps)

@@ -420,9 +420,11 @@ class _Verification:
 
     def _vc(self, moment: datetime, *, extra_certs: Sequence[x509.Certificate] = (),
             signer: x509.Certificate | None = None, newest: bool = False):  # type: ignore[no-untyped-def]
-        """A validation context at `moment`; revocation data required (in "require" mode) unless
-        this judges the newest proof at `at` itself."""
-        mode = "available" if (newest or not self.require) else "require"
+        """A validation context at `moment`.  The newest proof, judged at `at` itself, is checked
+        without revocation data (no file holds data from its own future, and stale data cannot
+        speak for `at`; `_revoked_tsa` looks for a recorded revocation instead); everything judged
+        at a proven time in the past uses the data, required in "require" mode."""
+        mode = "none" if newest else ("require" if self.require else "available")
         return validation_context(self.roots, moment=moment, revocation=self.revocation,
                                   other_certs=[*self.dss_certs, *extra_certs], extra_crls=self.dss_crls,
                                   extra_ocsps=self.dss_ocsps, signer=signer, distid=self.distid, mode=mode)
@@ -513,8 +515,25 @@ class _Verification:
             problems.append(f"the TSA certificate at {control:%Y-%m-%d %H:%M}: {reason}"
                             + (f" ({detail})" if detail else ""))
             verdict = "indeterminate" if indic in _INDETERMINATE or warnings.undecided() else "invalid"
+        if verdict == "valid" and newest and cert is not None and gen_time is not None:
+            verdict, why = self._revoked_tsa(cert, gen_time)
+            if why:
+                problems.append(why)
         return DocumentTimestampReport(ts.field_name, ts.signed_revision + 1, gen_time, serial, _tsa_name(cert),
                                        digest, bool(status.intact), control, verdict, tuple(problems), not_after)
+
+    def _revoked_tsa(self, cert: x509.Certificate, gen_time: datetime) -> tuple[str, str | None]:
+        """The newest proof's TSA certificate, checked against the revocation data at hand: revoked
+        before the token → invalid; revoked after it (up to `at`) → indeterminate (a newer
+        timestamp should have renewed the proof)."""
+        entry = _revocation_entry(cert, self.crls)
+        if entry is None or entry[0] > self.at:
+            return "valid", None
+        when, reason = entry
+        text = f"the TSA certificate was revoked on {when:%Y-%m-%d %H:%M}" + (f" ({reason})" if reason else "")
+        if when <= gen_time:
+            return "invalid", text + ", before it issued this token"
+        return "indeterminate", text + ", after this token: no newer timestamp renews the proof"
 
     # ---------------------------------------------------------------- signatures
 
@@ -545,6 +564,11 @@ class _Verification:
                 notes.append(f"the signature timestamp's TSA certificate at {control:%Y-%m-%d %H:%M}: {reason}"
                              + (f" ({detail})" if detail else ""))
                 continue
+            if newest and cert is not None:
+                verdict, why = self._revoked_tsa(cert, tst["gen_time"].native)
+                if verdict != "valid":
+                    notes.append(f"the signature timestamp: {why}")
+                    continue
             return Proof(tst["gen_time"].native, "signature timestamp", _tsa_name(cert), tst["serial_number"].native), \
                 notes
         return None, notes
@@ -579,22 +603,28 @@ class _Verification:
         return report
 
 
-def _later_revocation(cert: x509.Certificate, crls: Sequence[asn1_crl.CertificateList],
-                      after: datetime) -> tuple[datetime, str | None] | None:
-    """A revocation of `cert` dated after `after` in a CRL of its issuer (for the report only:
-    it does not change the verdict)."""
+def _revocation_entry(cert: x509.Certificate,
+                      crls: Sequence[asn1_crl.CertificateList]) -> tuple[datetime, str | None] | None:
+    """The revocation of `cert` listed in a CRL of its issuer, if any (read, not judged: the
+    verdict on a revocation before the judged time comes from path validation, which checks
+    the CRL's signature)."""
     for c in crls:
         try:
             if c.issuer != cert.issuer:
                 continue
             for entry in c["tbs_cert_list"]["revoked_certificates"]:
                 if entry["user_certificate"].native == cert.serial_number:
-                    when = entry["revocation_date"].native
-                    if when > after:
-                        return when, _reason(entry.crl_reason_value)
+                    return entry["revocation_date"].native, _reason(entry.crl_reason_value)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return None
+
+
+def _later_revocation(cert: x509.Certificate, crls: Sequence[asn1_crl.CertificateList],
+                      after: datetime) -> tuple[datetime, str | None] | None:
+    """A revocation of `cert` dated after `after` (for the report only: it does not change the verdict)."""
+    entry = _revocation_entry(cert, crls)
+    return entry if entry is not None and entry[0] > after else None
 
 
 def _report(reader, sig, status, warnings: _Collector, seal_check, crls, ocsps,

@@ -125,6 +125,16 @@ class StampOutcome:
     result: StampResult
 
 
+def _latest_crls(authority: Any, info: Any) -> list[bytes]:
+    """The CA's latest full CRL and, when there is one, its latest delta CRL (a full CRL of a CA
+    with a base URL names its deltas as the freshest CRL: a verifier then needs both)."""
+    full = latest_crl(authority, info)
+    if full is None:
+        return []
+    delta = latest_crl(authority, info, delta=True)
+    return [full] + ([delta] if delta is not None else [])
+
+
 def _stored_ocsp(home: Home, by_cert: dict[bytes, Any], chain: Sequence[asn1_x509.Certificate]) -> bytes | None:
     """The pre-signed OCSP response `yinxin serve` stored for the chain's leaf, if any."""
     if len(chain) < 2 or chain[1].dump() not in by_cert:
@@ -164,14 +174,13 @@ class SealService:
                 info = by_cert.get(issuer.dump())
                 if info is None:
                     continue                            # not a CA of this home: nothing to add
-                der = latest_crl(authority, info)
-                if der is None:
+                published = _latest_crls(authority, info)
+                if not published:
                     raise ValidationDataMissing(
                         f"CA {info.name} has published no CRL yet, and long-term validation needs it (it "
                         f"issued {issued.subject.human_friendly}): run `yinxin ca crl --ca {info.name}` first",
                         ca=info.name)
-                if der not in crls:
-                    crls.append(der)
+                crls += [der for der in published if der not in crls]
             ocsp = _stored_ocsp(self.home, by_cert, chain)
             if ocsp is not None:
                 ocsps.append(ocsp)
@@ -277,7 +286,7 @@ class SealService:
         authority = self.registry.authority
         tsa_chain = self.tsa_chain(timestamper)
         revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
-        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
         revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
         result = extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
                             revocation=revocation, clock=self.home.clock)
@@ -317,7 +326,7 @@ class SealService:
         a revocation or hold recorded here before that time counts, one after it is a note.
         See `verify_offline` for a check without this home."""
         authority = self.registry.authority
-        crls = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
 
         def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
             record = self.registry.find_by_certificate(cert.dump())
