@@ -178,7 +178,8 @@ class SealService:
                 if not published:
                     raise ValidationDataMissing(
                         f"CA {info.name} has published no CRL yet, and long-term validation needs it (it "
-                        f"issued {issued.subject.human_friendly}): run `yinxin ca crl --ca {info.name}` first",
+                        f"issued {issued.subject.human_friendly}): publish one first (`yinxin ca crl --ca {info.name} --out FILE`, "
+                        "or `yinxin serve` with the CA key)",
                         ca=info.name)
                 crls += [der for der in published if der not in crls]
             ocsp = _stored_ocsp(self.home, by_cert, chain)
