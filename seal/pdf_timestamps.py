@@ -36,7 +36,8 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from .pdf_errors import NotAPdf, PdfSealError
 from .pdf_validation import RevocationData, validation_context
 
-__all__ = ["PyhankoTimestamper", "ExtendResult", "extend_pdf", "timestamp_digest_algorithm"]
+__all__ = ["PyhankoTimestamper", "ExtendResult", "extend_pdf", "timestamp_digest_algorithm", "ArchiveTimestampInfo",
+           "newest_archive_timestamp"]
 
 log = logging.getLogger("yinxin.seal")
 
@@ -173,3 +174,27 @@ def _read(path: str | os.PathLike[str]) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise PdfSealError(f"cannot read {os.fspath(path)!r}: {exc.strerror}", path=os.fspath(path)) from None
+
+
+@dataclass(frozen=True)
+class ArchiveTimestampInfo:
+    """The newest document timestamp of a PDF: when, by whom, and until when its certificate holds."""
+
+    time: datetime
+    tsa: str
+    not_after: datetime
+
+
+def newest_archive_timestamp(pdf: bytes) -> ArchiveTimestampInfo | None:
+    """The newest document timestamp (read, not judged), or None when the PDF has none."""
+    try:
+        stamps = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_timestamp_signatures
+    except Exception as exc:  # pyHanko raises many kinds on broken files
+        raise NotAPdf(f"the PDF is damaged: {exc}") from None
+    if not stamps:
+        return None
+    newest = max(stamps, key=lambda s: s.signed_revision)
+    cert = newest.signer_cert
+    tst = newest.signed_data["encap_content_info"]["content"].parsed
+    return ArchiveTimestampInfo(tst["gen_time"].native, cert.subject.human_friendly,
+                                cert["tbs_certificate"]["validity"]["not_after"].native)

@@ -284,13 +284,7 @@ class SealService:
         signatures untouched.  Audited; the output is written whole or not at all."""
         if Path(output_path).resolve() == Path(input_path).resolve():
             raise ValueError("the output must not overwrite the input")
-        authority = self.registry.authority
-        tsa_chain = self.tsa_chain(timestamper)
-        revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
-        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
-        revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
-        result = extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
-                            revocation=revocation, clock=self.home.clock)
+        result = self._extend(input_path, output_path, timestamper)
         with self.home.store.transaction() as conn:
             audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.extend",
                          target=f"pdf:{Path(output_path).name}",
@@ -298,6 +292,25 @@ class SealService:
                                   "timestamp": result.timestamp_time.isoformat(), "tsa": result.tsa_subject},
                          result_digest=_sha256_file(result.output))
         return result
+
+    def extend_bytes(self, pdf: bytes, *, timestamper: Any) -> tuple[bytes, ExtendResult]:
+        """`extend` on bytes, without an audit event of its own (for callers that record the act
+        in their own transaction, as the document archive does)."""
+        with tempfile.TemporaryDirectory(prefix="yinxin-extend-") as tmp:
+            src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+            src.write_bytes(pdf)
+            result = self._extend(src, dst, timestamper)
+            return dst.read_bytes(), result
+
+    def _extend(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                timestamper: Any) -> ExtendResult:
+        authority = self.registry.authority
+        tsa_chain = self.tsa_chain(timestamper)
+        revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
+        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
+        revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
+        return extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
+                          revocation=revocation, clock=self.home.clock)
 
     def _audit_stamp(self, record: SealRecord, actor: str, result: StampResult, source: Path) -> None:
         with self.home.store.transaction() as conn:

@@ -22,7 +22,7 @@ _LAZY = {
     "TimestampAuthority": "authority", "TsaInfo": "authority", "TsaSigner": "authority",
     "TokenRecord": "authority", "DEFAULT_POLICY": "authority",
     "Timestamper": "timestamper", "TimestamperBase": "timestamper", "LocalTimestamper": "timestamper",
-    "HttpTimestamper": "timestamper",
+    "HttpTimestamper": "timestamper", "home_timestamper": "timestamper",
     "TimestampToken": "token", "TokenVerification": "token", "parse_token": "token", "verify_token": "token",
     "token_from_response": "token", "is_tsa_certificate": "token",
     "TimestampRequest": "protocol", "parse_request": "protocol", "build_request": "protocol",

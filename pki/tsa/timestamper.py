@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from typing import Protocol, runtime_checkable
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..rand import SYSTEM_RANDOM, RandomSource
 from .errors import ClockBehind, MalformedToken, RequestRefused, TimestampUnavailable
@@ -30,7 +30,7 @@ from .protocol import HASHES, build_request, hash_data, parse_request
 if TYPE_CHECKING:
     from .authority import TsaSigner
 
-__all__ = ["Timestamper", "TimestamperBase", "LocalTimestamper", "HttpTimestamper"]
+__all__ = ["Timestamper", "TimestamperBase", "LocalTimestamper", "HttpTimestamper", "home_timestamper"]
 
 
 @runtime_checkable
@@ -134,3 +134,27 @@ class HttpTimestamper(TimestamperBase):
         if parsed.hash_algorithm != hash_algorithm or parsed.imprint != digest:
             raise TimestampUnavailable(f"the TSA at {self.url} dated other data than asked", url=self.url)
         return token
+
+
+def home_timestamper(home: Any, password: Callable[[str], bytes]) -> Timestamper | None:
+    """The timestamper a home uses for its archive: ``tsa:`` in its config.yaml (a URL, or the name
+    of one of its TSAs), else its only TSA; None when it has none.  `password(name)` is asked for
+    the key password of a TSA of this home (only then)."""
+    from ..errors import PolicyError
+    from .authority import TimestampAuthority
+    configured = home.config.get("tsa")
+    if configured is not None and not isinstance(configured, str):
+        raise PolicyError("tsa: in config.yaml is a URL or the name of a TSA of this home", field="tsa")
+    if configured and configured.startswith(("http://", "https://")):
+        return HttpTimestamper(configured)
+    authority = TimestampAuthority(home)
+    if configured:
+        name = authority.get(configured).name
+    else:
+        tsas = authority.list()
+        if not tsas:
+            return None
+        if len(tsas) > 1:
+            raise PolicyError("this home has several TSAs: name the archive's with tsa: in config.yaml", field="tsa")
+        name = tsas[0].name
+    return LocalTimestamper(authority.load(name, password(name)))
