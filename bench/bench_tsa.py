@@ -399,9 +399,8 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    command = [sys.executable, str(Path(__file__).resolve()), "--inside", *sys.argv[1:]]
-    script = 'ip link set lo up && exec "$@"'
-    sys.exit(subprocess.call(["unshare", "-n", "--", "sh", "-c", script, "sh", *command]))
+    from bench_ocsp import in_private_namespace
+    sys.exit(in_private_namespace(Path(__file__)))
 
 
 if __name__ == "__main__":

@@ -199,19 +199,23 @@ def _counts(output: str) -> dict[str, int]:
     return {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
 
 
+def _leaf_cert_id(setup: Setup) -> tuple[OcspCertId, bytes]:
+    """The leaf's SHA-1 CertID and its pre-signed response (once the maintainer stored it)."""
+    world = setup.world
+    name_hash, key_hash = issuer_hashes(world.authority.get("rsa").certificate, "sha1")
+    cert_id = OcspCertId("sha1", name_hash, key_hash, int(setup.leaf.record.serial, 16))
+    wait_for(lambda: ("rsa", setup.leaf.record.serial) in presigned(world.db_path()))
+    return cert_id, presigned(world.db_path())[("rsa", setup.leaf.record.serial)]
+
+
 def test_a_nonce_flood_gets_try_later_while_presigned_gets_and_tsa_clients_are_served(setup, tmp_path):
     """A small pool (2 per worker, 1 per client): 16 connections of nonce POSTs from 127.0.0.1 fill
     their share and hear tryLater; pre-signed GETs (wrk) are all answered with the pre-signed
     response; a timestamp client from 127.0.0.2 within its share gets every token it asks for."""
     live = _serve(setup, "--signers", "1", "--sign-queue", "2", "--sign-share", "0.5")
     try:
-        world = setup.world
-        ca = world.authority.get("rsa")
-        name_hash, key_hash = issuer_hashes(ca.certificate, "sha1")
-        cert_id = OcspCertId("sha1", name_hash, key_hash, int(setup.leaf.record.serial, 16))
-        wait_for(lambda: ("rsa", setup.leaf.record.serial) in presigned(world.db_path()))
+        cert_id, stored = _leaf_cert_id(setup)
         plain = build_ocsp_request([cert_id])
-        stored = presigned(world.db_path())[("rsa", setup.leaf.record.serial)]
         expect = tmp_path / "presigned.der"
         expect.write_bytes(stored)
         nonce_request = tmp_path / "nonce.der"
@@ -264,11 +268,7 @@ def test_nonce_requests_answered_presigned_when_asked(setup, tmp_path):
     live = _serve(setup, "--ocsp-nonce", "presigned")
     try:
         world = setup.world
-        ca = world.authority.get("rsa")
-        name_hash, key_hash = issuer_hashes(ca.certificate, "sha1")
-        cert_id = OcspCertId("sha1", name_hash, key_hash, int(setup.leaf.record.serial, 16))
-        wait_for(lambda: ("rsa", setup.leaf.record.serial) in presigned(world.db_path()))
-        stored = presigned(world.db_path())[("rsa", setup.leaf.record.serial)]
+        cert_id, stored = _leaf_cert_id(setup)
         reply = http_post(f"{live.url}/ocsp/rsa", build_ocsp_request([cert_id], nonce=b"fedcba9876543210"))
         assert reply.body == stored and reply.headers["cache-control"] == "no-store"
         request = tmp_path / "req.der"

@@ -26,13 +26,13 @@ from asn1crypto import x509 as asn1_x509
 from .. import audit
 from ..algorithms import ALGORITHMS, PrivateKey, PublicKey
 from ..ca import CertificateAuthority, _serial
-from ..errors import Conflict, NotFound, PolicyError, StoreError, UnknownAlgorithm, WrongPassword
+from ..errors import Conflict, NotFound, PolicyError, StoreError, UnknownAlgorithm
 from ..home import Home
-from ..keyfiles import load_private_key, write_file_atomic
+from ..keyfiles import open_key_file, write_file_atomic
 from ..sm2 import DEFAULT_DISTID
 from ..store import insert_many
 from ..x509 import build_csr, certificate_public_key, load_certificate, name_to_text, parse_name
-from .errors import ClockBehind, RequestRefused, TsaError
+from .errors import ClockBehind, RequestRefused
 from .protocol import (HASHES, TimestampRequest, TokenBuilder, failure_response, granted_response,
                        parse_request)
 from .tables import tsa_authorities, tsa_tokens
@@ -329,17 +329,8 @@ class TimestampAuthority:
 
     def load(self, name: str | None, password: bytes | None, *, clock_shared: bool = False) -> TsaSigner:
         info = self.get(name)
-        try:
-            data = Path(info.key_file).read_bytes()
-        except OSError as exc:
-            raise NotFound(f"the key file of TSA {info.name} is missing ({info.key_file}: {exc.strerror})",
-                           tsa=info.name) from None
-        try:
-            key = load_private_key(data, password)
-        except WrongPassword:
-            raise WrongPassword(f"wrong password for the key of TSA {info.name}", tsa=info.name) from None
-        if key.public_key() != certificate_public_key(info.certificate):
-            raise PolicyError(f"the key file of TSA {info.name} does not match its certificate", tsa=info.name)
+        key = open_key_file(info.key_file, password, certificate_public_key(info.certificate),
+                            owner=f"TSA {info.name}", tsa=info.name)
         return TsaSigner(self.home, info, key, clock_shared=clock_shared)
 
     def find(self, serial: str, *, tsa: str | None = None) -> TokenRecord:
