@@ -10,13 +10,14 @@
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import cms, tsp
 
-from ca_helpers import openssl, wall_clock
+from ca_helpers import openssl, sql, wall_clock
+from pg_fixture import prepare_home_database
 from pki.ca import CertificateAuthority
 from pki.clock import FixedClock
 from pki.home import Home
@@ -40,22 +41,18 @@ class TsaWorld:
     root_pem: Path
     tsa_pem: Path
 
-    @property
-    def db(self) -> Path:
-        return self.home.path / "yinxin.db"
+    database: Any = None              # the SQLite file, or the PostgreSQL schema (tests/pg_fixture.py)
 
     def rows(self, statement: str, params=()) -> list[tuple]:
-        con = sqlite3.connect(self.db)
-        try:
-            return con.execute(statement, params).fetchall()
-        finally:
-            con.close()
+        """One statement straight on the database (sqlite3 or psycopg), not through our store."""
+        return sql(self.database, statement, params)
 
 
 def make_world(directory: Path, algorithm: str, *, name: str = "tsa1", accuracy_ms: int = 1000,
                days: int = 7300, clock: FixedClock | None = None) -> TsaWorld:
     directory.mkdir(parents=True, exist_ok=True)
     clock = clock or wall_clock()
+    database = prepare_home_database(directory / "home")     # PostgreSQL with YINXIN_TEST_DATABASE=postgresql
     home = Home.open(directory / "home", clock=clock)
     ca = CertificateAuthority(home)
     root = ca.init_ca(name="root", subject="/C=CN/O=时间测试单位/CN=Time Test Root", algorithm=algorithm,
@@ -66,7 +63,8 @@ def make_world(directory: Path, algorithm: str, *, name: str = "tsa1", accuracy_
     root_pem, tsa_pem = directory / "root.pem", directory / "tsa.pem"
     root_pem.write_bytes(certificate_to_pem(root.certificate))
     tsa_pem.write_bytes(certificate_to_pem(info.certificate))
-    return TsaWorld(directory, home, clock, authority, info, authority.load(name, TSA_PASSWORD), root_pem, tsa_pem)
+    return TsaWorld(directory, home, clock, authority, info, authority.load(name, TSA_PASSWORD), root_pem, tsa_pem,
+                    database)
 
 
 def openssl_query(directory: Path, data_file: Path, digest: str = "sha256", *, cert: bool = True,
