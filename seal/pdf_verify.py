@@ -583,7 +583,10 @@ class _Verification:
             ts, r = min(covering, key=lambda pair: pair[1].gen_time)
             doc_proof = Proof(r.gen_time, "document timestamp", r.tsa, r.serial or 0, r.revision)
         control = doc_proof.time if doc_proof else self.at
-        sig_proof, ts_notes = self._signature_timestamp(sig, control, newest=doc_proof is None)
+        try:
+            sig_proof, ts_notes = self._signature_timestamp(sig, control, newest=doc_proof is None)
+        except Exception as exc:   # a CMS too broken to read its unsigned attributes: judged below
+            sig_proof, ts_notes = None, [f"the signature timestamp cannot be read: {' '.join(str(exc).split())}"]
         proofs = [p for p in (sig_proof, doc_proof) if p is not None]
         proof = min(proofs, key=lambda p: p.time) if proofs else None
         judged_at = proof.time if proof else self.at
