@@ -72,6 +72,45 @@ def org_show(ctx: Context, name: str) -> None:
     ctx.emit(data, "\n".join(lines))
 
 
+@org_group.command("template")
+@click.argument("name")
+@click.option("--check", is_flag=True, help="Render a specimen page of every variant with this machine's fonts.")
+@click.option("--variant", type=click.Choice(["file", "letter", "minutes"]), multiple=True,
+              help="With --check: only these variants (文件式 file, 信函式 letter, 纪要式 minutes).")
+@click.option("--out", type=click.Path(file_okay=False), help="With --check: write the specimen PDFs here.")
+@json_option
+@pass_ctx
+def org_template(ctx: Context, name: str, check: bool, variant: tuple[str, ...], out: str | None) -> None:
+    """Show an organisation's red-header template; --check typesets a specimen with it."""
+    from docflow.typeset.registry import org_template as template_of
+    org = _flow(ctx).organisation(name)
+    template = template_of(org)
+    fonts = template.resolve_fonts()
+    data: dict[str, Any] = {"organisation": org.name, "template": template.name, "digest": template.digest,
+                            "source": template.source, "variants": list(template.variants),
+                            "fonts": {r: f.to_dict() for r, f in fonts.items()}}
+    lines = [f"{org.name}: template {template.name} ({template.source or 'default'}, sha256 {template.digest[:16]}…)"]
+    for role, f in fonts.items():
+        lines.append(f"  {role:<13}{f.family} ({f.path}#{f.index})" + (f"  fall-back for {template.fonts[role][0]}"
+                                                                       if f.fallback else ""))
+    if check:
+        from docflow.typeset import make_specimen
+        specimens = []
+        for v in variant or tuple(template.variants):
+            result = make_specimen(template, org.name, variant=v)
+            item = {"variant": v, "pages": result.layout.pages, "seal_places": [
+                s.to_dict() for s in result.layout.seal_places]}
+            if out:
+                path = Path(out) / f"{v}.pdf"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_file_atomic(path, result.pdf, mode=0o644)
+                item["file"] = str(path)
+            specimens.append(item)
+            lines.append(f"  specimen {v}: {result.layout.pages} pages" + (f", {item['file']}" if out else ""))
+        data["specimens"] = specimens
+    ctx.emit(data, "\n".join(lines))
+
+
 @org_group.command("list")
 @json_option
 @pass_ctx
@@ -94,8 +133,10 @@ def doc_group() -> None:
 @doc_group.command("new")
 @click.option("--kind", required=True, type=click.Choice(["upward", "downward", "parallel"]),
               help="上行文 (upward), 下行文 (downward) or 平行文 (parallel).")
-@click.option("--title", required=True, help="标题.")
-@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False), help="The body (正文) as PDF.")
+@click.option("--title", help="标题 (required unless the body's front matter gives it).")
+@click.option("--pdf", "pdf_file", type=click.Path(dir_okay=False), help="The body (正文) as a finished PDF.")
+@click.option("--body", "body_file", type=click.Path(dir_okay=False),
+              help="The body as structured text (UTF-8), typeset on the organisation's template.")
 @click.option("--drafter", required=True, help="Who drafted it (拟稿人), a person id.")
 @click.option("--attach", "attach", multiple=True, type=click.Path(dir_okay=False),
               help="An attachment file (repeatable); never the body itself.")
@@ -109,19 +150,34 @@ def doc_group() -> None:
 @click.option("--to", "to", help="The department reviewer, when several heads could review.")
 @json_option
 @pass_ctx
-def doc_new(ctx: Context, kind: str, title: str, pdf_file: str, drafter: str, attach: tuple[str, ...],
+def doc_new(ctx: Context, kind: str, title: str | None, pdf_file: str | None, body_file: str | None, drafter: str,
+            attach: tuple[str, ...],
             declared: tuple[str, ...], main_to: tuple[str, ...], cc: tuple[str, ...], urgency: str | None,
             classification: str | None, note: str | None, to: str | None) -> None:
     """Create a document and submit it to the first step of its route; prints its id."""
     from docflow import Attachment
+    pdf, body = _body_inputs(pdf_file, body_file)
+    if body is None and not title:
+        raise click.UsageError("--title is required with --pdf")
     flow = _flow(ctx)
     attachments = [Attachment(Path(p).name, read_input(p, "attachment")) for p in attach]
-    doc = flow.new_document(kind=kind, title=title, pdf=read_input(pdf_file, "PDF"), drafter=drafter,
+    doc = flow.new_document(kind=kind, title=title, pdf=pdf, body=body, drafter=drafter,
                             attachments=attachments, declared_attachments=declared, main_recipients=main_to,
                             copy_to=cc, urgency=urgency, classification=classification, note=note, to=to)
     if not ctx.json:
         click.echo(f"document {doc.id}: {_status(flow, doc)}", err=True)
     ctx.emit(doc.to_dict(), str(doc.id))
+
+
+def _body_inputs(pdf_file: str | None, body_file: str | None) -> tuple[bytes | None, str | None]:
+    if (pdf_file is None) == (body_file is None):
+        raise click.UsageError("give the body as --pdf FILE or as --body FILE (structured text), one of the two")
+    if pdf_file is not None:
+        return read_input(pdf_file, "PDF"), None
+    try:
+        return None, read_input(body_file, "body").decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"the body {body_file} is not UTF-8 text") from None
 
 
 @doc_group.command("todo")
@@ -165,14 +221,17 @@ def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opin
 @doc_group.command("revise")
 @click.argument("doc", type=int)
 @click.option("--user", required=True)
-@click.option("--pdf", "pdf_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--pdf", "pdf_file", type=click.Path(dir_okay=False), help="The new body as a finished PDF.")
+@click.option("--body", "body_file", type=click.Path(dir_okay=False), help="The new body as structured text.")
 @click.option("--note", help="What changed.")
 @json_option
 @pass_ctx
-def doc_revise(ctx: Context, doc: int, user: str, pdf_file: str, note: str | None) -> None:
+def doc_revise(ctx: Context, doc: int, user: str, pdf_file: str | None, body_file: str | None,
+               note: str | None) -> None:
     """A new version of the body; after sign-off it goes back to the signer."""
+    pdf, body = _body_inputs(pdf_file, body_file)
     flow = _flow(ctx)
-    result = flow.revise(doc, user=user, pdf=read_input(pdf_file, "PDF"), note=note)
+    result = flow.revise(doc, user=user, pdf=pdf, body=body, note=note)
     ctx.emit(result.to_dict(), f"document {doc}: version {result.current_version} "
                                f"(sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 

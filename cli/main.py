@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "ca": (("cli.ca_cmds", "cli.serve_cmds"), "Certificate authorities: applications, issuance, status."),
     "audit": (("cli.ca_cmds",), "The hash-chained audit log."),
     "seal": (("cli.seal_cmds",), "Electronic seals: create, protect, stamp PDFs, verify."),
-    "org": (("cli.doc_cmds",), "Organisations of the document flow: load, show, list."),
+    "org": (("cli.doc_cmds",), "Organisations of the document flow: load, show, list, template."),
     "doc": (("cli.doc_cmds",), "Official documents (公文): draft, route, seal, send, receive, archive."),
     "serve": (("cli.serve_cmds",), "The status service: OCSP, CRLs and timestamps over HTTP."),
     "tsa": (("cli.tsa_cmds",), "Timestamp authorities (RFC 3161): set up, answer queries, statistics."),

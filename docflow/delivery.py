@@ -41,8 +41,11 @@ class DeliveryMixin(StepsMixin):
         the exact signed-off bytes, the organisation's seal and its usability — then the
         seal is stamped and the stamped file verified (the seal, its organisation, and
         that it is the signed-off bytes plus the seal); only then is anything written.
-        `placement` defaults to the organisation's name (GB/T 9704: the seal presses the
-        signing organisation's name and the date, both slightly below its centre)."""
+        After typesetting registration the seal goes on the registered version (checked to be
+        the signed-off content plus the registry's fields, docflow.typeset.registry.sealable)
+        and `placement` defaults to the place its layout reserved; otherwise to the
+        organisation's name (GB/T 9704: the seal presses the signing organisation's name and
+        the date, both slightly below its centre)."""
         from seal.errors import SealError
         from seal.pdf_placement import AnchorText
         from seal.records import SealRegistry
@@ -64,12 +67,10 @@ class DeliveryMixin(StepsMixin):
                     guard.fail(FlowStateError, f"document {doc_id} is not waiting to be sealed ({d.where()})")
             if at_seal:
                 self._check_actor(d, user, guard)
-            signed = None
-            if d.row["signed_off_version"] is not None:
-                guard.require(d.row["signed_off_version"] == d.row["current_version"], FlowStateError,
-                              f"document {doc_id} changed after sign-off")
-                signed = self._intact(conn, doc_id, d.row["signed_off_version"], guard,
-                                      expect_sha256=d.row["signed_off_sha256"])
+            # the signed-off version, or its registered typesetting checked to be the signed-off
+            # content plus the registry's fields (docflow.typeset.registry.sealable)
+            from .typeset.registry import sealable
+            signed, place = sealable(self, conn, d, guard)
             self._attachments_intact(conn, d, guard)
             if not org.seal:
                 guard.fail(FlowStateError, f"{org.name} names no seal in its directory file")
@@ -94,7 +95,9 @@ class DeliveryMixin(StepsMixin):
                     guard.fail(FlowStateError, exc.message)
         guard.raise_if_any(doc=doc_id, user=user, seal=seal)
         assert signed is not None
-        where = placement if placement is not None else AnchorText(org.name)
+        from seal.pdf_placement import AtPosition
+        where = placement if placement is not None else \
+            AtPosition(place.page, place.x_mm, place.y_mm) if place is not None else AnchorText(org.name)
         reason = f"{d.elements.doc_number or ''} {d.elements.title}".strip()
         outcome = self.seal_service.stamp(seal, password, signed, placement=where, riding=riding, actor=user,
                                           reason=reason)
@@ -183,8 +186,8 @@ class DeliveryMixin(StepsMixin):
             if d.row["signed_off_version"] is None:
                 guard.fail(FlowStateError, f"document {doc_id} is not signed off")
             else:
-                signed = self._intact(conn, doc_id, d.row["signed_off_version"], guard,
-                                      expect_sha256=d.row["signed_off_sha256"])
+                from .typeset.registry import sealable
+                signed, _ = sealable(self, conn, d, guard)
             self._attachments_intact(conn, d, guard)
             check = None
             if sealed_bytes is not None:

@@ -27,9 +27,7 @@ from pki.profiles import default_policy_dir
 from seal.records import SealRegistry
 from seal.service import SealService
 
-from .elements import CHINA_TIME
 from .flow import DocumentFlow
-from .sample import make_document_pdf
 
 RECIPIENT = {"name": "北京市示范区管理委员会", "code": "京示", "seal": "shifan-official", "people": [
     {"id": "s_xu", "name": "徐处长", "department": "综合处", "head": True},
@@ -46,6 +44,22 @@ UPWARD = [("chen", "approve", None, "文稿符合要求，同意报送。"),
           ("zhou", "approve", None, "会签同意。"),
           ("wu", "sign-off", None, "同意签发。"),
           ("ma", "register", None, "已登记编号。")]
+
+
+DRAFT = """---
+标题: 关于开展电子印章应用试点工作的请示
+附注: （联系人：孙拟稿）
+---
+为推进电子政务建设，提高公文流转效率，经研究，拟在我局开展电子印章应用试点工作。现将有关事项请示如下。
+
+# 试点内容
+
+## 电子印章制作。由市级电子认证机构签发印章证书，按照GB/T 38540制作电子印章。
+
+## 电子公文用印。签发后的公文经文印室登记编号排版，由印章管理员加盖电子印章后发送。
+
+妥否，请批示。
+"""
 
 
 @dataclass(frozen=True)
@@ -104,15 +118,11 @@ def run_demo(home_path: str | Path, *, say: Callable[[str], None] = lambda _: No
     write_file_atomic(out / "official-sm2.ses", registry.export("official-sm2"), mode=0o644)
 
     say("4. drafting a request (上行文)")
-    today = clock.now().astimezone(CHINA_TIME)
-    date_text = f"{today.year}年{today.month}月{today.day}日"
-    body = make_document_pdf("关于开展电子印章应用试点工作的请示", "北京市测试局", date_text,
-                             ["北京市示范区管理委员会：",
-                              "为推进电子政务建设，提高公文流转效率，经研究，拟在我局开展电子印章应用试点工作。",
-                              "妥否，请批示。"], main_recipient=RECIPIENT["name"])
-    write_file_atomic(out / "draft.pdf", body, mode=0o644)
-    doc = flow.new_document(kind="upward", title="关于开展电子印章应用试点工作的请示", pdf=body, drafter="sun",
-                            main_recipients=[RECIPIENT["name"]])
+    # a structured body (docflow.typeset): typeset on the organisation's red-header template; the
+    # registry's step later puts the 发文字号, 签发人 and 成文日期 on the page
+    write_file_atomic(out / "draft.txt", DRAFT.encode(), mode=0o644)
+    doc = flow.new_document(kind="upward", body=DRAFT, drafter="sun", main_recipients=[RECIPIENT["name"]])
+    write_file_atomic(out / "draft.pdf", flow.pdf(doc.id), mode=0o644)
     say(f"   document {doc.id} drafted by sun, next: {doc.step} {list(doc.pending)}")
 
     say("5. the upward route: review, office check, countersigning leaders, sign-off, registration")

@@ -6,6 +6,7 @@ One YAML file per organisation (see ``policies/examples/``)::
     code: 京测                    # 发文机关代字 for 发文字号 (default: the name)
     seal: official-sm2            # the organisation's official seal in this home
     routes: [my-upward.yaml]      # optional: route files overriding the defaults, relative to this file
+    template: templates/bj        # optional: the red-header template directory (docflow.typeset), relative
     people:
       - {id: sun,  name: 孙拟稿, department: 业务处}
       - {id: chen, name: 陈处长, department: 业务处, head: true}
@@ -29,7 +30,7 @@ import yaml
 from .errors import DirectoryError
 from .routes import KINDS, ROLES, Route, check_route_for, load_route_file, routes_by_kind
 
-_ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description"}
+_ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description", "template"}
 _PERSON_FIELDS = {"id", "name", "department", "head", "roles"}
 _PERSON_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -65,6 +66,7 @@ class Organisation:
     people: tuple[Person, ...]
     routes: Mapping[str, Route] = field(default_factory=dict)   # the route in effect for each kind
     description: str = ""
+    template: Mapping[str, Any] | None = None   # snapshot of its red-header template (None: the default)
 
     def person(self, person_id: str) -> Person:
         for p in self.people:
@@ -101,7 +103,8 @@ class Organisation:
         """The organisation as data (what is stored and shown), routes included."""
         return {"name": self.name, "code": self.code, "seal": self.seal, "description": self.description,
                 "people": [p.to_dict() for p in self.people],
-                "routes": {k: r.to_data() | {"source": r.source} for k, r in sorted(self.routes.items())}}
+                "routes": {k: r.to_data() | {"source": r.source} for k, r in sorted(self.routes.items())},
+                **({"template": dict(self.template)} if self.template else {})}
 
     def to_dict(self) -> dict[str, Any]:
         data = self.definition()
@@ -109,6 +112,9 @@ class Organisation:
                                    "people": [p.id for p in self.people if p.department == d]}
                                for d in self.departments}
         data["roles"] = {r: [p.id for p in self.with_role(r)] for r in ROLES}
+        if self.template:
+            data["template"] = {"name": self.template["name"], "source": self.template["source"],
+                                "digest": self.template["digest"], "files": sorted(self.template["files"])}
         return data
 
 
@@ -184,8 +190,17 @@ def parse_organisation(data: Any, *, source: str, default_routes: Mapping[str, R
     missing = [k for k in KINDS if k not in routes]
     if missing:
         raise DirectoryError(f"{source}: no route for kind(s) {', '.join(missing)}", file=source)
+    template = None
+    if data.get("template") is not None:
+        if not isinstance(data["template"], str) or not data["template"].strip():
+            raise DirectoryError(f"{source}: template is the path of a template directory", file=source)
+        from .typeset.template import load_template_dir
+        loaded = load_template_dir((base_dir or Path(".")) / data["template"])
+        loaded.resolve_fonts()          # a template naming fonts this machine lacks is refused now
+        template = loaded.snapshot()
     org = Organisation(name=name, code=code.strip(), seal=seal.strip() if seal else None,
-                       people=tuple(people), routes=routes, description=str(data.get("description") or ""))
+                       people=tuple(people), routes=routes, description=str(data.get("description") or ""),
+                       template=template)
     for route in {id(r): r for r in routes.values()}.values():
         check_route_for(route, org)
     return org
@@ -218,4 +233,4 @@ def organisation_from_definition(data: Mapping[str, Any]) -> Organisation:
                           head=bool(p.get("head", False)), roles=frozenset(p.get("roles", ())))
                    for p in data["people"])
     return Organisation(name=data["name"], code=data["code"], seal=data.get("seal"), people=people,
-                        routes=routes, description=data.get("description") or "")
+                        routes=routes, description=data.get("description") or "", template=data.get("template"))

@@ -297,6 +297,13 @@ class RecordsMixin(OrganisationsMixin):
             t.doc_counters.c.last == current).values(last=current + 1))
         return current + 1
 
+    def _peek_number(self, conn: Connection, org_id: int, series: str, year: int) -> int:
+        """The number `_next_number` would give now (read only)."""
+        current = conn.execute(sa.select(t.doc_counters.c.last).where(
+            t.doc_counters.c.org_id == org_id, t.doc_counters.c.series == series,
+            t.doc_counters.c.year == year)).scalar()
+        return (current or 0) + 1
+
     @staticmethod
     def _record_verification(conn: Connection, doc_id: int, delivery_id: int | None, purpose: str, at: datetime,
                              actor: str, check: SealCheck) -> None:

@@ -112,29 +112,44 @@ class StepsMixin(RecordsMixin):
             people = [to]
         return people, exception
 
-    def new_document(self, *, kind: str, title: str, pdf: bytes, drafter: str,
+    def new_document(self, *, kind: str, title: str | None = None, pdf: bytes | None = None, drafter: str,
                      attachments: Sequence[Attachment] = (), declared_attachments: Sequence[str] = (),
                      main_recipients: Sequence[str] = (), copy_to: Sequence[str] = (),
                      urgency: str | None = None, classification: str | None = None, note: str | None = None,
-                     to: str | None = None) -> Document:
+                     to: str | None = None, body: str | None = None) -> Document:
         """A drafted document, submitted to the first step of its kind's route.
 
-        `to` names the department reviewer when several could review.  Refused: a
-        classified document, a body that is not a PDF, an attachment that is the body
-        itself, a declared attachment that is missing, a route that cannot work for
-        this drafter."""
+        The body is a finished `pdf`, or structured text (`body`, see docflow.typeset.body)
+        that is typeset on the organisation's red-header template; its front matter may
+        give the title and the other elements.  `to` names the department reviewer when
+        several could review.  Refused: a classified document, a body that is not a PDF
+        or cannot be typeset, an attachment that is the body itself, a declared attachment
+        that is missing, a route that cannot work for this drafter."""
         if kind not in OUTGOING_KINDS:
             raise ElementError(f"kind {kind!r}: a drafted document is one of {', '.join(OUTGOING_KINDS)}",
                                field="kind", kind=kind)
         check_classification(classification)
         org, person = self.whois(drafter)
+        typeset_row = None
+        if (pdf is None) == (body is None):
+            raise ValueError("give the body as a pdf or as structured text (body), one of the two")
+        if body is not None:
+            from .typeset.registry import draft
+            made = draft(org, kind=kind, source=body, created=self.home.clock.now(), title=title,
+                         main_recipients=main_recipients, copy_to=copy_to, note=note, urgency=urgency,
+                         attachments=declared_attachments)
+            m, pdf, typeset_row = made.manuscript, made.pdf, made.row
+            title, main_recipients, copy_to, note, urgency = m.title, m.main_recipients, m.copy_to, m.note, m.urgency
+            declared_attachments = m.attachments
+        if title is None:
+            raise ElementError("标题 (title) is required", field="title")
         elements = Elements(title=title, issuer=org.name, urgency=urgency, main_recipients=tuple(main_recipients),
                             copy_to=tuple(copy_to), attachments=tuple(declared_attachments), note=note)
         guard = Guard()
         pdf = bytes(pdf)
         _check_pdf(pdf, "the body", guard)
-        body = Digests.of(pdf)
-        stored_attachments = _check_attachments(attachments, body, elements.attachments, guard)
+        body_digests = Digests.of(pdf)
+        stored_attachments = _check_attachments(attachments, body_digests, elements.attachments, guard)
         route = org.route(kind)
         try:
             check_route_for(route, org)
@@ -162,14 +177,17 @@ class StepsMixin(RecordsMixin):
                 conn, t.doc_documents, org_id=org_id, kind=kind, drafter=drafter, state="in_flow", step=first.id,
                 step_state=to_json(step_state), route=to_json(route_data), elements=to_json(elements.to_dict()),
                 current_version=1, revision=1, created_at=now, updated_at=now)
-            self._add_version(conn, doc_id, 1, "draft", pdf, body, now, drafter)
+            self._add_version(conn, doc_id, 1, "draft", pdf, body_digests, now, drafter)
+            if typeset_row is not None:
+                from .typeset.registry import record
+                record(conn, doc_id, 1, typeset_row)
             for pos, (att, digests) in enumerate(stored_attachments, 1):
                 conn.execute(t.doc_attachments.insert().values(
                     doc_id=doc_id, position=pos, name=att.name, data=bytes(att.data), sha256=digests.sha256,
                     sm3=digests.sm3, size=digests.size))
             self._set_pending(conn, doc_id, first.id, pending, now)
             self._log(conn, doc_id, at=now, actor=drafter, step=None, action="new", org=org.name, version=1,
-                      digests=body, details={"kind": kind, "title": elements.title, "route": route.name,
+                      digests=body_digests, details={"kind": kind, "title": elements.title, "route": route.name,
                                              "next": first.id, "pending": pending,
                                              "attachments": [{"name": a.name, "sha256": dg.sha256}
                                                              for a, dg in stored_attachments],
@@ -207,9 +225,15 @@ class StepsMixin(RecordsMixin):
                     values["doc_number"] = number
             if elements is not None:
                 values["elements"] = to_json(elements.to_dict())
+            if plan.get("typeset") is not None:     # the registry's typeset version (docflow.typeset)
+                from .typeset.registry import write_registration
+                version = d.row["current_version"] + 1
+                pdf, _ = write_registration(conn, d, plan["typeset"], elements, version, now)
+                self._add_version(conn, doc_id, version, "typeset", pdf, Digests.of(pdf), now, user)
+                values["current_version"] = version
             self._update(conn, d, now, **values)
             self._set_pending(conn, doc_id, values.get("step", d.row["step"]), plan["pending"], now)
-            version = d.row["current_version"]
+            version = values.get("current_version", d.row["current_version"])
             _, digests, _ = self._version_bytes(conn, doc_id, version)
             details = dict(plan["details"])
             if elements is not None and plan.get("number_series"):
@@ -353,12 +377,20 @@ class StepsMixin(RecordsMixin):
                                            "is registered")
             self._attachments_intact(conn, d, guard)
             elements = d.elements.with_(printed_on=chinese_date(china_date(self.home.clock.now())))
+            fmt = (lambda n, y, code=org.code: f"{code}〔{y}〕{n}号")
             if d.row["doc_number"] is None:
-                plan["number_series"] = ("outgoing", lambda n, y, code=org.code: f"{code}〔{y}〕{n}号")
+                plan["number_series"] = ("outgoing", fmt)
                 plan["number_field"] = "doc_number"
+                year = china_date(self.home.clock.now()).year
+                number = fmt(self._peek_number(conn, d.row["org_id"], "outgoing", year), year)
             else:
+                number = d.row["doc_number"]
                 details["doc_number"] = d.row["doc_number"]
                 details["kept_number"] = True
+            if guard:
+                from .typeset.registry import prepare_registration
+                plan["typeset"] = prepare_registration(conn, d, data, elements.with_(doc_number=number), number,
+                                                       guard, self.home.clock.now())
         elif step.type == "check":
             guard.require(d.row["sealed_version"] == current, FlowStateError,
                           f"document {d.id} has no sealed current version to check")
@@ -393,9 +425,22 @@ class StepsMixin(RecordsMixin):
         plan["details"] = details
         return plan
 
-    def revise(self, doc_id: int, *, user: str, pdf: bytes, note: str | None = None) -> Document:
-        """A new version of the body.  Before sign-off the document stays where it is; after
-        sign-off the change is substantive and the document goes back to the signer."""
+    def revise(self, doc_id: int, *, user: str, pdf: bytes | None = None, note: str | None = None,
+               body: str | None = None) -> Document:
+        """A new version of the body (a PDF, or structured text typeset on the template).  Before
+        sign-off the document stays where it is; after sign-off the change is substantive and the
+        document goes back to the signer."""
+        typeset_row = None
+        if (pdf is None) == (body is None):
+            raise ValueError("give the new body as a pdf or as structured text (body), one of the two")
+        if body is not None:
+            from .typeset.registry import draft
+            current = self.show(doc_id)
+            e = current.elements
+            made = draft(self.organisation(current.organisation), kind=current.kind, source=body,
+                         created=self.home.clock.now(), title=e.title, main_recipients=e.main_recipients,
+                         copy_to=e.copy_to, note=e.note, urgency=e.urgency, attachments=e.attachments)
+            pdf, typeset_row = made.pdf, made.row
         pdf = bytes(pdf)
         with self.home.store.read() as conn:
             d = self._read_doc(conn, doc_id)
@@ -430,6 +475,9 @@ class StepsMixin(RecordsMixin):
         with self.home.store.transaction() as conn:
             number = current + 1
             self._add_version(conn, doc_id, number, "revision", pdf, new, now, user)
+            if typeset_row is not None:
+                from .typeset.registry import record
+                record(conn, doc_id, number, typeset_row)
             values: dict[str, Any] = {"current_version": number}
             details: dict[str, Any] = {"previous_version": current, "note": _opinion(note)}
             if reroute:

@@ -209,3 +209,5 @@ TABLES = (doc_organisations, doc_people, doc_documents, doc_versions, doc_attach
 
 register_migration(200, "document flow", TABLES)
 register_migration(510, "document flow: archive timestamp renewals", (doc_archive_renewals,))
+
+from .typeset import store as _typeset_store  # noqa: E402,F401  (migration 700, after the tables it refers to)

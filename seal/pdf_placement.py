@@ -9,7 +9,7 @@ Three placements (frozen values, checked on construction):
   user space and by rotating the appearance with its form /Matrix, so the
   seal stands upright on screen and on paper whatever /Rotate says.
 * `AnchorText(text, occurrence="last")` — centred over an occurrence of
-  `text` in the document's text (found with PDFium, which reads CID fonts
+  `text` in the document's text (for the last, a line that is the text alone wins) (found with PDFium, which reads CID fonts
   through their ToUnicode maps), placed so the text sits `below_centre_mm`
   below the seal's centre, as GB/T 9704 §7.3.5.1 wants the organisation's
   name and the date: pressed by the seal, slightly below its centre.
@@ -181,12 +181,17 @@ class TextMatch:
 
 
 def find_text(pdf: bytes | str, anchor: AnchorText) -> TextMatch:
-    """The requested occurrence of the anchor text (whitespace ignored) in reading order."""
+    """The requested occurrence of the anchor text (whitespace ignored) in reading order.
+
+    For "last", a line that reads exactly the anchor text wins over the text inside a longer line:
+    the seal presses the organisation's signature line (发文机关署名), which is the name alone, not
+    the 版记's "北京市测试局办公室 … 印发" after it.  Only when no line is the text alone is the last
+    occurrence anywhere taken.  "first" and a numbered occurrence count every occurrence."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
     wanted = "".join(anchor.text.split())
-    matches: list[TextMatch] = []
+    matches: list[tuple[TextMatch, bool]] = []        # (match, whole line)
     stop_after = anchor.occurrence if isinstance(anchor.occurrence, int) else \
         (1 if anchor.occurrence == "first" else None)
     try:
@@ -201,23 +206,32 @@ def find_text(pdf: bytes | str, anchor: AnchorText) -> TextMatch:
                 n = textpage.count_chars()
                 kept: list[int] = []
                 chars: list[str] = []
+                line_of: list[int] = []               # the line of each kept character
+                line = 0
                 for i in range(n):
                     code = pdfium_c.FPDFText_GetUnicode(textpage.raw, i)
                     ch = chr(code) if 0 < code < 0x110000 else ""
-                    if ch and not ch.isspace():
+                    if ch in ("\r", "\n"):
+                        line += 1
+                    elif ch and not ch.isspace():
                         kept.append(i)
                         chars.append(ch)
+                        line_of.append(line)
                 text = "".join(chars)
                 start = text.find(wanted)
                 while start >= 0:
-                    idx = kept[start:start + len(wanted)]
+                    end = start + len(wanted)
+                    idx = kept[start:end]
                     boxes = [textpage.get_charbox(i) for i in idx]
-                    matches.append(TextMatch(page_index, (
+                    whole = (line_of[start] == line_of[end - 1]
+                             and (start == 0 or line_of[start - 1] != line_of[start])
+                             and (end == len(text) or line_of[end] != line_of[end - 1]))
+                    matches.append((TextMatch(page_index, (
                         min(b[0] for b in boxes), min(b[1] for b in boxes),
-                        max(b[2] for b in boxes), max(b[3] for b in boxes))))
+                        max(b[2] for b in boxes), max(b[3] for b in boxes))), whole))
                     if stop_after is not None and len(matches) >= stop_after:
-                        return matches[stop_after - 1]
-                    start = text.find(wanted, start + len(wanted))
+                        return matches[stop_after - 1][0]
+                    start = text.find(wanted, end)
             finally:
                 textpage.close()
                 page.close()
@@ -227,4 +241,5 @@ def find_text(pdf: bytes | str, anchor: AnchorText) -> TextMatch:
         which = "" if anchor.occurrence in ("last", "first") else f" {anchor.occurrence} times"
         raise AnchorNotFound(f"the text {anchor.text!r} does not occur in the document{which}",
                              text=anchor.text, found=len(matches))
-    return matches[-1]
+    lines = [m for m, whole in matches if whole] or [m for m, _ in matches]
+    return lines[-1]

@@ -146,7 +146,7 @@ def cjk_ttf() -> Path:
     from fontTools.pens.ttGlyphPen import TTGlyphPen
     from fontTools.ttLib import TTCollection
 
-    chars = sorted(set(ORG + DATE + TITLE + BODY + "文件第页共0123456789 ，。：、（）-abcdefghijklmnopqrstuvwxyz"
+    chars = sorted(set(ORG + DATE + TITLE + BODY + "文件第页共办公室印发0123456789 ，。：、（）-abcdefghijklmnopqrstuvwxyz"
                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     source = next(f for f in TTCollection(str(NOTO_CJK), lazy=True).fonts
                   if f["name"].getDebugName(4) == "Noto Sans CJK SC")
@@ -186,7 +186,7 @@ def cjk_ttf() -> Path:
 
 def make_document(path: Path, *, pages: int = 3, page_size=(595.28, 841.89), org: str = ORG,
                   date: str = DATE, anchor_on_page: int | None = None,
-                  cid_fonts: bool = True) -> Path:
+                  cid_fonts: bool = True, imprint: bool = False) -> Path:
     """A GB/T 9704-like notice: title, body, and on the last page the signing
     organisation's name above the date, right-aligned.  Each page also has a
     footer "第 i 页".  The organisation's name appears on page 1 too (in the
@@ -196,7 +196,8 @@ def make_document(path: Path, *, pages: int = 3, page_size=(595.28, 841.89), org
     cairo (poppler's pdftocairo, the PDF backend of Chromium, Inkscape and
     GTK applications), which embeds the text as a CIDFontType2 font with
     Identity-H encoding and a ToUnicode map; without it the text stays in
-    reportlab's simple TrueType subsets."""
+    reportlab's simple TrueType subsets.  With `imprint` the last page ends with a 版记 line
+    "<org>办公室 … 印发" below the date, as GB/T 9704 documents do."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen import canvas
@@ -221,6 +222,10 @@ def make_document(path: Path, *, pages: int = 3, page_size=(595.28, 841.89), org
             c.setFont("YinxinCJK", 16)
             c.drawRightString(w - 120, 260, org)
             c.drawRightString(w - 120, 230, date)
+            if imprint:
+                c.setFont("YinxinCJK", 12)
+                c.drawString(80, 120, f"{org}办公室")
+                c.drawRightString(w - 80, 120, f"{date}印发")
         c.setFont("YinxinCJK", 10)
         c.drawCentredString(w / 2, 40, f"第 {i} 页")
         c.showPage()

@@ -56,14 +56,19 @@ def test_upward_route_with_two_leaders_countersigning(b) -> None:
         ("li", "forward", "li意见"), ("zhou", "approve", "zhou意见"), ("wu", "sign-off", "wu意见"),
         ("ma", "register", "ma意见")]
     assert log[4].details["countersigned"] == ["li", "zhou"]
-    assert all(e.sha256 == doc.digests.sha256 and e.sm3 == doc.digests.sm3 for e in log)
+    # every decision is on the signed-off version; the registry's entry records the typeset version it made
+    signed_off = next(v for v in doc.versions if v.number == doc.signed_off_version).digests
+    assert all(e.sha256 == signed_off.sha256 and e.sm3 == signed_off.sm3 for e in log[:-1])
+    assert (log[-1].version, log[-1].sha256) == (2, doc.digests.sha256) and doc.current_version == 2
+    assert [v.purpose for v in doc.versions] == ["draft", "typeset"]
     # each action is one audit event: actor, time, opinion, document digest
     events = audit_actions(b, f"doc:{doc.id}")
     assert [(e[0], e[1]) for e in events] == [(e.actor, f"doc.{e.action}") for e in log]
     for event, entry in zip(events, log):
         details = json.loads(event[3])
-        assert details["opinion"] == entry.opinion and event[4] == doc.digests.sha256
-        assert details["sm3"] == doc.digests.sm3
+        digests = signed_off if entry.action != "register" else doc.digests
+        assert details["opinion"] == entry.opinion and event[4] == digests.sha256
+        assert details["sm3"] == digests.sm3
 
 
 def test_downward_route_supervising_leader_signs_off(b) -> None:
@@ -148,7 +153,7 @@ def test_return_to_drafter_then_resubmit_starts_over(b) -> None:
     doc = b.flow.act(doc.id, user="sun", action="forward", opinion="已修改", to="zhao")
     assert (doc.step, doc.pending) == ("department_review", ("zhao",))
     doc = walk(b, doc.id, [("zhao", "approve", None)] + UPWARD_TO_SEAL[1:])
-    assert doc.step == "seal" and doc.signed_off_version == 2
+    assert doc.step == "seal" and doc.signed_off_version == 2 and doc.current_version == 3
 
 
 def test_return_after_sign_off_clears_the_signature(b) -> None:
@@ -165,12 +170,13 @@ def test_substantive_change_after_sign_off_goes_back_to_the_signer(b) -> None:
             lambda: b.flow.revise(doc.id, user="ma", pdf=document_pdf(body="改动")))
     b.tick()
     doc = b.flow.revise(doc.id, user="wang", pdf=document_pdf(body="签发后改动了正文。"), note="改正错字")
-    assert (doc.step, doc.pending, doc.current_version) == ("sign_off", ("wu",), 2)
+    # versions: 1 the draft, 2 the registry's typesetting, 3 the revision
+    assert (doc.step, doc.pending, doc.current_version) == ("sign_off", ("wu",), 3)
     assert doc.signed_off_version is None and doc.elements.signer is None
     entry = b.flow.log(doc.id)[-1]
     assert entry.details["rerouted_to"] == "sign_off" and entry.details["signer"] == "wu"
     doc = walk(b, doc.id, [("wu", "sign-off", None), ("ma", "register", None)])
-    assert doc.step == "seal" and doc.signed_off_version == 2
+    assert doc.step == "seal" and doc.signed_off_version == 3 and doc.current_version == 4
     assert doc.elements.doc_number == number                      # the number is kept
     assert b.flow.log(doc.id)[-1].details["kept_number"] is True
 

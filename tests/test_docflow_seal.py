@@ -114,9 +114,11 @@ def test_upward_sealed_sent_received_handled_and_archived(b: Bureau) -> None:
     signed_off = b.flow.pdf(doc.id, doc.signed_off_version)
     b.tick()
     doc = b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
-    assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("drafter_check", ("sun",), 2, 2)
+    # versions: 1 signed off, 2 the registry's typesetting, 3 sealed
+    assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("drafter_check", ("sun",), 3, 3)
     sealed_pdf = b.flow.pdf(doc.id)
-    assert sealed_pdf.startswith(signed_off) and len(sealed_pdf) > len(signed_off)
+    typeset = b.flow.pdf(doc.id, 2)      # the seal is an incremental update of the registry's version
+    assert sealed_pdf.startswith(typeset) and len(sealed_pdf) > len(typeset) and typeset != signed_off
     _judge_sealed_file(b, sealed_pdf)
     refused(b, FlowStateError, "drafter has not checked", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
     b.tick()
@@ -234,9 +236,9 @@ def test_sending_an_unsealed_document_is_refused(b: Bureau) -> None:
 def test_sending_a_document_altered_after_sealing_is_refused(b: Bureau) -> None:
     doc = ready_to_send(b)
     data = bytearray(b.flow.pdf(doc.id))
-    # one byte inside the signed range changed (a comment byte: the file still parses the same)
-    position = data.index(b"ReportLab Generated")
-    data[position:position + 1] = b"r"
+    # one byte inside the signed range changed (the header's binary comment: the file still parses the same)
+    position = data.index(b"%PDF-1.7\n%") + 10
+    data[position:position + 1] = b"\xee" if data[position] != 0xEE else b"\xef"
     tamper_version(b, doc.id, doc.sealed_version, bytes(data), fix_digests=False)
     refused(b, IntegrityFailure, "no longer matches its recorded", lambda: b.flow.send(doc.id, user="liu",
                                                                                          to=[OTHER]))
@@ -334,6 +336,7 @@ def test_recall_after_opening_is_refused(b: Bureau) -> None:
 # ---------------------------------------------------------------------------- judges
 
 def _judge_sealed_file(b: Bureau, data: bytes) -> None:
+    import re
     path = b.path / "sealed.pdf"
     path.write_bytes(data)
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
@@ -345,17 +348,21 @@ def _judge_sealed_file(b: Bureau, data: bytes) -> None:
     assert byte_range[0] == 0 and byte_range[2] + byte_range[3] == len(data)
     # the red seal presses the organisation's name and the date (GB/T 9704 §7.3.5.1)
     from PIL import Image, ImageChops
-    subprocess.run(["pdftoppm", "-r", "72", "-png", "-singlefile", str(path), str(b.path / "page")], check=True)
+    # the signature (and the seal) is on the last page
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    last = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+    pages = ["-f", str(last), "-l", str(last)]
+    subprocess.run(["pdftoppm", "-r", "72", "-png", "-singlefile", *pages, str(path), str(b.path / "page")],
+                   check=True)
     image = Image.open(b.path / "page.png").convert("RGB")
     r, g, bl = image.split()
     mask = ImageChops.multiply(r.point(lambda v: 255 if v > 150 else 0),
                                ImageChops.multiply(g.point(lambda v: 255 if v < 120 else 0),
                                                    bl.point(lambda v: 255 if v < 120 else 0)))
-    words = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True).stdout
-    import re
+    words = subprocess.run(["pdftotext", "-bbox", *pages, str(path), "-"], capture_output=True, text=True).stdout
     boxes = {m.group(5): tuple(float(m.group(i)) for i in range(1, 5)) for m in re.finditer(
         r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]+)<', words)}
-    cut = 300                                                # below the red 版头 and its line
+    cut = 400 if last == 1 else 0                            # below the red 版头 and its line
     box = mask.crop((0, cut, image.width, image.height)).getbbox()
     assert box is not None, "no red seal on the page"
     left, top, right, bottom = box[0], box[1] + cut, box[2], box[3] + cut
@@ -409,13 +416,13 @@ def test_drafter_finding_a_problem_in_the_sealed_document_sends_it_back_to_the_s
     number = doc.elements.doc_number
     b.tick()
     doc = b.flow.revise(doc.id, user="sun", pdf=document_pdf(body="核对时发现错字，已改正的正文。"), note="改正错字")
-    assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("sign_off", ("wu",), None, 3)
+    assert (doc.step, doc.pending, doc.sealed_version, doc.current_version) == ("sign_off", ("wu",), None, 4)
     refused(b, FlowStateError, "not signed off", lambda: b.flow.seal(doc.id, user="wang", seal="official-sm2",
                                                                       password=SEAL_PASSWORD))
     refused(b, FlowStateError, "not sealed", lambda: b.flow.send(doc.id, user="liu", to=[OTHER]))
     doc = walk(b, doc.id, [("wu", "sign-off", None), ("ma", "register", None)])
     doc = b.flow.seal(doc.id, user="wang", seal="official-sm2", password=SEAL_PASSWORD)
-    assert (doc.signed_off_version, doc.sealed_version, doc.elements.doc_number) == (3, 4, number)
-    assert b.flow.pdf(doc.id).startswith(b.flow.pdf(doc.id, 3))
+    assert (doc.signed_off_version, doc.sealed_version, doc.elements.doc_number) == (4, 6, number)
+    assert b.flow.pdf(doc.id).startswith(b.flow.pdf(doc.id, 5))
     doc = b.flow.act(doc.id, user="sun", action="approve")
     assert b.flow.send(doc.id, user="liu", to=[OTHER]).state == "sent"

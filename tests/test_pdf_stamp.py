@@ -143,6 +143,22 @@ def test_anchor_text_centres_seal_over_the_last_occurrence(tmp_path, signers, dr
     assert bottom > A4_H - 230 + 4
 
 
+def test_anchor_text_prefers_the_line_that_is_the_name_alone(tmp_path, signers, drawing):
+    """The 版记's "<org>办公室 … 印发" comes after the signature line; the seal still presses the
+    signature line (the last line reading the organisation's name alone)."""
+    source = make_document(workdir() / "anchor-imprint.pdf", pages=2, imprint=True)
+    result = stamp(tmp_path, signers["p256"], drawing, AnchorText(ORG), source=source.read_bytes())
+    assert result.page == 2
+    left, top, right, bottom = red_box(render(result.output, 2))
+    text_cy = A4_H - (260 + 16 * 0.35)
+    assert (top + bottom) / 2 == pytest.approx(text_cy - drawing.height_pt * 0.1, abs=4)
+    # without a line of the name alone, the last occurrence anywhere is taken (the 版记 here)
+    inside = stamp(tmp_path, signers["p256"], drawing, AnchorText(ORG + "办公室"), source=source.read_bytes(),
+                   name="inside.pdf")
+    left, top, right, bottom = red_box(render(inside.output, 2))
+    assert (top + bottom) / 2 == pytest.approx(A4_H - (120 + 12 * 0.35) - drawing.height_pt * 0.1, abs=4)
+
+
 def test_anchor_text_first_and_numbered_occurrence(tmp_path, signers, drawing):
     first = stamp(tmp_path, signers["sm2"], drawing, AnchorText(ORG, occurrence="first"),
                   name="first.pdf")
