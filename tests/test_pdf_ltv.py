@@ -193,18 +193,23 @@ def test_extend_renews_without_touching_earlier_signatures(ltv, sealed, tmp_path
 
 
 def test_a_changed_revision_under_a_document_timestamp_is_invalid(ltv, sealed, tmp_path):
-    data = bytearray(sealed[("rsa", "blta")].read_bytes())
+    """One bit flipped inside a stream of the DSS revision: only the document timestamp covers it."""
     import re
-    ranges = re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", bytes(data))
-    start2, len2 = int(ranges[-1][2]), int(ranges[-1][3])
-    # a byte inside the DSS revision, which only the document timestamp covers
-    target = start2 - 40_000 if start2 > 40_000 else start2 // 2
-    at = bytes(data).rfind(b"/DSS")
-    data[at + 1] = ord("E")                                   # /DSS → /ESS: the revision's catalog changed
+    data = sealed[("rsa", "blta")].read_bytes()
+    ranges = [tuple(map(int, r)) for r in re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]",
+                                                       data)]
+    seal_end, timestamp_hole = ranges[0][2] + ranges[0][3], ranges[-1][1]
+    stream = next(m for m in re.finditer(rb"stream\r?\n", data[seal_end:timestamp_hole])
+                  if data.index(b"endstream", seal_end + m.end()) - (seal_end + m.end()) > 100)
+    start = seal_end + stream.end()
+    changed = bytearray(data)
+    changed[(start + data.index(b"endstream", start)) // 2] ^= 0x01
     path = tmp_path / "changed.pdf"
-    path.write_bytes(bytes(data))
+    path.write_bytes(bytes(changed))
     report = verify_pdf(path, trust_roots=[ltv.root("rsa")], revocation=RevocationData(), clock=ltv.clock)
     assert report.verdict == "invalid"
     (ts,) = report.document_timestamps
     assert ts.verdict == "invalid" and not ts.intact
-    del target, len2
+    assert any("changed after it was timestamped" in p for p in report.problems)
+    (sig,) = report.signatures
+    assert sig.intact                                          # the seal's own bytes are untouched
