@@ -229,7 +229,8 @@ def bench_tsa(algorithm: str, base: Path, args: argparse.Namespace) -> dict[str,
     subprocess.run(["openssl", "ts", "-query", "-data", str(data), "-sm3" if algorithm == "sm2" else "-sha256",
                     "-cert", "-out", str(query)], check=True, capture_output=True)
     before = openssl_speed(algorithm)
-    process, url = start_serve(home, "--workers", "2")
+    process, url = start_serve(home, "--workers", "2", *(["--signer-nice", str(args.signer_nice)]
+                                                         if args.signer_nice is not None else []))
     try:
         script = directory / "post.lua"
         script.write_text(LUA_POST % {"body": query, "ctype": "application/timestamp-query", "delay": "",
@@ -359,7 +360,9 @@ def inside(args: argparse.Namespace) -> None:
     print(f"{openssl_version}; Python {platform.python_version()}; {os.cpu_count()} CPUs; wrk -c{args.connections} "
           f"-d{args.duration}s, keep-alive, private network namespace")
     if tsa_rows:
-        print("\nA. timestamp tokens over HTTP (yinxin serve --workers 2) vs openssl speed -elapsed -multi 2 (same key type)")
+        nice = "" if args.signer_nice is None else f" --signer-nice {args.signer_nice}"
+        print(f"\nA. timestamp tokens over HTTP (yinxin serve --workers 2{nice}) vs openssl speed -elapsed -multi 2 "
+              "(same key type)")
         print(f"{'alg':<8} {'openssl sign/s':>14} {'tokens/s':>9} {'ratio':>6} {'p99 ms':>7} {'refused':>7} "
               f"{'recorded':>9} {'½-rate/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'load':>18}")
         for r in tsa_rows:
@@ -388,6 +391,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds of each load (bounded)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--ts-reply-count", type=int, default=30)
+    parser.add_argument("--signer-nice", type=int, help="part A: yinxin serve --signer-nice (default: serve's)")
     parser.add_argument("--skip-flood", action="store_true")
     parser.add_argument("--skip-tsa", action="store_true")
     parser.add_argument("--dir", type=Path)
