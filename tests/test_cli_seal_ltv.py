@@ -100,6 +100,26 @@ def test_verify_at_a_time_and_offline(cli, tmp_path):
     assert_one_line_error(cli.run("seal", "verify", lta, "--at", "next tuesday"), "ISO 8601")
 
 
+def test_a_changed_revision_under_the_archive_timestamp_is_invalid(cli, tmp_path):
+    import re
+    lta = cli.files / "ec-changed-source.pdf"
+    assert _stamp(cli, "ec", lta, "--tsa", "ec-tsa", "--tsa-password-file", cli.tsa_pw, "--with-validation-info",
+                  "--archive-timestamp").code == 0
+    data = lta.read_bytes()
+    ranges = [tuple(map(int, r)) for r in re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]",
+                                                       data)]
+    seal_end, hole = ranges[0][2] + ranges[0][3], ranges[-1][1]
+    stream = next(m for m in re.finditer(rb"stream\r?\n", data[seal_end:hole])
+                  if data.index(b"endstream", seal_end + m.end()) - (seal_end + m.end()) > 100)
+    start = seal_end + stream.end()
+    changed = bytearray(data)
+    changed[(start + data.index(b"endstream", start)) // 2] ^= 0x01
+    path = cli.write("ec-changed.pdf", bytes(changed))
+    for extra in ((), ("--offline", "--trust", cli.ca_pem("ec"))):
+        result = cli.run("seal", "verify", path, *extra)
+        assert result.code == 1 and "changed after it was timestamped" in result.out, result
+
+
 def test_timestamps_over_http_from_yinxin_serve(cli, tmp_path):
     live = LiveServer(cli.home, args=("--workers", "1", "--signers", "1"),
                       env={"YINXIN_CA_PASSWORD": "Ca-Password-2026!", "YINXIN_TSA_PASSWORD": TSA_PASSWORD.decode()}

@@ -65,9 +65,16 @@ def test_stamp_a_query_offline_and_find_it(cli):
     other = cli.write("other.txt", b"other data")
     bad = cli.run("tsa", "verify", reply, "--data", other, "--trust", cli.ca_pem("rsa-root"))
     assert bad.code == 1 and "other data" in bad.out
+    from datetime import datetime, timedelta, timezone
+    twelve_years = (datetime.now(timezone.utc) + timedelta(days=365 * 12)).strftime("%Y-%m-%d")
     late = cli.run("tsa", "verify", reply, "--data", cli.files / "data.txt", "--trust", cli.ca_pem("rsa-root"),
-                   "--at", "2040-01-01")
+                   "--at", twelve_years)                     # the TSA certificate (11 years) has ended
     assert late.code == 3 and late.out.startswith("INDETERMINATE")
+    untrusted = cli.run("tsa", "verify", reply, "--data", cli.files / "data.txt", "--trust", cli.ca_pem("sm2-root"))
+    assert untrusted.code == 1 and "TSA certificate" in untrusted.out
+    junk = cli.write("junk.tsr", b"\x30\x03\x02\x01\x00")
+    assert_one_line_error(cli.run("tsa", "verify", junk, "--data", cli.files / "data.txt", "--trust",
+                                  cli.ca_pem("rsa-root")), "not")
 
 
 def test_sm2_tsa_stamps_sm3(cli):
