@@ -298,7 +298,10 @@ def bench_flood(base: Path, args: argparse.Namespace) -> list[dict[str, object]]
     subprocess.run(["openssl", "ts", "-query", "-data", str(data), "-sha256", "-cert", "-out", str(query)], check=True,
                    capture_output=True)
     rows = []
-    for label, extra in (("signing pool (default)", ()), ("--signers 0 (workers sign)", ("--signers", "0"))):
+    nice = ("--signer-nice", str(args.signer_nice)) if args.signer_nice is not None else ()
+    pool_label = "signing pool" + (f", nice {args.signer_nice}" if nice else " (default)")
+    variants = [(pool_label, nice)] + ([] if args.skip_unpooled else [("--signers 0 (workers sign)", ("--signers", "0"))])
+    for label, extra in variants:
         process, url = start_serve(home, "--workers", "2", *extra)
         try:
             wait_presigned(home / "yinxin.db", len(serials))
@@ -391,7 +394,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds of each load (bounded)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--ts-reply-count", type=int, default=30)
-    parser.add_argument("--signer-nice", type=int, help="part A: yinxin serve --signer-nice (default: serve's)")
+    parser.add_argument("--signer-nice", type=int, help="yinxin serve --signer-nice (default: serve's)")
+    parser.add_argument("--skip-unpooled", action="store_true", help="part B: skip the --signers 0 comparison")
     parser.add_argument("--skip-flood", action="store_true")
     parser.add_argument("--skip-tsa", action="store_true")
     parser.add_argument("--dir", type=Path)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from asn1crypto import algos, cms, core, tsp
@@ -33,6 +33,8 @@ from asn1crypto import x509 as asn1_x509
 
 from .. import oids
 from ..algorithms import PublicKey
+from ..der import element, integer, tlv
+from ..der import generalized_time as der_time
 from ..sm2 import sm3
 from . import asn1  # noqa: F401  (RFC 3161: a rejection has no token)
 from .errors import FAILURE_NAMES, RequestRefused
@@ -63,33 +65,12 @@ def hash_data(hash_algorithm: str, data: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- DER pieces
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(body)) + body
-
-
-def _integer(value: int) -> bytes:
-    octets = value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
-    # minimal two's complement: drop a leading 0x00/0xFF that only repeats the sign
-    while len(octets) > 1 and ((octets[0] == 0 and octets[1] < 0x80) or (octets[0] == 0xFF and octets[1] >= 0x80)):
-        octets = octets[1:]
-    return _tlv(0x02, octets)
+_tlv, _integer, _der_element = tlv, integer, element
 
 
 def generalized_time(at: datetime) -> bytes:
     """GeneralizedTime to the millisecond, fraction without trailing zeros (RFC 3161 §2.4.2)."""
-    at = at.astimezone(timezone.utc)
-    text = at.strftime("%Y%m%d%H%M%S")
-    millis = at.microsecond // 1000
-    if millis:
-        text += f".{millis:03d}".rstrip("0")
-    return _tlv(0x18, (text + "Z").encode())
+    return der_time(at, millis=True)
 
 
 _OCTETS = 0x04
@@ -123,25 +104,6 @@ class TimestampRequest:
 
 #: the DER of the imprint hash OIDs, for the fast path
 _HASH_OIDS = {algos.DigestAlgorithmId(name).dump(): name for name in HASHES}
-
-
-def _der_element(der: bytes, pos: int) -> tuple[int, int, int] | None:
-    """(tag, start of contents, end) of the element at `pos`, in minimal DER length form; None if not."""
-    if pos + 2 > len(der):
-        return None
-    tag, first = der[pos], der[pos + 1]
-    if first < 0x80:
-        start, length = pos + 2, first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 2 or pos + 2 + n > len(der):
-            return None
-        length = int.from_bytes(der[pos + 2:pos + 2 + n], "big")
-        if length < 0x80 or (n == 2 and length < 0x100):
-            return None                            # not the shortest form: not DER
-        start = pos + 2 + n
-    end = start + length
-    return (tag, start, end) if end <= len(der) else None
 
 
 def _fast_request(der: bytes, hashes: frozenset[str] | set[str], policy_der: bytes) -> TimestampRequest | None:
