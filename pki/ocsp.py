@@ -118,6 +118,21 @@ def parse_ocsp_request(der: bytes) -> OcspRequestInfo:
     der = bytes(der)
     if not der:
         raise _malformed("empty request")
+    from .ocsp_fast import fast_request
+    fast = fast_request(der)           # the common shapes, read without ASN.1 objects
+    if fast is not None:
+        cert_ids, nonce = fast
+        try:
+            return OcspRequestInfo(tuple(OcspCertId(*cid) for cid in cert_ids), nonce, der)
+        except ValueError:
+            pass                       # the strict reading below names what is wrong
+    return asn1_parse_ocsp_request(der)
+
+
+def asn1_parse_ocsp_request(der: bytes) -> OcspRequestInfo:
+    """`parse_ocsp_request` with asn1crypto, for every shape."""
+    if not der:
+        raise _malformed("empty request")
     try:
         request = asn1_ocsp.OCSPRequest.load(der, strict=True)
         request.native  # parse everything now: junk fails here
@@ -284,7 +299,22 @@ def build_ocsp_response(*, statuses: Sequence[SingleStatus], responder_cert: asn
 def ocsp_response_tbs(*, statuses: Sequence[SingleStatus], responder_cert: asn1_x509.Certificate,
                       produced_at: datetime, nonce: bytes | None = None, responder_id_by_key: bool = True) -> bytes:
     """The DER ResponseData a responder signs (`build_ocsp_response`'s first half; the status
-    service signs it in its signing pool and calls `assemble_ocsp_response`)."""
+    service signs it in its signing pool and calls `assemble_ocsp_response`).  Written from DER
+    pieces (`pki.ocsp_fast`; a test compares it with `asn1_response_tbs`)."""
+    if not statuses:
+        raise ValueError("an OCSP response answers at least one CertID")
+    if responder_id_by_key:
+        from .ocsp_fast import response_data
+        return response_data([((s.cert_id.hash_algorithm, s.cert_id.issuer_name_hash, s.cert_id.issuer_key_hash,
+                                 s.cert_id.serial), s.status, s.this_update, s.next_update, s.revoked_at, s.reason)
+                                for s in statuses], responder_cert, produced_at, nonce)
+    return asn1_response_tbs(statuses=statuses, responder_cert=responder_cert, produced_at=produced_at, nonce=nonce,
+                             responder_id_by_key=False)
+
+
+def asn1_response_tbs(*, statuses: Sequence[SingleStatus], responder_cert: asn1_x509.Certificate,
+                      produced_at: datetime, nonce: bytes | None = None, responder_id_by_key: bool = True) -> bytes:
+    """`ocsp_response_tbs` built with asn1crypto (the responder named by key hash or by name)."""
     if not statuses:
         raise ValueError("an OCSP response answers at least one CertID")
     if responder_id_by_key:
@@ -305,7 +335,16 @@ def ocsp_response_tbs(*, statuses: Sequence[SingleStatus], responder_cert: asn1_
 def assemble_ocsp_response(tbs_der: bytes, signature: bytes, *, responder_cert: asn1_x509.Certificate,
                            algorithm: algos.SignedDigestAlgorithm,
                            extra_certs: Sequence[asn1_x509.Certificate] = ()) -> bytes:
-    """The OCSPResponse around a signed ResponseData."""
+    """The OCSPResponse around a signed ResponseData (DER pieces; a test compares it with
+    `asn1_assemble_ocsp_response`)."""
+    from .ocsp_fast import ocsp_response
+    return ocsp_response(tbs_der, signature, algorithm.dump(), [c.dump() for c in (responder_cert, *extra_certs)])
+
+
+def asn1_assemble_ocsp_response(tbs_der: bytes, signature: bytes, *, responder_cert: asn1_x509.Certificate,
+                                algorithm: algos.SignedDigestAlgorithm,
+                                extra_certs: Sequence[asn1_x509.Certificate] = ()) -> bytes:
+    """`assemble_ocsp_response` built with asn1crypto."""
     basic = asn1_ocsp.BasicOCSPResponse({
         "tbs_response_data": asn1_ocsp.ResponseData.load(tbs_der),
         "signature_algorithm": algorithm,

@@ -145,8 +145,12 @@ class StatusApp:
         pool, index = self.pool, job.endpoint.key_index
         if pool is None or index is None:
             return self.service.complete(job, job.sign_here())
+        client = _client(scope)
+        if not pool.admits(client):          # refused before anything is encoded
+            await pool.refuse()
+            return self.service.try_later()
         try:
-            signature = await pool.sign(_client(scope), index, job.tbs)
+            signature = await pool.sign(client, index, job.tbs)
         except PoolFull:
             return self.service.try_later()
         except Exception as exc:  # a signer failed or timed out

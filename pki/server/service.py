@@ -125,14 +125,30 @@ class Endpoint:
 
 @dataclass
 class SignJob:
-    """An OCSP response to be signed now: `tbs` goes to the endpoint's key."""
+    """An OCSP response to be signed now: `tbs` (put together on first use, so that a request
+    the signing pool refuses costs no encoding) goes to the endpoint's key."""
 
     endpoint: Endpoint
     key: tuple[str, bytes]              # the cache key of the request
-    tbs: bytes
-    produced: float                     # epoch seconds
+    answers: list[Any]
+    now: datetime
+    nonce: bytes | None
+    policy: OcspPolicy
     cacheable: bool
     states: tuple[tuple[int, str, Any], ...]
+    _tbs: bytes | None = None
+
+    @property
+    def produced(self) -> float:        # epoch seconds
+        return self.now.timestamp()
+
+    @property
+    def tbs(self) -> bytes:
+        if self._tbs is None:
+            assert self.endpoint.signer is not None
+            self._tbs = response_tbs(self.endpoint.signer, self.answers, now=self.now, policy=self.policy,
+                                     nonce=self.nonce)
+        return self._tbs
 
     def sign_here(self) -> bytes:
         """Sign with the endpoint's key in this process (checked before it is used)."""
@@ -146,6 +162,17 @@ class SignJob:
 
 
 NONCE_POLICIES = ("sign", "presigned")
+
+#: a certificate's status and its stored pre-signed response, built once (constructing the
+#: statement costs more than running it)
+_STATUS_QUERY = (sa.select(certificates.c.status, certificates.c.status_changed_at, certificates.c.revoked_at,
+                           certificates.c.revocation_reason, ocsp_responses.c.der, ocsp_responses.c.cert_status,
+                           ocsp_responses.c.cert_changed_at, ocsp_responses.c.signer, ocsp_responses.c.this_update,
+                           ocsp_responses.c.next_update)
+                 .select_from(certificates.outerjoin(ocsp_responses, sa.and_(
+                     ocsp_responses.c.ca_id == certificates.c.ca_id, ocsp_responses.c.serial == certificates.c.serial)))
+                 .where(certificates.c.ca_id == sa.bindparam("ca_id"),
+                        certificates.c.serial == sa.bindparam("serial")))
 
 
 class StatusService:
@@ -289,7 +316,6 @@ class StatusService:
         ca_id = endpoint.ca.id
         presignable = ((request.nonce is None or self.nonce_policy == "presigned") and len(request.cert_ids) == 1
                        and request.cert_ids[0].hash_algorithm == "sha1")
-        c, r = certificates.c, ocsp_responses.c
         answers, states = [], []
         stored = None
         with self.engine.connect() as conn:
@@ -298,12 +324,7 @@ class StatusService:
                     answers.append((cert_id, "unknown", None, None))
                     continue
                 serial = f"{cert_id.serial:x}"
-                row = conn.execute(
-                    sa.select(c.status, c.status_changed_at, c.revoked_at, c.revocation_reason,
-                              r.der, r.cert_status, r.cert_changed_at, r.signer, r.this_update, r.next_update)
-                    .select_from(certificates.outerjoin(ocsp_responses,
-                                                        sa.and_(r.ca_id == c.ca_id, r.serial == c.serial)))
-                    .where(c.ca_id == ca_id, c.serial == serial)).first()
+                row = conn.execute(_STATUS_QUERY, {"ca_id": ca_id, "serial": serial}).first()
                 if row is None or row.status == "reserved":
                     answers.append((cert_id, "unknown", None, None))
                     states.append((ca_id, serial, None))
@@ -323,9 +344,8 @@ class StatusService:
                               drop_at=next_update - self.policy.serve_margin.total_seconds())
         if endpoint.signer is None:
             return self.try_later()
-        now = self.clock.now()
-        tbs = response_tbs(endpoint.signer, answers, now=now, policy=self.policy, nonce=request.nonce)
-        return SignJob(endpoint, key, tbs, now.timestamp(), request.nonce is None, tuple(states))
+        return SignJob(endpoint, key, answers, self.clock.now(), request.nonce, self.policy, request.nonce is None,
+                       tuple(states))
 
     def _stored_is_current(self, endpoint: Endpoint, row: Any) -> bool:
         if row.der is None:
