@@ -101,6 +101,11 @@ class PoolFull(Exception):
     """No room for this client's signature now."""
 
 
+def _expire(future: "asyncio.Future[bytes]") -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no signature within the pool's timeout"))
+
+
 # --------------------------------------------------------------------------- signer processes
 
 def _signer_main(keys: Sequence[SigningKey], channels: Sequence[socket.socket], nice: int) -> None:
@@ -265,8 +270,10 @@ class SigningPool:
         self._total += 1
         self.stats["queued_max"] = max(self.stats["queued_max"], self._total)
         self._dispatch()
+        # a timer rather than asyncio.wait_for (which wraps every wait in another task)
+        timer = self._loop.call_later(self.options.timeout, _expire, future)
         try:
-            signature = await asyncio.wait_for(future, self.options.timeout)
+            signature = await future
         except Exception:
             self.stats["failed"] += 1
             raise
@@ -274,6 +281,7 @@ class SigningPool:
             self.stats["signed"] += 1
             return signature
         finally:
+            timer.cancel()
             self._total -= 1
             left = self._held[client] - 1
             if left:

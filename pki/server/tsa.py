@@ -47,7 +47,10 @@ GATHER_SECONDS = 0.0005
 
 
 class TokenLedger:
-    """Commits token rows in batches from a thread; `await record(row)` returns once its row is durable."""
+    """Commits token rows in batches from a thread; `await record(row)` returns once its row is durable.
+
+    The rows of one event-loop iteration travel to the thread together, and the futures of one
+    commit come back together: one thread wake-up each way per batch, not per token."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -56,8 +59,9 @@ class TokenLedger:
         database = store.engine.url.database
         if store.dialect == "sqlite" and database and database != ":memory:":
             self._lock_fd = os.open(f"{database}.ledger-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], asyncio.Future[None], asyncio.AbstractEventLoop] | None] \
-            = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[tuple[dict[str, Any], asyncio.Future[None]]],
+                                             asyncio.AbstractEventLoop] | None] = queue.SimpleQueue()
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._thread = threading.Thread(target=self._run, name="yinxin-token-ledger", daemon=True)
         self._thread.start()
         self.stats = {"commits": 0, "rows": 0, "failed": 0}
@@ -65,8 +69,14 @@ class TokenLedger:
     async def record(self, row: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((row, future, loop))
+        if not self._pending:
+            loop.call_soon(self._hand_over, loop)
+        self._pending.append((row, future))
         await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        items, self._pending = self._pending, []
+        self._queue.put((items, loop))
 
     def record_now(self, rows: list[dict[str, Any]]) -> None:
         if self._lock_fd is not None:
@@ -82,9 +92,10 @@ class TokenLedger:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batches = [first]
+            count = len(first[0])
             deadline = time.monotonic() + GATHER_SECONDS
-            while len(batch) < BATCH:
+            while count < BATCH:
                 try:
                     # what waits already, then what arrives within the gathering window: a commit
                     # costs ~0.1 ms of CPU and an fsync, so a few tokens per commit pay for the wait
@@ -94,18 +105,19 @@ class TokenLedger:
                 if item is None:
                     self._queue.put(None)
                     break
-                batch.append(item)
+                batches.append(item)
+                count += len(item[0])
             error: BaseException | None = None
             try:
-                self.record_now([row for row, _, _ in batch])
+                self.record_now([row for items, _ in batches for row, _ in items])
                 self.stats["commits"] += 1
-                self.stats["rows"] += len(batch)
+                self.stats["rows"] += count
             except BaseException as exc:       # noqa: BLE001 - every waiting request hears of it
                 error = exc
-                self.stats["failed"] += len(batch)
-                log.error("recording %d timestamp tokens failed: %s", len(batch), exc)
-            for _, future, loop in batch:
-                loop.call_soon_threadsafe(_settle, future, error)
+                self.stats["failed"] += count
+                log.error("recording %d timestamp tokens failed: %s", count, exc)
+            for items, loop in batches:
+                loop.call_soon_threadsafe(_settle_all, [future for _, future in items], error)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -116,13 +128,14 @@ class TokenLedger:
             self._lock_fd = None
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle_all(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 @dataclass
