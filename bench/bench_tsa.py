@@ -12,8 +12,8 @@ is bounded (`wrk -d` seconds).  Two parts:
    its default signers) answers ``POST /tsa/NAME``;
 2. `openssl speed -elapsed -multi 2 -seconds N` signing with the same key type, right before and
    right after the HTTP run (their mean is the reference: the shared VM's speed drifts);
-3. `wrk` POSTs an `openssl ts -query` (SHA-256; SM3 for SM2) over `--connections` keep-alive
-   connections for `--duration` seconds (a Lua `response()` counts replies that are not granted);
+3. `wrk` POSTs an `openssl ts -query` (SHA-256; SM3 for SM2) over `--tsa-connections` (32)
+   keep-alive connections for `--duration` seconds (a Lua `response()` counts replies that are not granted);
    tokens/s = granted replies per second; then the TSA's `tsa_tokens` rows are counted: every
    granted token must be there (each was committed before it was sent);
 4. the same, paced at half that rate (connections pause between requests): p50/p99 latency;
@@ -237,7 +237,7 @@ def bench_tsa(algorithm: str, base: Path, args: argparse.Namespace) -> dict[str,
                                       "check": CHECK_TSA})
         tokens_before = count_tokens(home)
         load = (loadavg(), )
-        full = wrk(f"{url}/tsa/bench-tsa", script, connections=args.connections, duration=args.duration)
+        full = wrk(f"{url}/tsa/bench-tsa", script, connections=args.tsa_connections, duration=args.duration)
         time.sleep(0.5)
         recorded = count_tokens(home) - tokens_before
         # paced at half the measured rate: each connection pauses PAUSE_MS between requests
@@ -360,8 +360,8 @@ def inside(args: argparse.Namespace) -> None:
                    "flood": flood_rows}, sys.stdout, indent=2)
         print()
         return
-    print(f"{openssl_version}; Python {platform.python_version()}; {os.cpu_count()} CPUs; wrk -c{args.connections} "
-          f"-d{args.duration}s, keep-alive, private network namespace")
+    print(f"{openssl_version}; Python {platform.python_version()}; {os.cpu_count()} CPUs; wrk -c{args.tsa_connections} "
+          f"(A) / -c{args.connections} (B), -d{args.duration}s, keep-alive, private network namespace")
     if tsa_rows:
         nice = "" if args.signer_nice is None else f" --signer-nice {args.signer_nice}"
         print(f"\nA. timestamp tokens over HTTP (yinxin serve --workers 2{nice}) vs openssl speed -elapsed -multi 2 "
@@ -392,7 +392,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--algorithms", default="rsa2048,sm2", type=lambda s: s.split(","))
     parser.add_argument("--duration", type=int, default=5, help="seconds of each load (bounded)")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16, help="part B (the issue's flood: 16)")
+    parser.add_argument("--tsa-connections", type=int, default=32,
+                        help="part A: enough requests in flight to keep both cores busy (each waits for its commit)")
     parser.add_argument("--ts-reply-count", type=int, default=30)
     parser.add_argument("--signer-nice", type=int, help="yinxin serve --signer-nice (default: serve's)")
     parser.add_argument("--skip-unpooled", action="store_true", help="part B: skip the --signers 0 comparison")

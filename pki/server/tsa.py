@@ -43,7 +43,7 @@ REPLY_TYPE = b"application/timestamp-reply"
 #: at most this many rows in one commit
 BATCH = 512
 #: after the first row of a commit, wait this long for more (seconds)
-GATHER_SECONDS = 0.0005
+GATHER_SECONDS = 0.001
 
 
 class TokenLedger:
