@@ -134,7 +134,8 @@ def doc_group() -> None:
 @click.option("--kind", required=True, type=click.Choice(["upward", "downward", "parallel"]),
               help="上行文 (upward), 下行文 (downward) or 平行文 (parallel).")
 @click.option("--title", help="标题 (required unless the body's front matter gives it).")
-@click.option("--pdf", "pdf_file", type=click.Path(dir_okay=False), help="The body (正文) as a finished PDF.")
+@click.option("--file", "--pdf", "pdf_file", type=click.Path(dir_okay=False),
+              help="The body (正文) as a finished PDF or OFD (told by content).")
 @click.option("--body", "body_file", type=click.Path(dir_okay=False),
               help="The body as structured text (UTF-8), typeset on the organisation's template.")
 @click.option("--drafter", required=True, help="Who drafted it (拟稿人), a person id.")
@@ -158,7 +159,7 @@ def doc_new(ctx: Context, kind: str, title: str | None, pdf_file: str | None, bo
     from docflow import Attachment
     pdf, body = _body_inputs(pdf_file, body_file)
     if body is None and not title:
-        raise click.UsageError("--title is required with --pdf")
+        raise click.UsageError("--title is required with --file (--pdf)")
     flow = _flow(ctx)
     attachments = [Attachment(Path(p).name, read_input(p, "attachment")) for p in attach]
     doc = flow.new_document(kind=kind, title=title, pdf=pdf, body=body, drafter=drafter,
@@ -171,9 +172,10 @@ def doc_new(ctx: Context, kind: str, title: str | None, pdf_file: str | None, bo
 
 def _body_inputs(pdf_file: str | None, body_file: str | None) -> tuple[bytes | None, str | None]:
     if (pdf_file is None) == (body_file is None):
-        raise click.UsageError("give the body as --pdf FILE or as --body FILE (structured text), one of the two")
+        raise click.UsageError("give the body as --file FILE (PDF or OFD) or as --body FILE (structured text), "
+                               "one of the two")
     if pdf_file is not None:
-        return read_input(pdf_file, "PDF"), None
+        return read_input(pdf_file, "body"), None
     try:
         return None, read_input(body_file, "body").decode("utf-8")
     except UnicodeDecodeError:
@@ -221,7 +223,8 @@ def doc_act(ctx: Context, doc: int, user: str, action: str, to: str | None, opin
 @doc_group.command("revise")
 @click.argument("doc", type=int)
 @click.option("--user", required=True)
-@click.option("--pdf", "pdf_file", type=click.Path(dir_okay=False), help="The new body as a finished PDF.")
+@click.option("--file", "--pdf", "pdf_file", type=click.Path(dir_okay=False),
+              help="The new body as a finished PDF or OFD.")
 @click.option("--body", "body_file", type=click.Path(dir_okay=False), help="The new body as structured text.")
 @click.option("--note", help="What changed.")
 @json_option
@@ -272,7 +275,7 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
 @json_option
 @pass_ctx
 def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: str | None, page: int | None,
-             at: str | None, anchor: str | None, field: str | None, riding: bool) -> None:
+             at: str | None, anchor: str | None, field: str | None, riding: bool, riding_min_mm: float) -> None:
     """Seal the signed-off, registered document with the organisation's seal.
 
     Without a placement option the seal goes over the organisation's name (its last occurrence: the
@@ -282,7 +285,8 @@ def doc_seal(ctx: Context, doc: int, user: str, seal_name: str, password_file: s
     password = read_password(password_file, env="YINXIN_SEAL_PASSWORD", prompt="Seal password")
     assert password is not None
     flow = _flow(ctx)
-    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding)
+    result = flow.seal(doc, user=user, seal=seal_name, password=password, placement=placement, riding=riding,
+                       riding_min_mm=riding_min_mm)
     ctx.emit(result.to_dict(), f"document {doc}: sealed with {seal_name} (version {result.current_version}, "
                                f"sha256 {result.digests.sha256[:16]}…); now {_status(flow, result)}")
 
@@ -413,7 +417,8 @@ def _write_archive(flow: Any, doc: int, out: str) -> list[str]:
     record, data = flow.archived(doc)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    pdf_path, report_path = directory / f"document-{doc}.pdf", directory / f"document-{doc}-archive.json"
+    suffix = "ofd" if bytes(data[:4]) == b"PK\x03\x04" else "pdf"
+    pdf_path, report_path = directory / f"document-{doc}.{suffix}", directory / f"document-{doc}-archive.json"
     write_file_atomic(pdf_path, data, mode=0o644)
     write_file_atomic(report_path, json.dumps(record.to_dict(), ensure_ascii=False, indent=2,
                                               default=str).encode(), mode=0o644)

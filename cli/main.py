@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "key": (("cli.key_cmds",), "Keys: generate, inspect, sign, verify, import PKCS#12."),
     "ca": (("cli.ca_cmds", "cli.serve_cmds"), "Certificate authorities: applications, issuance, status."),
     "audit": (("cli.ca_cmds",), "The hash-chained audit log."),
-    "seal": (("cli.seal_cmds",), "Electronic seals: create, protect, stamp PDFs, verify."),
+    "seal": (("cli.seal_cmds",), "Electronic seals: create, protect, stamp PDFs and OFDs, verify."),
     "org": (("cli.doc_cmds",), "Organisations of the document flow: load, show, list, template."),
     "doc": (("cli.doc_cmds",), "Official documents (公文): draft, route, seal, send, receive, archive."),
     "serve": (("cli.serve_cmds",), "The status service: OCSP, CRLs and timestamps over HTTP."),

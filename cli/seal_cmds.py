@@ -15,7 +15,7 @@ from .main import cli
 
 @cli.group("seal")
 def seal_group() -> None:
-    """Electronic seals: create, protect, stamp PDFs, verify."""
+    """Electronic seals: create, protect, stamp PDFs and OFDs, verify."""
 
 
 def _registry(ctx: Context):  # type: ignore[no-untyped-def]
@@ -224,14 +224,16 @@ def placement_options(f):  # type: ignore[no-untyped-def]
         click.option("--anchor", help="Centre the seal over the last occurrence of this text."),
         click.option("--field", help="Seal into this existing empty signature field."),
         click.option("--riding", is_flag=True, help="Add a riding seal (骑缝章) across the right edges of all pages."),
+        click.option("--riding-min-mm", type=float, default=4.0, show_default=True,
+                     help="Narrowest slice of a riding seal per page; more pages repeat the seal over groups."),
     ]):
         f = option(f)
     return f
 
 
 @seal_group.command("stamp")
-@click.argument("input_pdf", type=click.Path(dir_okay=False))
-@click.argument("output_pdf", type=click.Path(dir_okay=False))
+@click.argument("input_pdf", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("output_pdf", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option("--seal", "seal_name", required=True)
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="Seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
@@ -247,16 +249,21 @@ def placement_options(f):  # type: ignore[no-untyped-def]
 @pass_ctx
 def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, password_file: str | None,
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-               reason: str | None, timestamp_url: str | None, tsa_name: str | None, tsa_password_file: str | None,
-               with_validation_info: bool, archive_timestamp: bool, operator: str) -> None:
-    """Stamp = sign: seal a PDF (incremental update, PAdES; SM2 with SM3), with a timestamp if asked."""
+               riding_min_mm: float, reason: str | None, timestamp_url: str | None, tsa_name: str | None,
+               tsa_password_file: str | None, with_validation_info: bool, archive_timestamp: bool,
+               operator: str) -> None:
+    """Stamp = sign: seal a PDF (incremental update, PAdES; with a timestamp if asked) or an OFD
+    (GB/T 38540 SES_Signature, SM2 seals only); the format is told by content."""
     placement = _placement(page, at, anchor, field)
     if Path(output_pdf).resolve() == Path(input_pdf).resolve():
-        raise click.UsageError("OUTPUT_PDF must not be INPUT_PDF: a seal is an incremental update written "
-                               "to a new file")
+        raise click.UsageError("OUTPUT must not be INPUT: a seal is written to a new file")
+    if not riding_min_mm > 0:
+        raise click.UsageError("--riding-min-mm must be a positive number of millimetres")
     if archive_timestamp and not (timestamp_url or tsa_name):
         raise click.UsageError("--archive-timestamp needs a TSA: --tsa NAME or --timestamp-url URL")
+    from seal.formats import detect_format
     from seal.service import SealService
+    detect_format(input_pdf)          # neither PDF nor OFD: say so before the password prompt
     home = open_home(ctx)
     service = SealService(home)
     service.registry.get(seal_name)  # unknown seal: say so before the password prompt
@@ -264,12 +271,15 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
                                 placement=placement, riding=riding, actor=operator, reason=reason,
                                 timestamper=stamper, with_validation_info=with_validation_info,
-                                archive_timestamp=archive_timestamp)
-    ctx.emit({"output": str(result.output), "field": result.field_name, "page": result.page,
-              "rect": list(result.rect), "riding_pages": result.riding_pages,
+                                archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
+    fmt = getattr(result, "format", "pdf")
+    ctx.emit({"format": fmt, "output": str(result.output), "field": result.field_name, "page": result.page,
+              "rect": list(result.rect), "rect_units": "mm, top-left origin" if fmt == "ofd" else "pt, user space",
+              "riding_pages": result.riding_pages,
               "signature_algorithm": result.signature_algorithm, "digest_algorithm": result.digest_algorithm,
               "signing_time": result.signing_time.isoformat(), "size": result.size},
-             f"sealed with {seal_name} on page {result.page} ({result.signature_algorithm}) → {result.output}")
+             f"sealed with {seal_name} on page {result.page} ({result.signature_algorithm}"
+             f"{', GB/T 38540' if fmt == 'ofd' else ''}) → {result.output}")
 
 
 @seal_group.command("stamp-batch")
@@ -285,13 +295,16 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
 @pass_ctx
 def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str, password_file: str | None,
                      page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-                     processes: int, reason: str | None, operator: str) -> None:
-    """Seal every *.pdf of DIRECTORY into --out-dir: one password prompt, several processes."""
+                     riding_min_mm: float, processes: int, reason: str | None, operator: str) -> None:
+    """Seal every *.pdf and *.ofd of DIRECTORY into --out-dir (each told by its content): one
+    password prompt, several processes."""
     from seal.service import SealService
     placement = _placement(page, at, anchor, field)
-    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
+    if not riding_min_mm > 0:
+        raise click.UsageError("--riding-min-mm must be a positive number of millimetres")
+    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in (".pdf", ".ofd") and p.is_file())
     if not files:
-        raise click.UsageError(f"no PDF files in {directory}")
+        raise click.UsageError(f"no PDF or OFD files in {directory}")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     service = SealService(open_home(ctx))
     service.registry.get(seal_name)
@@ -299,7 +312,7 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
     with ctx.progress(len(files), "sealing", " file") as bar:
         items = service.stamp_many(seal_name, password, files, out_dir, placement=placement, riding=riding,
                                    actor=operator, processes=processes, reason=reason,
-                                   progress=lambda done, total, item: bar.update(1))
+                                   progress=lambda done, total, item: bar.update(1), riding_min_mm=riding_min_mm)
     failed = [i for i in items if not i.ok]
     data = {"sealed": len(items) - len(failed), "failed": [{"file": str(i.source), "error": i.error} for i in failed],
             "out_dir": out_dir}
@@ -314,36 +327,51 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
 
 
 @seal_group.command("verify")
-@click.argument("pdf", type=click.Path(dir_okay=False))
+@click.argument("pdf", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False),
               help="Trusted root certificate (PEM/DER), repeatable; the home's CAs are trusted too unless --offline.")
+@click.option("--crl", "crl_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A CRL (DER or PEM) besides the home's own, to decide revocation of others' certificates.")
 @click.option("--at", "at_text", help="Judge at this time (ISO 8601, e.g. 2035-06-01T08:00:00Z; default now) what "
-                                      "no timestamp proves earlier.")
-@click.option("--offline", is_flag=True, help="Use only the file and the --trust roots: no home records, no network.")
+                                      "no timestamp proves earlier (PDF).")
+@click.option("--offline", is_flag=True, help="Use only the file and the --trust roots: no home records, no network "
+                                              "(PDF).")
 @json_option
 @pass_ctx
-def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], at_text: str | None, offline: bool) -> None:
-    """Verify every seal of a PDF at the time its timestamps prove.
+def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple[str, ...], at_text: str | None,
+                offline: bool) -> None:
+    """Verify every seal of a PDF (at the time its timestamps prove) or an OFD (told by content).
 
-    Exit 0 valid, 1 invalid (tampered, revoked before the proven time, not a seal), 3 indeterminate
-    (cannot be decided: no proof of existence before the certificate expired, revocation data
-    missing), 2 bad input."""
+    Exit 0 valid; 1 invalid (tampered, revoked before the proven time, not a seal, a seal check
+    fails); 3 indeterminate (cannot be decided: no proof of existence before the certificate
+    expired, no chain to a trusted root for an OFD, revocation data missing); 2 bad input."""
     from pki.x509 import load_certificates
-    from seal.pdf_verify import VERDICTS
     from seal.service import SealService, verify_offline
+    from seal.verdicts import EXIT_CODES
     at = parse_time(at_text) if at_text else None
     roots = [c for path in trust for c in load_certificates(read_input(path, "trust certificate"))]
-    data = read_input(pdf, "PDF")
+    crls = []
+    for path in crl_files:
+        crl = read_input(path, "CRL")
+        if crl.lstrip().startswith(b"-----BEGIN"):
+            from asn1crypto import pem
+            crl = pem.unarmor(crl)[2]
+        crls.append(crl)
+    data = read_input(pdf, "document")
     if offline:
         if not roots:
             raise click.UsageError("--offline trusts only the --trust roots: give at least one")
+        if crls:
+            raise click.UsageError("--offline takes the revocation data from the file: no --crl")
         report = verify_offline(data, trust=roots, at=at)
     else:
-        report = SealService(open_home(ctx)).verify(data, trust=roots, at=at)
+        report = SealService(open_home(ctx)).verify(data, trust=roots, crls=crls, at=at)
     if ctx.json:
         ctx.emit(report.to_dict())
     elif ctx.quiet:
         click.echo(f"document: {report.verdict.upper()}")
+    elif report.format == "ofd":
+        _print_ofd_report(report)
     else:
         for sig in report.signatures:
             r = sig.report
@@ -378,7 +406,7 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], at_text: str | N
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         click.echo(f"document: {report.verdict.upper()}" + (" (offline)" if report.offline else ""))
-    code = VERDICTS[report.verdict]
+    code = EXIT_CODES.get(report.verdict, 1)
     if code:
         sys.exit(code)    # click's ctx.exit(n) is lost under main()'s standalone_mode=False
 
@@ -405,3 +433,44 @@ def seal_extend(ctx: Context, pdf: str, out: str, timestamp_url: str | None, tsa
               "signatures": result.signatures, "size": result.size},
              f"extended → {result.output}: document timestamp {result.timestamp_time:%Y-%m-%d %H:%M:%S} by "
              f"{result.tsa_subject} (valid until {result.timestamp_not_after:%Y-%m-%d})")
+
+
+def _print_ofd_report(report) -> None:  # type: ignore[no-untyped-def]
+    for sig in report.signatures:
+        r = sig.report
+        click.echo(f"{sig.verdict.upper()}  seal {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
+                   f"signer={r.signer_subject} serial={r.signer_serial:X}")
+        if r.signing_time:
+            click.echo(f"       signed {r.signing_time:%Y-%m-%d %H:%M:%S} UTC ({r.algorithm})")
+        for check in sig.checks:
+            click.echo(f"       {check.verdict:<13} {check.name}: {check.detail}")
+        for label in r.modified_after:
+            click.echo(f"       after it: {label}")
+    for note in report.engine.notes:
+        click.echo(f"note: {note}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(f"document: {report.verdict.upper()}")
+
+
+@seal_group.command("resign")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_seals", is_flag=True, help="Every seal still signed by the GM/T 0031 rule.")
+@ca_password_option
+@operator_option
+@json_option
+@pass_ctx
+def seal_resign(ctx: Context, names: tuple[str, ...], all_seals: bool, ca_password_file: str | None,
+                operator: str) -> None:
+    """Have the maker (the seal's CA) re-sign seals made before yinxin 0.2 by the GB/T 38540 rule
+    (over SES_SealInfo), with a PNG picture: migration 600's second half (audited)."""
+    if bool(names) == all_seals:
+        raise click.UsageError("name the seals to re-sign, or give --all")
+    registry = _registry(ctx)
+    for name in names:
+        registry.get(name)            # unknown seal: say so before the password prompt
+    results = registry.resign(None if all_seals else list(names), ca_password=ca_password(ca_password_file),
+                              operator=operator)
+    lines = [f"seal {r.seal}: " + ("re-signed by its maker (GB/T 38540 rule, PNG picture)" if r.resigned
+                                   else "already signed by the GB/T 38540 rule") for r in results]
+    ctx.emit({"seals": [r.to_dict() for r in results]}, "\n".join(lines) or "no seals")

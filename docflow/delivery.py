@@ -34,7 +34,7 @@ class DeliveryMixin(StepsMixin):
                             registry=SealRegistry(self.home), now=self.home.clock.now(), signed_off=signed_off)
 
     def seal(self, doc_id: int, *, user: str, seal: str, password: bytes, placement: Any = None,
-             riding: bool = False) -> Document:
+             riding: bool = False, riding_min_mm: float = 4.0) -> Document:
         """Seal the signed-off, registered document with the organisation's own seal.
 
         Every check runs first — the custodian's turn, sign-off and registration done,
@@ -100,6 +100,7 @@ class DeliveryMixin(StepsMixin):
             AtPosition(place.page, place.x_mm, place.y_mm) if place is not None else AnchorText(org.name)
         reason = f"{d.elements.doc_number or ''} {d.elements.title}".strip()
         outcome = self.seal_service.stamp(seal, password, signed, placement=where, riding=riding, actor=user,
+                                          riding_min_mm=riding_min_mm,
                                           reason=reason)
         sealed = bytes(outcome.pdf)
         check = self._check_sealed(sealed, org.name, org.seal, signed_off=signed)

@@ -36,9 +36,26 @@ def _opinion(text: str | None) -> str | None:
 
 
 def _check_pdf(data: bytes, what: str, guard: Guard) -> None:
-    if not isinstance(data, (bytes, bytearray)) or not bytes(data[:1024]).lstrip().startswith(b"%PDF-"):
-        guard.fail(ElementError, f"{what} is not a PDF file")
+    """The body is a readable PDF or OFD (told by content), within the reading bounds
+    (seal.limits: a decompression bomb is refused here, before anyone anchors a seal on it)."""
+    if isinstance(data, (bytes, bytearray)) and bytes(data[:4]) == b"PK\x03\x04":
+        _check_ofd(bytes(data), what, guard)
         return
+    if not isinstance(data, (bytes, bytearray)) or not bytes(data[:1024]).lstrip().startswith(b"%PDF-"):
+        guard.fail(ElementError, f"{what} is not a PDF (nor an OFD) file")
+        return
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from seal.pdf_bounds import check_pdf_bounds
+    from seal.pdf_errors import PdfSealError
+    try:
+        reader = PdfFileReader(io.BytesIO(bytes(data)), strict=False)
+        if not reader.encrypted:
+            check_pdf_bounds(reader, page_content=True)
+    except PdfSealError as exc:
+        guard.fail(ElementError, f"{what}: {exc.message}")
+        return
+    except Exception:        # pikepdf below names what is wrong with a broken file
+        pass
     import pikepdf
     try:
         with pikepdf.open(io.BytesIO(bytes(data))) as pdf:
@@ -48,6 +65,18 @@ def _check_pdf(data: bytes, what: str, guard: Guard) -> None:
         guard.fail(ElementError, f"{what} is encrypted: official documents are sealed in the clear")
     except pikepdf.PdfError as exc:
         guard.fail(ElementError, f"{what} is not a readable PDF ({exc})")
+
+
+def _check_ofd(data: bytes, what: str, guard: Guard) -> None:
+    from seal.errors import SealError
+    from seal.ofd.document import pages_of
+    from seal.ofd.package import OfdPackage
+    try:
+        with OfdPackage(data) as package:
+            if not pages_of(package, package.doc_bodies()[0].doc_root):
+                guard.fail(ElementError, f"{what} has no pages")
+    except SealError as exc:
+        guard.fail(ElementError, f"{what} is not a readable OFD ({exc.message})")
 
 
 class StepsMixin(RecordsMixin):
@@ -387,7 +416,9 @@ class StepsMixin(RecordsMixin):
                 number = d.row["doc_number"]
                 details["doc_number"] = d.row["doc_number"]
                 details["kept_number"] = True
-            if guard:
+            if guard and not (data is not None and bytes(data[:4]) == b"PK\x03\x04"):
+                # an OFD body is not typeset (docflow.typeset lays out PDF): the registry's 发文字号
+                # is an element of the record, and the seal goes over the organisation's name
                 from .typeset.registry import prepare_registration
                 plan["typeset"] = prepare_registration(conn, d, data, elements.with_(doc_number=number), number,
                                                        guard, self.home.clock.now())

@@ -132,4 +132,22 @@ if [ "$want" != "$have" ] || ! current; then
     fi
     echo "$want" > "$STAMP"
 fi
+# ------------------------------------------------------------------ browser-side test readers
+# ofd.js (an independent OFD reader in JavaScript) for tests/test_ofd_browser.py, pinned by
+# tests/js/package-lock.json and installed with npm ci into tests/js/node_modules (never at test time)
+JS="$REPO/tests/js"
+if [ -f "$JS/package-lock.json" ]; then
+    JS_STAMP="$JS/node_modules/.yinxin-lock.sha256"
+    js_want=$(sha256sum < "$JS/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$JS_STAMP" 2>/dev/null || true)" != "$js_want" ]; then
+        if command -v npm >/dev/null 2>&1; then
+            say "installing the test's JavaScript readers (tests/js, npm ci)"
+            (cd "$JS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) &&
+                echo "$js_want" > "$JS_STAMP" ||
+                say "npm ci in tests/js failed: the ofd.js browser test will fail"
+        else
+            say "npm is missing: the ofd.js browser test needs it (apt-get install npm)"
+        fi
+    fi
+fi
 say "ready: $VENV ($("$VENV/bin/yinxin" --version))"

@@ -1,8 +1,11 @@
-"""yinxin's electronic seals: seal records, key protection, appearance, PDF sealing, verification.
+"""yinxin's electronic seals: seal records, key protection, appearance, PDF and OFD sealing
+(GB/T 38540), verification with verdicts.
 
 Public API (imported on first use, so that `import seal` stays light)::
 
     from seal import SealRegistry, SealService, AtPosition, AnchorText, ExistingField
+    from seal.ofd import stamp_ofd, verify_ofd          # OFD (GB/T 33190 / GB/T 38540)
+    from seal.ses import parse_signature, parse_seal    # SES structures, v4 and v1
 """
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ _LAZY = {
     "make_signer": "cms_signer", "RevocationData": "pdf_validation",
     "SealSpec": "appearance", "draw_seal": "appearance", "drawing_from_png": "appearance",
     "SEAL_TYPES": "appearance", "PasswordPolicy": "passwords", "load_password_policy": "passwords",
-    "parse_seal": "ses", "verify_seal": "ses", "SealData": "ses",
+    "parse_seal": "ses", "verify_seal": "ses", "SealData": "ses", "parse_signature": "ses",
+    "SignatureData": "ses", "CheckResult": "verdicts", "VALID": "verdicts", "INVALID": "verdicts",
+    "INDETERMINATE": "verdicts", "detect_format": "formats", "UnknownFormat": "formats",
+    "ReadLimits": "limits", "riding_groups": "riding", "PdfTooLarge": "pdf_bounds",
     "SealError": "errors", "SealNotFound": "errors", "SealPasswordError": "errors", "SealLocked": "errors",
     "PasswordPolicyError": "errors", "SealStateError": "errors",
     "PdfSealError": "pdf_errors", "NotAPdf": "pdf_errors", "EncryptedPdf": "pdf_errors",

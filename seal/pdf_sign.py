@@ -7,9 +7,12 @@
    stream *is* the seal picture (a form XObject made from the picture's
    content operators, turned against the page's /Rotate so it stands upright);
 2. with ``riding=True`` a riding seal (骑缝章): further widget annotations of
-   the *same* signature field, one on every page at the right edge, vertically
-   centred, page i of n showing the i-th vertical slice of the seal (left to
-   right).  The field lists all its widgets in /Kids.  The widgets carry no
+   the *same* signature field, one on every page at the right edge, page i of a
+   group of n showing the i-th vertical slice of the seal (left to right).  Each
+   slice is at least `riding_min_mm` wide (4 mm by default): over more pages
+   than one seal allows, the seal is repeated over consecutive groups of pages
+   (seal.riding), and every slice lies at the same distance from the top of its
+   page (the seal centred on the first page's height).  The field lists all its widgets in /Kids.  The widgets carry no
    /Parent entry — pyHanko writes its own single kid that way, and poppler
    before 23.x (Debian 12's pdfsig) takes a kid *with* /Parent for a child
    field and then reports it unsigned; PDF 2.0 asks for /Parent when a field
@@ -69,6 +72,8 @@ from .pdf_errors import EncryptedPdf, FieldError, NotAPdf, PdfSealError, Placeme
 from .pdf_placement import (MM, AnchorText, AtPosition, ExistingField, PageGeometry, Placement,
                             find_text)
 from .pdf_validation import RevocationData, validation_context
+from .pdf_bounds import check_pdf_bounds
+from .riding import DEFAULT_MIN_SLICE_MM, check_min_slice, riding_groups
 
 __all__ = ["SealPicture", "StampResult", "BatchItem", "stamp_pdf", "stamp_batch"]
 
@@ -333,6 +338,7 @@ def _open_reader(stream: IO[bytes]) -> PdfFileReader:
         reader = PdfFileReader(stream, strict=True)
         if reader.encrypted:
             raise EncryptedPdf("the PDF is encrypted; decrypt it before sealing")
+        check_pdf_bounds(reader)          # object streams, before any object inside one is read
         reader.root["/Pages"]["/Count"]  # noqa: B018 - touch the page tree now
     except PdfSealError:
         raise
@@ -505,17 +511,22 @@ def _separate_widget(writer, field_ref, page_ref) -> None:
     writer.mark_update(annots_raw if isinstance(annots_raw, generic.IndirectObject) else page_ref)
 
 
-def _add_riding_widgets(writer, field_ref, forms: _PictureForms, page_refs) -> int:
+def _add_riding_widgets(writer, field_ref, forms: _PictureForms, page_refs,
+                        min_slice_mm: float = DEFAULT_MIN_SLICE_MM) -> int:
     field_obj = field_ref.get_object()
     kids_raw = field_obj.raw_get("/Kids")
     kids = kids_raw.get_object()
-    n = len(page_refs)
-    slice_w = forms.width / n
-    for i, page_ref in enumerate(page_refs):
+    pages = list(page_refs)
+    first_h = _geometry(pages[0].get_object()).display_size[1]
+    top = (first_h - forms.height) / 2          # the same distance from the top on every page
+    slices: list[tuple[Any, int, int]] = []     # (page ref, slice index, slices in its group)
+    for group in riding_groups(len(pages), forms.width / MM, min_slice_mm):
+        slices += [(pages[index], j, len(group)) for j, index in enumerate(group)]
+    for page_ref, i, n in slices:
+        slice_w = forms.width / n
         geometry = _geometry(page_ref.get_object())
         dw, dh = geometry.display_size
-        rect = geometry.display_rect_to_user(dw - slice_w, (dh - forms.height) / 2,
-                                             dw, (dh + forms.height) / 2)
+        rect = geometry.display_rect_to_user(dw - slice_w, dh - top - forms.height, dw, dh - top)
         appearance = writer.add_object(forms.form(writer, geometry, slice_index=i, slices=n))
         widget = generic.DictionaryObject({
             pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Widget"),
@@ -529,7 +540,7 @@ def _add_riding_widgets(writer, field_ref, forms: _PictureForms, page_refs) -> i
     if isinstance(kids_raw, generic.IndirectObject):
         writer.mark_update(kids_raw)
     writer.mark_update(field_ref)
-    return n
+    return len(slices)
 
 
 def _finish_widgets(writer, field_ref) -> None:
@@ -604,7 +615,8 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
               trust_roots: Sequence[x509.Certificate] = (),
               revocation: RevocationData | None = None,
               clock: pki.Clock = pki.SYSTEM_CLOCK, timestamper: Any = None,
-              archive_timestamp: bool = False) -> StampResult:
+              archive_timestamp: bool = False,
+              riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampResult:
     """Seal a PDF: one incremental revision with the seal widget(s) and a PAdES signature.
 
     `signer` comes from `seal.cms_signer.make_signer` (or any pyHanko Signer
@@ -628,11 +640,12 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
     if not isinstance(input, (bytes, bytearray, memoryview)) and not Path(input).is_file():
         raise PdfSealError(f"no such file: {os.fspath(input)!r}", path=os.fspath(input))
 
+    check_min_slice(riding_min_mm)
     options = dict(signer=signer, drawing=drawing, placement=placement, riding=riding,
                    field_name=field_name, reason=reason, location=location, contact=contact,
                    timestamp_url=timestamp_url, embed_validation_info=embed_validation_info,
                    trust_roots=trust_roots, revocation=revocation, clock=clock, timestamper=timestamper,
-                   archive_timestamp=archive_timestamp)
+                   archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
     with atomic_output(out_path, mode=0o644) as (fh, _tmp_path):
         if isinstance(input, (bytes, bytearray, memoryview)):
             _copy_input(input, fh)
@@ -671,7 +684,8 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
                   trust_roots: Sequence[x509.Certificate] = (),
                   revocation: RevocationData | None = None,
                   clock: pki.Clock = pki.SYSTEM_CLOCK, timestamper: Any = None,
-                  archive_timestamp: bool = False) -> StampResult:
+                  archive_timestamp: bool = False,
+                  riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampResult:
     """Seal the document held by `fh` (read/write, positioned at 0) in place: the
     incremental update is appended to `fh`.  `input` is only read again to find anchor text."""
     forms = _PictureForms(drawing)
@@ -682,6 +696,8 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
         raise NotAPdf("the PDF has no pages")
     anchor_source = bytes(input) if isinstance(input, (bytes, bytearray, memoryview)) \
         else os.fspath(input)
+    if isinstance(placement, AnchorText):
+        check_pdf_bounds(reader, page_content=True)   # what PDFium inflates to read the text
     resolved = _resolve(placement, writer, reader, anchor_source, page_refs,
                         forms.width, forms.height)
 
@@ -742,7 +758,7 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
         sig_field_ref = _find_field_ref(writer, name)
         _finish_widgets(writer, sig_field_ref)
         if riding:
-            riding_pages = _add_riding_widgets(writer, sig_field_ref, forms, page_refs)
+            riding_pages = _add_riding_widgets(writer, sig_field_ref, forms, page_refs, riding_min_mm)
         prepared, out = tbs.digest_tbs_document(in_place=True, chunk_size=CHUNK_SIZE)
         post = await tbs.perform_signature(
             document_digest=prepared.document_digest,
@@ -851,7 +867,29 @@ def _prepare(signer: Signer | None, drawing: Any) -> None:
         _encoded(drawing)
 
 
-def _failed(source: str, output: str, exc: BaseException) -> BatchItem:
+def batch_jobs(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], processes: int,
+               error: type[PdfSealError] | Any = PdfSealError) -> list[tuple[str, str]]:
+    """(input, output) of each file of a batch into `out_dir`/<its name>, after the checks every
+    batch makes: the directory exists, no two outputs collide, no output overwrites its input."""
+    sources = [Path(f) for f in files]
+    target = Path(out_dir)
+    if not target.is_dir():
+        raise error(f"the output directory {str(target)!r} does not exist", path=str(target))
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise error("two input files have the same name; their outputs would collide")
+    jobs = []
+    for s in sources:
+        out = target / s.name
+        if out.exists() and s.exists() and out.resolve() == s.resolve():
+            raise error(f"the output would overwrite the input {str(s)!r}", path=str(s))
+        jobs.append((os.fspath(s), os.fspath(out)))
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
+    return jobs
+
+
+def failed_item(source: str, output: str, exc: BaseException) -> BatchItem:
     if isinstance(exc, OSError):
         message = f"{exc.strerror or exc}: {source}"
     else:
@@ -874,7 +912,7 @@ def _stamp_one(job: tuple[str, str]) -> BatchItem:
             write_file_atomic(output, buffer.getbuffer(), mode=0o644)
         return BatchItem(Path(source), Path(output), result=result)
     except (pki.YinxinError, OSError) as exc:
-        return _failed(source, output, exc)
+        return failed_item(source, output, exc)
 
 
 def stamp_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
@@ -900,21 +938,7 @@ def stamp_batch(files: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     `BatchItem` and does not stop the others; `progress(done, total, item)` is
     called in the caller's process once each file is durable (or has failed).
     """
-    sources = [Path(f) for f in files]
-    target = Path(out_dir)
-    if not target.is_dir():
-        raise PdfSealError(f"the output directory {str(target)!r} does not exist", path=str(target))
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise PdfSealError("two input files have the same name; their outputs would collide")
-    jobs = []
-    for s in sources:
-        out = target / s.name
-        if out.exists() and s.exists() and out.resolve() == s.resolve():
-            raise PdfSealError(f"the output would overwrite the input {str(s)!r}", path=str(s))
-        jobs.append((os.fspath(s), os.fspath(out)))
-    if processes < 1:
-        raise ValueError("processes must be at least 1")
+    jobs = batch_jobs(files, out_dir, processes)
     opts = dict(options, drawing=drawing, placement=placement)
     items: list[BatchItem] = []
     total = len(jobs)

@@ -66,7 +66,8 @@ from pyhanko.sign.validation import async_validate_pdf_signature, async_validate
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
-from .pdf_errors import EncryptedPdf, NotAPdf
+from .pdf_errors import EncryptedPdf, NotAPdf, PdfSealError
+from .verdicts import EXIT_CODES, INVALID, VALID, CheckResult, combine
 from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
                              validation_context)
 
@@ -74,7 +75,7 @@ __all__ = ["SealCheck", "ChainStatus", "RevocationStatus", "SignatureReport", "D
            "Proof", "VerificationReport", "verify_pdf", "VERDICTS"]
 
 #: the three verdicts, with the exit codes of `yinxin seal verify` (2 is bad input)
-VERDICTS = {"valid": 0, "invalid": 1, "indeterminate": 3}
+VERDICTS = EXIT_CODES
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class SignatureReport:
     seal_check: SealCheck | None
     problems: tuple[str, ...]
     valid: bool
+    checks: tuple[CheckResult, ...] = ()      # per check, in GB/T 38540 order (OFD)
     verdict: str = ""                         # valid | invalid | indeterminate ("" → from `valid`)
     proven_time: datetime | None = None       # the earliest time a valid timestamp proves
     proof: Proof | None = None                # … and what proves it
@@ -186,8 +188,8 @@ class SignatureReport:
 
     def __post_init__(self) -> None:
         if not self.verdict:
-            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
-        if self.verdict not in VERDICTS or self.valid != (self.verdict == "valid"):
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.verdict not in VERDICTS or self.valid != (self.verdict == VALID):
             raise ValueError("verdict is valid, invalid or indeterminate, and valid only when it is 'valid'")
 
 
@@ -198,22 +200,17 @@ class VerificationReport:
     modified_after_last_signature: bool
     problems: tuple[str, ...]
     valid: bool
-    verdict: str = ""
+    verdict: str = ""                         # valid | invalid | indeterminate ("" → from `valid`)
+    format: str = "pdf"                       # pdf | ofd
+    notes: tuple[str, ...] = ()               # what is worth knowing but changes no verdict
     document_timestamps: tuple[DocumentTimestampReport, ...] = ()
     at: datetime | None = None                # "now" of this verification
 
     def __post_init__(self) -> None:
         if not self.verdict:
-            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
-        if self.verdict not in VERDICTS or self.valid != (self.verdict == "valid"):
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.verdict not in VERDICTS or self.valid != (self.verdict == VALID):
             raise ValueError("verdict is valid, invalid or indeterminate, and valid only when it is 'valid'")
-
-
-def combine(verdicts: Sequence[str]) -> str:
-    """invalid if any is, else indeterminate if any is, else valid (and invalid for none at all)."""
-    if not verdicts or "invalid" in verdicts:
-        return "invalid"
-    return "indeterminate" if "indeterminate" in verdicts else "valid"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -272,8 +269,10 @@ def _open(data: bytes | str | os.PathLike[str]) -> tuple[io.IOBase, PdfFileReade
         reader = PdfFileReader(stream, strict=False)
         if reader.encrypted:
             raise EncryptedPdf("the PDF is encrypted; yinxin verifies unencrypted documents")
+        from .pdf_bounds import check_pdf_bounds
+        check_pdf_bounds(reader)          # object streams: bounded before any object in one is read
         reader.embedded_signatures  # noqa: B018 - parse the signature fields now
-    except (NotAPdf, EncryptedPdf):
+    except (NotAPdf, EncryptedPdf, PdfSealError):
         stream.close()
         raise
     except Exception as exc:  # pyHanko raises many kinds on broken files

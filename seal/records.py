@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from asn1crypto import x509 as asn1_x509
@@ -13,16 +13,16 @@ from asn1crypto import x509 as asn1_x509
 from pki import audit
 from pki.algorithms import PrivateKey
 from pki.ca import CaInfo, CertificateAuthority
-from pki.errors import PolicyError, WrongPassword
+from pki.errors import PolicyError, WrongPassword, YinxinError
 from pki.home import Home
 from pki.keyfiles import load_private_key
-from pki.x509 import build_csr, certificate_public_key, load_certificate, parse_name
+from pki.x509 import build_csr, load_certificate, parse_name
 
 from .appearance import SEAL_TYPES, SealSpec, draw_seal, drawing_from_png
 from .errors import (SealError, SealLocked, SealNotFound, SealPasswordError, SealStateError)
 from .passwords import PasswordPolicy, load_password_policy
-from .ses import (ORGANISATION_SEAL, PERSONAL_SEAL, SealData, build_seal_info, parse_seal, sign_seal,
-                  verify_seal)
+from .ses import (ORGANISATION_SEAL, PERSONAL_SEAL, RULE_GBT38540, RULE_GMT0031, SealData, build_seal_info,
+                  parse_seal, sign_seal, verify_seal)
 from .store import seals
 
 #: Chinese labels of the seal types (the seal's name on the picture when none is given)
@@ -57,6 +57,11 @@ class SealRecord:
     created_at: datetime
     created_by: str
     drawing_data: bytes | None = field(default=None, repr=False)   # SealDrawing.to_bytes(), made at creation
+    maker_rule: str = RULE_GBT38540   # gmt0031: made before migration 600, to be re-signed by its maker
+
+    @property
+    def needs_resign(self) -> bool:
+        return self.maker_rule != RULE_GBT38540
 
     @property
     def certificate(self) -> asn1_x509.Certificate:
@@ -83,15 +88,16 @@ class SealRecord:
                 "valid_from": self.valid_from.isoformat(), "valid_to": self.valid_to.isoformat(),
                 "picture": self.picture_kind, "size_mm": [self.width_mm, self.height_mm],
                 "must_change_password": self.must_change_password, "failed_attempts": self.failed_attempts,
-                "locked": self.locked, "created_at": self.created_at.isoformat(), "created_by": self.created_by}
+                "locked": self.locked, "created_at": self.created_at.isoformat(), "created_by": self.created_by,
+                "maker_rule": self.maker_rule, "needs_resign": self.needs_resign}
 
 
 def _record(row: Any) -> SealRecord:
     return SealRecord(**{k: row[k] for k in (
         "name", "es_id", "organisation", "seal_type", "label", "custodian", "cert_serial", "cert_der",
         "algorithm", "valid_from", "valid_to", "picture_kind", "picture_png", "width_mm", "height_mm",
-        "ses_der", "key_pem", "must_change_password", "failed_attempts", "locked", "created_at", "created_by")},
-        ca=row["ca_name"], drawing_data=row["drawing"])
+        "ses_der", "key_pem", "must_change_password", "failed_attempts", "locked", "created_at", "created_by",
+        "maker_rule")}, ca=row["ca_name"], drawing_data=row["drawing"])
 
 
 class SealRegistry:
@@ -169,13 +175,12 @@ class SealRegistry:
         now = self.home.clock.now()
         valid_to = min(now + timedelta(days=valid_days), issued.record.not_after)
         es_id = f"{VENDOR}-{hashlib.sha256(issued.certificate.dump()).hexdigest()[:24]}"
-        picture_bytes = picture_png if picture_png is not None else drawing.svg().encode("utf-8")
         info = build_seal_info(
             es_id=es_id, vendor=VENDOR,
             seal_type=PERSONAL_SEAL if seal_type == "personal" else ORGANISATION_SEAL,
             name=f"{organisation}{label}" if seal_type != "personal" else label,
             certificates=(issued.certificate.dump(),), created=now, valid_start=now, valid_end=valid_to,
-            picture_type="png" if picture_png is not None else "svg", picture=picture_bytes,
+            picture_type="png", picture=picture_png if picture_png is not None else ses_picture(drawing),
             width_mm=round(width_mm), height_mm=round(height_mm))
         ses_der = sign_seal(info, maker_key=ca_key, maker_cert_der=ca_info.cert_der, distid=ca_info.distid)
         scheme = "sm4" if key.algorithm == "sm2" else "aes256"
@@ -190,7 +195,7 @@ class SealRegistry:
                     picture_png=picture_png, width_mm=width_mm, height_mm=height_mm, ses_der=ses_der,
                     drawing=drawing.to_bytes() if picture_png is None else None,
                     must_change_password=self.policy.change_on_first_use, failed_attempts=0, locked=False,
-                    created_at=now, created_by=operator)
+                    created_at=now, created_by=operator, maker_rule=RULE_GBT38540)
                 audit.append(conn, at=now, actor=operator, action="seal.create", target=f"seal:{name}",
                              details={"organisation": organisation, "type": seal_type, "custodian": custodian,
                                       "certificate": issued.record.serial.upper(), "ca": ca_info.name},
@@ -289,7 +294,63 @@ class SealRegistry:
     # ---------------------------------------------------------------- GB/T 38540
 
     def export(self, name: str) -> bytes:
-        return self.get(name).ses_der
+        """The seal's GB/T 38540 SES_Seal (DER); a seal still signed by the GM/T 0031 rule is
+        refused: v4 verifiers reject it, its maker must re-sign it first."""
+        record = self.get(name)
+        if record.needs_resign:
+            raise SealStateError(_resign_message(record), seal=name, maker_rule=record.maker_rule)
+        return record.ses_der
+
+    def resign(self, names: Sequence[str] | None, *, ca_password: bytes, operator: str) -> list[ResignResult]:
+        """Migration 600's second half: the maker (the CA that issued each seal's certificate)
+        re-signs seals still signed by the GM/T 0031 rule, over SES_SealInfo as GB/T 38540 wants,
+        with the picture as PNG (what OFD readers draw).  `names` None means every such seal.
+
+        Each seal is checked first — its stored SES_Seal must verify under the old rule with the
+        maker's key, so a tampered record is refused, not re-signed — then re-signed and stored
+        with a `seal.resign` audit event (old and new digests) in one transaction per seal.
+        Seals already under GB/T 38540 are reported unchanged."""
+        records = self.list() if names is None else [self.get(n) for n in names]
+        results: list[ResignResult] = []
+        keys: dict[str, PrivateKey] = {}
+        for record in records:
+            if not record.needs_resign:
+                results.append(ResignResult(record.name, False, record.maker_rule))
+                continue
+            ca = self.authority.get(record.ca)
+            try:
+                old = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid, accept_legacy=True)
+            except YinxinError as exc:
+                raise SealStateError(f"seal {record.name}: its stored SES_Seal does not verify with the key of "
+                                     f"CA {ca.name} ({exc.message}); it is not re-signed", seal=record.name) from None
+            if old.maker_cert != ca.cert_der:
+                raise SealStateError(f"seal {record.name} names another maker than CA {ca.name}; it is not "
+                                     "re-signed", seal=record.name)
+            if ca.name not in keys:
+                keys[ca.name] = self.authority.load_key(ca, ca_password)
+            picture = old.picture if old.picture_type.lower() == "png" else ses_picture(record.drawing())
+            info = build_seal_info(
+                es_id=old.es_id, vendor=old.vendor, seal_type=old.seal_type, name=old.name,
+                certificates=old.certificates, created=old.created, valid_start=old.valid_start,
+                valid_end=old.valid_end, picture_type="png", picture=picture, width_mm=old.width_mm,
+                height_mm=old.height_mm)
+            new_der = sign_seal(info, maker_key=keys[ca.name], maker_cert_der=ca.cert_der, distid=ca.distid)
+            now = self.home.clock.now()
+            with self.home.store.transaction() as conn:
+                updated = conn.execute(sa.update(seals).where(seals.c.name == record.name)
+                                       .where(seals.c.ses_der == record.ses_der)
+                                       .values(ses_der=new_der, maker_rule=RULE_GBT38540)).rowcount
+                if updated != 1:
+                    raise SealStateError(f"seal {record.name} changed while being re-signed; try again",
+                                         seal=record.name)
+                audit.append(conn, at=now, actor=operator, action="seal.resign", target=f"seal:{record.name}",
+                             details={"ca": ca.name, "from_rule": RULE_GMT0031, "to_rule": RULE_GBT38540,
+                                      "old_sha256": hashlib.sha256(record.ses_der).hexdigest(),
+                                      "old_picture": old.picture_type, "new_picture": "png",
+                                      "migration": 600},
+                             result_digest=hashlib.sha256(new_der).hexdigest())
+            results.append(ResignResult(record.name, True, RULE_GBT38540))
+        return results
 
     def verify_ses(self, der: bytes) -> SealData:
         """Parse an SES_Seal and check the maker's signature: with the key of this home's CA when
@@ -299,15 +360,51 @@ class SealRegistry:
         info = self.maker_ca(data)
         if info is not None:
             return verify_seal(der, info.public_key(), distid=info.distid)
+        from .ses import signer_public_key
         try:
-            maker_key = certificate_public_key(load_certificate(data.maker_cert))
-        except Exception:
+            maker_key = signer_public_key(data.maker_cert)
+        except YinxinError:
             raise SealError("the SES_Seal's maker certificate cannot be read", es_id=data.es_id) from None
         return verify_seal(der, maker_key, distid=None)
 
     def maker_ca(self, data: SealData) -> CaInfo | None:
         """This home's CA that made the seal (its certificate is the SES_Seal's maker certificate)."""
         return next((info for info in self.authority.cas() if info.cert_der == data.maker_cert), None)
+
+@dataclass(frozen=True)
+class ResignResult:
+    seal: str
+    resigned: bool          # False: already signed by the GB/T 38540 rule, left as it was
+    maker_rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seal": self.seal, "resigned": self.resigned, "maker_rule": self.maker_rule}
+
+
+#: the seal picture inside SES_Seal: PNG (OFD readers draw png or ofd, not svg), 300 dpi, palette
+SES_PICTURE_DPI = 300
+
+
+def ses_picture(drawing: Any) -> bytes:
+    """The seal's picture as the PNG that goes into its SES_Seal: an administrator's PNG as it
+    is, a vector seal rasterised at `SES_PICTURE_DPI` and reduced to a palette with alpha
+    (a 42 mm seal is about 9 KB: ofd.js decodes the picture through a string of char codes)."""
+    import io
+
+    from PIL import Image
+    if not hasattr(drawing, "pdf_content"):
+        return drawing.png()
+    image = Image.open(io.BytesIO(drawing.png(SES_PICTURE_DPI)))
+    out = io.BytesIO()
+    image.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _resign_message(record: SealRecord) -> str:
+    return (f"seal {record.name} is still signed by the GM/T 0031 rule (made before yinxin 0.2), which "
+            "GB/T 38540 verifiers reject: its maker must re-sign it first (yinxin seal resign "
+            f"{record.name})")
+
 
 def _generate(algorithm: str, home: Home) -> PrivateKey:
     from pki.algorithms import generate_key

@@ -1,9 +1,12 @@
-"""Stamping = signing, and verification, on top of seal records and the PDF engine.
+"""Stamping = signing, and verification, on top of seal records and the PDF and OFD engines.
 
 `SealService` is what the CLI and docflow call: it applies the seal rules
 (custodian's password, lockout, first-use change, validity window, the seal
-certificate's status in the home's CA) before any PDF work, and audits every
-stamp.  The PDF work itself is `seal.pdf_sign` (pyHanko, incremental update).
+certificate's status in the home's CA) before any document work, and audits every
+stamp.  The format is told by content: PDF work is `seal.pdf_sign` (pyHanko,
+incremental update), OFD work `seal.ofd` (a GB/T 38540 SES_Signature, SM2 seals only).
+Verification returns the same `SealVerification` for both, with a verdict
+(valid / invalid / indeterminate, seal.verdicts).
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ from pki.status import latest_crl
 
 from .cms_signer import make_signer
 from .errors import ValidationDataMissing
+from .formats import OFD, PDF, detect_format
+from .riding import DEFAULT_MIN_SLICE_MM
+from .verdicts import INVALID, VALID, CheckResult, combine
 from .pdf_placement import AnchorText, AtPosition, ExistingField, Placement
 from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
 from .pdf_timestamps import ExtendResult, extend_pdf
@@ -46,18 +52,19 @@ class SignatureCheck:
     problems: tuple[str, ...]
     valid: bool
     seal_maker: str | None = None        # the CA whose signature over the seal (SES_Seal) verified
+    checks: tuple[CheckResult, ...] = ()  # per check, in GB/T 38540 order (OFD; PDF: none yet)
     verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
     notes: tuple[str, ...] = ()          # worth knowing, not changing the verdict
 
     def __post_init__(self) -> None:
         if not self.verdict:
-            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
-        if self.valid != (self.verdict == "valid"):
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.valid != (self.verdict == VALID):
             raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
         r = self.report
-        return {"field": r.field_name, "page": r.page, "seal": self.seal_name,
+        return {"verdict": self.verdict, "checks": [c.to_dict() for c in self.checks], "field": r.field_name, "page": r.page, "seal": self.seal_name,
                 "organisation": self.organisation, "signer": r.signer_subject,
                 "serial": f"{r.signer_serial:X}", "algorithm": r.algorithm, "digest": r.digest_algorithm,
                 "signing_time": r.signing_time.isoformat() if r.signing_time else None,
@@ -84,19 +91,22 @@ class SealVerification:
     valid: bool
     verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
     offline: bool = False                # judged on the file and the given roots alone
+    format: str = PDF                    # pdf | ofd
 
     def __post_init__(self) -> None:
         if not self.verdict:
-            object.__setattr__(self, "verdict", "valid" if self.valid else "invalid")
-        if self.valid != (self.verdict == "valid"):
+            object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.valid != (self.verdict == VALID):
             raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "valid": self.valid, "offline": self.offline,
-                "at": self.engine.at.isoformat() if self.engine.at else None, "revisions": self.engine.revisions,
+        return {"verdict": self.verdict, "format": self.format, "notes": list(self.engine.notes),
+                "valid": self.valid, "offline": self.offline,
+                "at": self.engine.at.isoformat() if getattr(self.engine, "at", None) else None,
+                "revisions": self.engine.revisions,
                 "modified_after_last_signature": self.engine.modified_after_last_signature,
                 "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures],
-                "document_timestamps": [t.to_dict() for t in self.engine.document_timestamps]}
+                "document_timestamps": [t.to_dict() for t in getattr(self.engine, "document_timestamps", ())]}
 
 
 def verify_offline(pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_x509.Certificate],
@@ -119,10 +129,11 @@ def verify_offline(pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_
 
 @dataclass(frozen=True)
 class StampOutcome:
-    pdf: bytes
-    digest: str             # SHA-256 of the sealed PDF, hex
+    pdf: bytes              # the sealed document (PDF or OFD)
+    digest: str             # SHA-256 of the sealed document, hex
     field_name: str
-    result: StampResult
+    result: Any             # StampResult (PDF) or seal.ofd.OfdStampResult
+    format: str = PDF
 
 
 def _latest_crls(authority: Any, info: Any) -> list[bytes]:
@@ -221,40 +232,106 @@ class SealService:
 
     # ---------------------------------------------------------------- stamping
 
+    def open_ofd_key(self, seal_name: str, password: bytes, *, actor: str) -> tuple[SealRecord, Any]:
+        """Check that the seal may sign an OFD now (usable, SM2, its SES_Seal signed by the
+        GB/T 38540 rule), open its key; returns (record, private key)."""
+        from .ofd.errors import OfdSealError
+        record = self.registry.get(seal_name)
+        if record.algorithm != "sm2":
+            raise OfdSealError(f"seal {record.name} is an {record.algorithm} seal: a GB/T 38540 seal on an OFD is "
+                               "SM2 with SM3; use an SM2 seal", seal=record.name, algorithm=record.algorithm)
+        if record.needs_resign:
+            from .records import _resign_message
+            raise OfdSealError(_resign_message(record), seal=record.name)
+        self.registry.check_usable(record, self.home.clock.now())
+        key = self.registry.open_key(seal_name, password, actor=actor)
+        return record, key
+
+    def _ofd_options(self, record: SealRecord) -> dict[str, Any]:
+        ca = self.registry.authority.get(record.ca)
+        return {"certificate": record.cert_der, "seal": record.ses_der, "clock": self.home.clock,
+                "distid": ca.distid}
+
     def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
                    output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
                    actor: str, reason: str | None = None, timestamp_url: str | None = None,
                    with_validation_info: bool = False, timestamper: Any = None,
-                   archive_timestamp: bool = False) -> StampResult:
-        """Seal one PDF file into `output_path` (written whole or not at all).
+                   archive_timestamp: bool = False, riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> Any:
+        """Seal one PDF or OFD file (told by content) into `output_path` (written whole or not at
+        all).  Returns a StampResult (PDF) or an OfdStampResult.
 
-        `timestamper` (a `pki.tsa.Timestamper`: this home's TSA in process, or one over HTTP) or
-        `timestamp_url` adds a signature timestamp (B-T, all three algorithms); with
+        PDF: `timestamper` (a `pki.tsa.Timestamper`: this home's TSA in process, or one over HTTP)
+        or `timestamp_url` adds a signature timestamp (B-T, all three algorithms); with
         `with_validation_info` the chains and CRLs/OCSP of the signer and of the TSA go into the
         DSS (B-LT); `archive_timestamp` adds a document timestamp over it all (B-LTA)."""
         if Path(output_path).resolve() == Path(input_path).resolve():
             raise ValueError("the output must not overwrite the input")
+        if detect_format(input_path) == OFD:
+            if timestamper is not None or archive_timestamp:
+                from .ofd.errors import OfdSealError
+                raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: "
+                                   "stamp without --tsa/--archive-timestamp", option="timestamp")
+            return self._stamp_ofd_file(seal_name, password, input_path, output_path, placement=placement,
+                                        riding=riding, riding_min_mm=riding_min_mm, actor=actor,
+                                        timestamp_url=timestamp_url, with_validation_info=with_validation_info)
         record = self.registry.get(seal_name)
         options = self._options(record, timestamp_url, with_validation_info, timestamper, archive_timestamp)
         record, signer = self.open_signer(seal_name, password, actor=actor)
         result = stamp_pdf(input_path, output_path, signer=signer, drawing=record.drawing(),
                            placement=placement, riding=riding, reason=reason or f"{record.organisation}盖章",
-                           **options)
+                           riding_min_mm=riding_min_mm, **options)
+        self._audit_stamp(record, actor, result, Path(input_path))
+        return result
+
+    def _stamp_ofd_file(self, seal_name: str, password: bytes, input_path, output_path, *, placement: Placement,
+                        riding: bool, riding_min_mm: float, actor: str, timestamp_url: str | None,
+                        with_validation_info: bool) -> Any:
+        from .ofd.errors import OfdSealError
+        from .ofd.package import OfdPackage
+        from .ofd.sign import stamp_ofd
+        OfdPackage(input_path).close()     # a broken or oversized package: said before the seal is opened
+        if timestamp_url:
+            raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: stamp "
+                               "without --timestamp-url", option="timestamp")
+        if with_validation_info:
+            raise OfdSealError("--with-validation-info is for PDF (its DSS); an OFD seal carries its certificate "
+                               "and the seal's, and the verifier brings the CRLs", option="with_validation_info")
+        record, key = self.open_ofd_key(seal_name, password, actor=actor)
+        result = stamp_ofd(input_path, output_path, key=key, placement=placement, riding=riding,
+                           riding_min_mm=riding_min_mm, **self._ofd_options(record))
         self._audit_stamp(record, actor, result, Path(input_path))
         return result
 
     def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
               riding: bool = False, actor: str, reason: str | None = None,
               timestamp_url: str | None = None, with_validation_info: bool = False,
-              timestamper: Any = None, archive_timestamp: bool = False) -> StampOutcome:
-        """Seal PDF bytes; returns the sealed bytes."""
+              timestamper: Any = None, archive_timestamp: bool = False,
+              riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampOutcome:
+        """Seal PDF or OFD bytes (told by content); returns the sealed bytes."""
+        if detect_format(pdf) == OFD:
+            from .ofd.errors import OfdSealError
+            from .ofd.sign import stamp_ofd_bytes
+            if timestamp_url or with_validation_info or timestamper is not None or archive_timestamp:
+                raise OfdSealError("timestamps and embedded validation data are for PDF seals in this build")
+            record, key = self.open_ofd_key(seal_name, password, actor=actor)
+            data, result = stamp_ofd_bytes(bytes(pdf), key=key, placement=placement, riding=riding,
+                                           riding_min_mm=riding_min_mm, **self._ofd_options(record))
+            with self.home.store.transaction() as conn:
+                audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
+                             target=f"seal:{record.name}",
+                             details={"input_sha256": hashlib.sha256(bytes(pdf)).hexdigest(), "format": OFD,
+                                      "field": result.field_name, "page": result.page,
+                                      "riding_pages": result.riding_pages},
+                             result_digest=hashlib.sha256(data).hexdigest())
+            return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
+                                result=result, format=OFD)
         with tempfile.TemporaryDirectory(prefix="yinxin-stamp-") as tmp:
             src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
             src.write_bytes(pdf)
             result = self.stamp_file(seal_name, password, src, dst, placement=placement, riding=riding,
                                      actor=actor, reason=reason, timestamp_url=timestamp_url,
                                      with_validation_info=with_validation_info, timestamper=timestamper,
-                                     archive_timestamp=archive_timestamp)
+                                     archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
             data = dst.read_bytes()
         return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
                             result=result)
@@ -262,12 +339,33 @@ class SealService:
     def stamp_many(self, seal_name: str, password: bytes, files: Sequence[str | os.PathLike[str]],
                    out_dir: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
                    actor: str, processes: int = 2, reason: str | None = None,
-                   progress: Callable[[int, int, BatchItem], None] | None = None) -> list[BatchItem]:
-        """Seal many PDFs with one password check; the key is loaded once per worker process."""
-        record, signer = self.open_signer(seal_name, password, actor=actor)
-        items = stamp_batch(files, out_dir, lambda: signer, drawing=record.drawing(), placement=placement,
-                            riding=riding, processes=processes, progress=progress,
-                            reason=reason or f"{record.organisation}盖章", clock=self.home.clock)
+                   progress: Callable[[int, int, BatchItem], None] | None = None,
+                   riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> list[BatchItem]:
+        """Seal many PDFs and OFDs (told by content) with one password check; the key is loaded
+        once per worker process.  Items come back in the order of `files`."""
+        kinds: dict[int, str] = {}
+        for i, f in enumerate(files):
+            try:
+                kinds[i] = detect_format(f)
+            except YinxinError:
+                kinds[i] = PDF          # the PDF engine reports it, one line per file
+        pdfs = [f for i, f in enumerate(files) if kinds[i] == PDF]
+        ofds = [f for i, f in enumerate(files) if kinds[i] == OFD]
+        items: list[BatchItem] = []
+        if ofds:
+            from .ofd.batch import stamp_ofd_batch
+            record, key = self.open_ofd_key(seal_name, password, actor=actor)
+            items += stamp_ofd_batch(ofds, out_dir, key=key, placement=placement, riding=riding,
+                                     riding_min_mm=riding_min_mm, processes=processes, progress=progress,
+                                     **self._ofd_options(record))
+        if pdfs:
+            record, signer = self.open_signer(seal_name, password, actor=actor)
+            items += stamp_batch(pdfs, out_dir, lambda: signer, drawing=record.drawing(), placement=placement,
+                                 riding=riding, processes=processes, progress=progress,
+                                 reason=reason or f"{record.organisation}盖章", clock=self.home.clock,
+                                 riding_min_mm=riding_min_mm)
+        order = {os.fspath(Path(f)): i for i, f in enumerate(files)}
+        items.sort(key=lambda item: order.get(os.fspath(item.source), len(order)))
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             for item in items:
@@ -312,11 +410,12 @@ class SealService:
         return extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
                           revocation=revocation, clock=self.home.clock)
 
-    def _audit_stamp(self, record: SealRecord, actor: str, result: StampResult, source: Path) -> None:
+    def _audit_stamp(self, record: SealRecord, actor: str, result: Any, source: Path) -> None:
         with self.home.store.transaction() as conn:
             audit.append(conn, at=self.home.clock.now(), actor=actor, action="seal.stamp",
                          target=f"seal:{record.name}",
                          details={"input_sha256": _sha256_file(source), "output": str(result.output),
+                                  "format": getattr(result, "format", PDF),
                                   "field": result.field_name, "page": result.page,
                                   "riding_pages": result.riding_pages},
                          result_digest=_sha256_file(result.output))
@@ -327,8 +426,66 @@ class SealService:
         """The home's root CAs: trusted by default."""
         return [info.certificate for info in self.registry.authority.cas() if info.parent is None]
 
-    def verify(self, pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_x509.Certificate] = (),
+    def certificate_status(self, cert: asn1_x509.Certificate) -> tuple[str, datetime | None, str | None] | None:
+        """This home's record of a certificate one of its CAs issued: (status, revoked_at, reason),
+        or None when it is not one of ours (the same DER must be on record)."""
+        from pki.errors import NotFound, PolicyError
+        for info in self.registry.authority.cas():
+            if info.certificate.subject.dump() != cert.issuer.dump():
+                continue
+            try:
+                record = self.registry.authority.show(f"{cert.serial_number:x}", ca=info.name)
+            except (NotFound, PolicyError):
+                continue
+            if record.cert_der is not None and record.cert_der == cert.dump():
+                return record.status, record.revoked_at, record.revocation_reason
+        return None
+
+    def verify(self, pdf: bytes | str | os.PathLike[str], *,
+               trust: Sequence[asn1_x509.Certificate] = (), crls: Sequence[bytes] = (),
                at: datetime | None = None) -> SealVerification:
+        """Verify a PDF or an OFD (told by content); see `verify_pdf_document` and `verify_ofd_document`.
+        `trust` adds trusted roots, `crls` CRLs (DER) to the home's own; `at` is "now" for the PDF
+        check in the past (OFD: judged now)."""
+        if detect_format(pdf) == OFD:
+            return self.verify_ofd_document(pdf, trust=trust, crls=crls)
+        return self.verify_pdf_document(pdf, trust=trust, crls=crls, at=at)
+
+    def verify_ofd_document(self, data: bytes | str | os.PathLike[str], *,
+                            trust: Sequence[asn1_x509.Certificate] = (),
+                            crls: Sequence[bytes] = ()) -> SealVerification:
+        """Every seal of an OFD in GB/T 38540's order (seal.ofd.verify), with this home's root CAs
+        and `trust` as trust roots, its published CRLs, and its own records of the certificates
+        it issued (held or revoked counts at once).  A seal of another producer is judged on its
+        own SES_Seal; one made with a seal of this home is named."""
+        from .ofd.verify import verify_ofd
+        authority = self.registry.authority
+        known = tuple(der for info in authority.cas() if (der := latest_crl(authority, info)))
+        engine = verify_ofd(data, trust_roots=[*self.trust_roots(), *trust],
+                            revocation=RevocationData(crls=(*known, *crls)),
+                            clock=self.home.clock, certificate_status=self.certificate_status)
+        checks = []
+        for sig in engine.signatures:
+            cert = sig.signer_certificate
+            record = None
+            if cert is not None:
+                try:
+                    record = self.registry.find_by_certificate(cert.dump())
+                except Exception:
+                    record = None
+            maker = next((c.detail.split(" over ")[0][3:] for c in sig.checks
+                          if c.name == "seal_maker" and c.verdict == VALID), None)
+            checks.append(SignatureCheck(
+                report=sig, seal_name=record.name if record else None,
+                organisation=record.organisation if record else None,
+                certificate_status=sig.revocation.status if record else None, problems=sig.problems,
+                valid=sig.valid, seal_maker=maker, checks=sig.checks, verdict=sig.verdict))
+        return SealVerification(tuple(checks), engine, engine.problems, engine.valid, verdict=engine.verdict,
+                                format=OFD)
+
+    def verify_pdf_document(self, pdf: bytes | str | os.PathLike[str], *,
+                            trust: Sequence[asn1_x509.Certificate] = (),
+                            crls: Sequence[bytes] = (), at: datetime | None = None) -> SealVerification:
         """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
         chain to a trusted root, revocation (this home's CA records are authoritative for its own
         certificates; CRLs/OCSP embedded or published are used too), the certificate belongs to a
@@ -340,7 +497,7 @@ class SealService:
         a revocation or hold recorded here before that time counts, one after it is a note.
         See `verify_offline` for a check without this home."""
         authority = self.registry.authority
-        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
+        crls = (*(der for info in authority.cas() for der in _latest_crls(authority, info)), *crls)
 
         def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
             record = self.registry.find_by_certificate(cert.dump())
@@ -358,8 +515,7 @@ class SealService:
         for check in checks:
             if check.verdict != "valid" and check.verdict != check.report.verdict:
                 problems.append(f"seal {check.report.field_name} ({check.verdict}): " + "; ".join(check.problems))
-        from .pdf_verify import combine
-        verdict = combine([engine.verdict, *(c.verdict for c in checks)]) if checks else "invalid"
+        verdict = combine([engine.verdict, *(c.verdict for c in checks)]) if checks else INVALID
         return SealVerification(checks, engine, tuple(dict.fromkeys(problems)), verdict == "valid", verdict)
 
     def _judge(self, sig: SignatureReport) -> SignatureCheck:
@@ -387,7 +543,6 @@ class SealService:
                     undecided.append(text + " (a hold may be released: cannot be decided now)")
                 else:
                     own.append(text)
-        from .pdf_verify import combine
         verdict = combine([sig.verdict, *(["invalid"] if own or record is None else []),
                            *(["indeterminate"] if undecided else [])])
         return SignatureCheck(report=sig, seal_name=record.name if record else None,
@@ -404,7 +559,8 @@ class SealService:
         Returns (problems, the maker's subject when its signature verifies)."""
         ca = self.registry.authority.get(record.ca)
         try:
-            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid)
+            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid,
+                               accept_legacy=record.needs_resign)
         except YinxinError as exc:
             return [f"seal {record.name}: {exc.message}"], None
         problems = []

@@ -1,4 +1,10 @@
-"""The seal tables, on the home's database (declared on pki.store's metadata, migration 100)."""
+"""The seal tables, on the home's database (declared on pki.store's metadata).
+
+Migrations: 100 the seals; 101 the vector picture as drawn at creation; 600 `maker_rule` — which rule the maker's signature in `ses_der`
+follows.  Seals made before 600 were signed by the GM/T 0031 rule (SEQUENCE{SES_SealInfo, cert,
+signAlgID}) although their structure is GB/T 38540 v4, whose verifiers expect a signature over
+SES_SealInfo alone: the migration marks them `gmt0031`, and `yinxin seal resign` has their maker
+re-sign them (audited), after which they are `gbt38540` like every new seal."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -33,6 +39,8 @@ seals = sa.Table(
     sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),
+    # gbt38540: the maker signed SES_SealInfo; gmt0031: made before migration 600, awaiting re-signing
+    sa.Column("maker_rule", sa.String(16), nullable=False, server_default="gbt38540"),
 )
 
 register_migration(100, "electronic seals", (seals,))
@@ -45,3 +53,36 @@ def _add_drawing_column(conn: sa.engine.Connection) -> None:
 
 
 register_migration(101, "seals keep their vector picture as drawn at creation", (), step=_add_drawing_column)
+
+
+def _mark_legacy_seals(conn: sa.engine.Connection) -> None:
+    """Migration 600: add `maker_rule` where the table predates it, and record for every seal
+    which rule its maker's signature follows — found by verifying it with the public key of the
+    CA that made it (no password needed); one that verifies by neither rule is marked gmt0031
+    too, and `seal resign` will refuse it by name."""
+    from pki.algorithms import public_key_from_spki
+    from pki.store import cas
+
+    from .ses import RULE_GBT38540, RULE_GMT0031, maker_rule
+
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("seals")}
+    if "maker_rule" in columns:
+        return                   # made by this version: the column came with the table, no old rows
+    conn.exec_driver_sql("ALTER TABLE seals ADD COLUMN maker_rule VARCHAR(16) NOT NULL DEFAULT 'gbt38540'")
+    makers = {r.name: r for r in conn.execute(sa.select(cas.c.name, cas.c.cert_der, cas.c.distid))}
+    for row in conn.execute(sa.select(seals.c.id, seals.c.ca_name, seals.c.ses_der)).all():
+        rule = None
+        maker = makers.get(row.ca_name)
+        if maker is not None:
+            from asn1crypto import x509
+            try:
+                key = public_key_from_spki(x509.Certificate.load(maker.cert_der).public_key.dump())
+                rule = maker_rule(row.ses_der, key, distid=maker.distid)
+            except Exception:          # an unreadable record: to be re-signed, which checks it again
+                rule = None
+        conn.execute(sa.update(seals).where(seals.c.id == row.id)
+                     .values(maker_rule=RULE_GBT38540 if rule == RULE_GBT38540 else RULE_GMT0031))
+
+
+register_migration(600, "seals: the maker's signature rule (GB/T 38540 v4 vs GM/T 0031); older seals "
+                        "marked for re-signing", (), _mark_legacy_seals)

@@ -180,3 +180,22 @@ def tamper_version(b: Bureau, doc_id: int, number: int, data: bytes, *, fix_dige
 def copy_home(b: Bureau, dest: Path) -> Path:
     shutil.copytree(b.path, dest)
     return dest
+
+
+def sealing_template(base: Path) -> Path:
+    """A home with both organisations, an SM2 root + issuing CA and both official seals (made once
+    per module, copied for each test by `bureau_copy`)."""
+    b = bureau(base)
+    b.flow.load_organisation_data(other_org(), actor="admin")
+    with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
+    b.home.store.engine.dispose()
+    return b.path
+
+
+def bureau_copy(template: Path, tmp_path: Path) -> Bureau:
+    path = tmp_path / "home"
+    shutil.copytree(template, path)
+    clock = FixedClock(SystemClock().now().replace(microsecond=0))
+    home = Home.open(path, clock=clock)
+    return Bureau(home=home, flow=DocumentFlow(home), clock=clock, path=path,
+                  seals={ORG: "official-sm2", OTHER: "tianjin-sm2"})

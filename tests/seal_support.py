@@ -224,19 +224,22 @@ def sequence(content: bytes) -> bytes:
     return b"\x30" + length + content
 
 
-def signed_part(seal_der: bytes) -> tuple[bytes, bytes]:
-    """(DER of SEQUENCE {eSealInfo, cert, signAlgID}, the signature bytes) of an SES_Seal."""
+def signed_part(seal_der: bytes, *, rule: str = "gbt38540") -> tuple[bytes, bytes]:
+    """(what the maker signed, the signature bytes) of a v4 SES_Seal: by GB/T 38540 the DER of
+    eSealInfo; by the GM/T 0031 rule (`rule="gmt0031"`, yinxin before 0.2) the DER of
+    SEQUENCE {eSealInfo, cert, signAlgID}."""
     info, cert, alg, bits = children(seal_der)
     assert bits[0] == 0x03
     h, _ = _tlv(bits, 0)
     assert bits[h] == 0, "signature BIT STRING with unused bits"
-    return sequence(info + cert + alg), bits[h + 1:]
+    return (info if rule == "gbt38540" else sequence(info + cert + alg)), bits[h + 1:]
 
 
-def openssl_verify_ses(seal_der: bytes, maker_cert_der: bytes, workdir: Path, *, distid: str = DISTID) -> str:
+def openssl_verify_ses(seal_der: bytes, maker_cert_der: bytes, workdir: Path, *, distid: str = DISTID,
+                       rule: str = "gbt38540") -> str:
     """openssl's verdict on the maker's signature of an SES_Seal (the signed part cut out of the DER
     here, the public key taken from the maker's certificate by `openssl x509`)."""
-    tbs, signature = signed_part(seal_der)
+    tbs, signature = signed_part(seal_der, rule=rule)
     workdir.mkdir(parents=True, exist_ok=True)
     files = {n: workdir / n for n in ("tbs.der", "sig.bin", "maker.der", "maker-pub.pem")}
     files["tbs.der"].write_bytes(tbs)
@@ -407,3 +410,13 @@ class CliWorld:
         path = self.files / name
         path.write_bytes(data)
         return path
+
+
+def sm2_cli_world(base: Path, *seals: str, **ca: str) -> CliWorld:
+    """A CLI home with an SM2 root CA `sm2-root` and ready official SM2 seals of ORG named `seals`."""
+    world = CliWorld(base / "home", base / "files")
+    world.ok("ca", "init", "--name", "sm2-root", "--subject", "/C=CN/O=印信测试/CN=SM2 Root", "--algorithm", "sm2",
+             "--operator", "ca-admin")
+    for name in seals:
+        world.create_seal(name, ca="sm2-root")
+    return world

@@ -464,7 +464,7 @@ def test_bad_input_is_refused_without_output(cli, doc, tmp_path):
     results = cli.run_all(*calls)
     for result, (_, needle) in zip(results, cases):
         assert_one_line_error(result, needle)
-    assert_one_line_error(results[-2], "must not be INPUT_PDF")
+    assert_one_line_error(results[-2], "must not be INPUT")
     assert_one_line_error(results[-1], "not a PDF")
     assert results[-1].code == 2
     assert list(out.iterdir()) == []

@@ -23,6 +23,7 @@ from seal.errors import SealPasswordError
 from seal.records import SealRegistry
 
 from docflow_support import (DOC_TABLES, ORG, OTHER, SEAL_PASSWORD, UPWARD_TO_SEAL, DOWNWARD_TO_SEAL, Bureau,
+                             bureau_copy, sealing_template,
                              bureau, document_pdf, new_upward, other_org, tables, tamper_version, walk, with_seals)
 
 INCOMING_ROUTE = [("t_liu", "register", None), ("t_office", "approve", "t_li"), ("t_li", "approve", "t_zhou"),
@@ -33,23 +34,12 @@ INCOMING_ROUTE = [("t_liu", "register", None), ("t_office", "approve", "t_li"), 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with both organisations, an SM2 root + issuing CA and both official seals (made once)."""
-    base = tmp_path_factory.mktemp("docflow-seal-template")
-    b = bureau(base)
-    b.flow.load_organisation_data(other_org(), actor="admin")
-    with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
-    b.home.store.engine.dispose()
-    return b.path
+    return sealing_template(tmp_path_factory.mktemp("docflow-seal-template"))
 
 
 @pytest.fixture
 def b(template: Path, tmp_path: Path) -> Bureau:
-    path = tmp_path / "home"
-    shutil.copytree(template, path)
-    from pki.clock import SystemClock
-    clock = FixedClock(SystemClock().now().replace(microsecond=0))
-    home = Home.open(path, clock=clock)
-    return Bureau(home=home, flow=DocumentFlow(home), clock=clock, path=path,
-                  seals={ORG: "official-sm2", OTHER: "tianjin-sm2"})
+    return bureau_copy(template, tmp_path)
 
 
 def docflow_tables(b: Bureau) -> dict:

@@ -117,7 +117,7 @@ def test_the_makers_ses_seal_holds_the_record_and_openssl_verifies_it(world, tmp
     assert data.seal_type == (2 if seal_type == "personal" else 1)
     assert data.name == (expected_label if seal_type == "personal" else ORG + expected_label)
     assert (data.valid_start, data.valid_end) == (record.valid_from, record.valid_to)
-    assert data.picture_type == "svg" and data.picture.startswith(b"<?xml")
+    assert data.picture_type == "png" and data.picture.startswith(b"\x89PNG\r\n\x1a\n")   # what OFD readers draw
     assert (data.width_mm, data.height_mm) == (round(record.width_mm), round(record.height_mm))
     verdict = openssl_verify_ses(der, maker.cert_der, tmp_path)
     assert "Verified OK" in verdict or "Signature Verified Successfully" in verdict, verdict

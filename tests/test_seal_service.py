@@ -16,6 +16,7 @@ from pki.clock import FixedClock
 from pki.errors import YinxinError
 from seal.cms_signer import make_signer
 from seal.errors import SealLocked, SealPasswordError, SealStateError
+from seal.ofd.errors import NotAnOfd
 from seal.pdf_errors import AnchorNotFound, EncryptedPdf, NotAPdf, PlacementError
 from seal.pdf_placement import AnchorText, AtPosition
 from seal.pdf_sign import stamp_pdf
@@ -207,6 +208,7 @@ def test_locked_seal(world, tmp_path):
     ("encrypted", EncryptedPdf, "encrypted"),
     ("broken", NotAPdf, "damaged"),
     ("not-pdf", NotAPdf, "not a PDF"),
+    ("broken-zip", NotAnOfd, "not a readable zip"),
     ("page", PlacementError, "page 5 is out of range"),
     ("anchor", AnchorNotFound, "does not occur"),
 ])
@@ -222,6 +224,8 @@ def test_bad_documents(world, tmp_path, case, error, needle):
     elif case == "broken":
         source.write_bytes(data[:len(data) // 2])
     elif case == "not-pdf":
+        source.write_bytes(b"GIF89a this is no document\n")
+    elif case == "broken-zip":      # a zip by its first bytes, so taken for an OFD, but broken
         source.write_bytes(b"PK\x03\x04 this is a zip file, not a PDF\n")
     else:
         source.write_bytes(data)

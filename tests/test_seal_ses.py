@@ -1,5 +1,8 @@
 """GB/T 38540 SES_Seal (seal.ses): judged against seals OpenSSL encoded and signed
-(tests/vectors/seal, see make_vectors.py there), and our own seals judged by openssl."""
+(tests/vectors/seal, see make_vectors.py there), against the seals of five other producers inside
+the signed OFDs of tests/vectors/ofd, and our own seals judged by openssl.  The maker's signature
+follows GB/T 38540 (over SES_SealInfo); the GM/T 0031 rule yinxin used before 0.2 (over
+SEQUENCE{SES_SealInfo, cert, signAlgID}) is recognised and named, never accepted on a v4 seal."""
 from __future__ import annotations
 
 import json
@@ -14,9 +17,11 @@ from pki.errors import InvalidSignature
 from pki.keyfiles import load_private_key
 from pki.x509 import certificate_public_key, load_certificate
 from seal.errors import SealError
-from seal.ses import (ORGANISATION_SEAL, PERSONAL_SEAL, build_seal_info, parse_seal, sign_seal,
-                      verify_seal)
-from seal_support import VECTORS, children, signed_part
+from seal.ses import (ORGANISATION_SEAL, PERSONAL_SEAL, RULE_GBT38540, RULE_GMT0031, build_seal_info, maker_rule,
+                      parse_seal, sign_seal, signer_public_key, verify_seal)
+from seal_support import VECTORS, children, openssl_verify_ses, signed_part
+
+OFD_SAMPLES = Path(__file__).parent / "vectors" / "ofd"
 
 EXPECTED = json.loads((VECTORS / "ses-openssl.json").read_text(encoding="utf-8"))
 DISTID = EXPECTED["distid"].encode()
@@ -75,13 +80,58 @@ def test_another_makers_key_is_refused():
         verify_seal(vector("ses-sm2-openssl.der"), generate_key("sm2").public_key(), distid=DISTID)
 
 
-@pytest.mark.parametrize("name, needle", [
-    ("ses-sm2-openssl-version-2.der", "version 2 is not supported"),
-    ("ses-sm2-openssl-cert-digests.der", "certListType 2"),
-])
-def test_unsupported_variants_are_refused_by_name(name, needle):
-    with pytest.raises(SealError, match=needle):
-        parse_seal(vector(name))
+def test_a_version_2_header_is_refused_by_name():
+    with pytest.raises(SealError, match="version 2 is not supported"):
+        parse_seal(vector("ses-sm2-openssl-version-2.der"))
+
+
+def test_a_cert_list_of_digests_is_read_and_matches_the_certificate_by_sm3():
+    data = verify_seal(vector("ses-sm2-openssl-cert-digests.der"), maker_key("sm2"), distid=DISTID)
+    assert data.certificates == () and [a for a, _ in data.cert_digests] == ["SM3"]
+    assert data.lists_certificate(vector("ses-sm2-openssl-seal-cert.der"))
+    assert not data.lists_certificate(vector("ses-rsa-openssl-seal-cert.der"))
+
+
+def test_the_gmt0031_rule_on_a_v4_seal_is_named_and_refused(tmp_path):
+    der = vector("ses-sm2-openssl-gmt0031-rule.der")
+    assert maker_rule(der, maker_key("sm2"), distid=DISTID) == RULE_GMT0031
+    with pytest.raises(InvalidSignature, match="GM/T 0031 rule"):
+        verify_seal(der, maker_key("sm2"), distid=DISTID)
+    assert verify_seal(der, maker_key("sm2"), distid=DISTID, accept_legacy=True).name == EXPECTED["name"]
+    # openssl agrees: only the old rule's bytes verify
+    maker = vector("ses-sm2-openssl-maker.der")
+    assert "Signature Verified Successfully" in openssl_verify_ses(der, maker, tmp_path / "a", rule="gmt0031")
+    assert "Signature Verified Successfully" not in openssl_verify_ses(der, maker, tmp_path / "b")
+
+
+def _sample_seals():
+    """(file, SignedValue path, eseal DER, maker certificate DER) of every seal in the other producers' OFDs."""
+    import zipfile
+    out = []
+    producers = ("1.ofd", "999.ofd", "ofdsharp-test1.ofd", "allprotected.ofd", "V4RideRight.ofd", "h.ofd", "zsbk.ofd")
+    for path in (OFD_SAMPLES / name for name in producers):
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.endswith("SignedValue.dat"):
+                    tbs = children(children(z.read(name))[0])
+                    seal_der = tbs[1]
+                    out.append((path.name, name, seal_der, children(seal_der)[1]))
+    return out
+
+
+@pytest.mark.parametrize("sample", _sample_seals(), ids=lambda s: f"{s[0]}:{s[1].split('/')[-2]}")
+def test_other_producers_v4_seals_follow_the_gbt38540_rule(tmp_path, sample):
+    """Both rules against the seals of GOMAIN, KingGrid, ofdrw …: openssl verifies the maker's
+    signature over SES_SealInfo and not over the GM/T 0031 sequence; seal.ses agrees."""
+    from asn1crypto import core
+    _file, _name, seal_der, cert_field = sample
+    maker = core.OctetString.load(cert_field).native
+    assert "Signature Verified Successfully" in openssl_verify_ses(seal_der, maker, tmp_path / "v4")
+    assert "Signature Verified Successfully" not in openssl_verify_ses(seal_der, maker, tmp_path / "v1",
+                                                                      rule="gmt0031")
+    key = signer_public_key(maker)
+    assert maker_rule(seal_der, key, distid=DISTID) == RULE_GBT38540
+    assert verify_seal(seal_der, key, distid=DISTID).version == 4
 
 
 @pytest.mark.parametrize("mangle", [
@@ -120,6 +170,12 @@ def test_our_rsa_seal_is_byte_for_byte_the_one_openssl_made():
     key = load_private_key(vector("ses-rsa-openssl-maker.key"), EXPECTED["rsa_maker_key_password"].encode())
     ours = sign_seal(_our_info(), maker_key=key, maker_cert_der=vector("ses-rsa-openssl-maker.der"), distid=None)
     assert ours == vector("ses-rsa-openssl.der")
+
+
+def test_our_makers_signature_covers_seal_info_only():
+    key = generate_key("sm2")
+    der = sign_seal(_our_info(), maker_key=key, maker_cert_der=b"\x30\x00", distid=DISTID)
+    assert maker_rule(der, key.public_key(), distid=DISTID) == RULE_GBT38540
 
 
 def test_our_seal_info_encodes_as_openssl_encodes_it():

@@ -1,7 +1,9 @@
 """Make the GB/T 38540 SES_Seal vectors with the OpenSSL command line only (no yinxin code):
 keys and certificates by `openssl genpkey/req/x509`, the DER by `openssl asn1parse -genconf`,
 the maker's signature by `openssl pkeyutl -rawin -digest sm3` (SM2, GM/T 0009 distid) and
-`openssl dgst -sha256 -sign` (RSA PKCS#1 v1.5, deterministic).  Run once from this directory:
+`openssl dgst -sha256 -sign` (RSA PKCS#1 v1.5, deterministic) over the DER of SES_SealInfo, as
+GB/T 38540 wants (one vector, `…-gmt0031-rule`, over SEQUENCE{SES_SealInfo, cert, signAlgID}: the
+GM/T 0031 rule yinxin followed before 0.2).  Run once from this directory:
 
     python make_vectors.py
 
@@ -56,9 +58,10 @@ def pki(work: Path, alg: str) -> None:
 
 def seal_info_conf(work: Path, *, version: int = 4, cert_list_type: int = 1) -> str:
     seal_cert = (work / "seal.der").read_bytes().hex()
+    sm3 = openssl("dgst", "-sm3", "-binary", "seal.der", cwd=work).hex()
     cert_list = (f"c1=FORMAT:HEX,OCTETSTRING:{seal_cert}" if cert_list_type == 1 else
-                 "d1=SEQUENCE:digest\n[digest]\ntype=PRINTABLESTRING:sha256\n"
-                 f"value=FORMAT:HEX,OCTETSTRING:{'00' * 32}")
+                 "d1=SEQUENCE:digest\n[digest]\ntype=PRINTABLESTRING:SM3\n"
+                 f"value=FORMAT:HEX,OCTETSTRING:{sm3}")
     return f"""[info]
 header=SEQUENCE:header
 esid=IA5STRING:{ES_ID}
@@ -87,12 +90,15 @@ height=INTEGER:42
 
 
 def make_seal(work: Path, alg: str, stem: str, *, version: int = 4, cert_list_type: int = 1,
-              tamper_name: str | None = None) -> None:
+              tamper_name: str | None = None, rule: str = "gbt38540") -> None:
     oid = "1.2.156.10197.1.501" if alg == "sm2" else "1.2.840.113549.1.1.11"
     maker = (work / "maker.der").read_bytes().hex()
     info = seal_info_conf(work, version=version, cert_list_type=cert_list_type)
-    (work / "tbs.cnf").write_text(f"asn1=SEQUENCE:tbs\n[tbs]\ninfo=SEQUENCE:info\n"
-                                  f"cert=FORMAT:HEX,OCTETSTRING:{maker}\nalg=OID:{oid}\n{info}")
+    if rule == "gbt38540":      # GB/T 38540: the maker signs SES_SealInfo
+        (work / "tbs.cnf").write_text(f"asn1=SEQUENCE:info\n{info}")
+    else:                       # GM/T 0031: SEQUENCE { SES_SealInfo, cert, signAlgID }
+        (work / "tbs.cnf").write_text(f"asn1=SEQUENCE:tbs\n[tbs]\ninfo=SEQUENCE:info\n"
+                                      f"cert=FORMAT:HEX,OCTETSTRING:{maker}\nalg=OID:{oid}\n{info}")
     openssl("asn1parse", "-genconf", "tbs.cnf", "-noout", "-out", "tbs.der", cwd=work)
     if alg == "sm2":
         openssl("pkeyutl", "-sign", "-inkey", "maker.key", "-rawin", "-digest", "sm3",
@@ -125,6 +131,7 @@ def main() -> None:
                 make_seal(work, alg, "ses-sm2-openssl-tampered-name", tamper_name="天津市测试局")
                 make_seal(work, alg, "ses-sm2-openssl-version-2", version=2)
                 make_seal(work, alg, "ses-sm2-openssl-cert-digests", cert_list_type=2)
+                make_seal(work, alg, "ses-sm2-openssl-gmt0031-rule", rule="gmt0031")
             else:
                 openssl("pkcs8", "-topk8", "-in", "maker.key", "-v2", "aes-256-cbc", "-passout",
                         f"pass:{KEY_PASSWORD}", "-out", str(HERE / "ses-rsa-openssl-maker.key"), cwd=work)
