@@ -73,7 +73,8 @@ class SM2SignatureValidator(SignatureValidator):
 @dataclass(frozen=True)
 class PathResult:
     """A path check: `ok`, or why not, and whether the reason is one more data could change
-    (`indeterminate`: expired or not yet valid at the moment, revocation data missing)."""
+    (`indeterminate`: no path to a trusted root, expired or not yet valid at the moment,
+    revocation data missing — seal.verdicts' meaning)."""
 
     ok: bool
     path: tuple[str, ...] = ()              # subjects, leaf first
@@ -114,7 +115,9 @@ def validate_path(cert: asn1_x509.Certificate, *, trust_roots: Sequence[asn1_x50
         return PathResult(False, reason=_one_line(exc), revoked_at=getattr(exc, "revocation_dt", None))
     except (ExpiredError, NotYetValidError, InsufficientRevinfoError) as exc:
         return PathResult(False, reason=_one_line(exc), indeterminate=True)
-    except (PathBuildingError, PathValidationError) as exc:
+    except PathBuildingError as exc:      # no path to a trusted root: more trust could change it
+        return PathResult(False, reason=_one_line(exc), indeterminate=True)
+    except PathValidationError as exc:
         return PathResult(False, reason=_one_line(exc))
     except Exception as exc:   # key usage and other refusals of the library
         return PathResult(False, reason=_one_line(exc))

@@ -29,11 +29,12 @@ the newest proof is taken on its chain and validity then).
 
 Verdicts: **valid**; **invalid** — the bytes were changed, the signature does
 not verify, something other than validation data and timestamps follows the
-last seal, the chain reaches no trusted root, the certificate was revoked
+last seal, the chain violates its constraints, the certificate was revoked
 before the proven time, the caller's seal check fails, a document timestamp
 does not match what it covers; **indeterminate** — nothing is wrong but it
-cannot be decided: no proof of existence before the certificate expired (or
-before it became valid), required revocation data missing or stale.
+cannot be decided: the chain reaches no trusted root, no proof of existence
+before the certificate expired (or before it became valid), required
+revocation data missing or stale (the meanings of seal.verdicts).
 
 A document is `valid` only if it has at least one signature, every signature
 is valid, every document timestamp holds, and nothing but validation data and
@@ -361,7 +362,7 @@ def _revision_labels(reader: PdfFileReader, after: int, signed: dict[int, str]) 
 # --------------------------------------------------------------------------- verify
 
 #: AdES sub-indications that mean "cannot be decided" rather than "wrong"
-_INDETERMINATE = {"OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "TRY_LATER", "NO_POE", "NOT_YET_VALID",
+_INDETERMINATE = {"NO_CERTIFICATE_CHAIN_FOUND", "OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "TRY_LATER", "NO_POE", "NOT_YET_VALID",
                   "REVOCATION_OUT_OF_BOUNDS_NO_POE"}
 
 
@@ -459,7 +460,7 @@ class _Verification:
             verdicts.append("invalid")
         verdict = combine(verdicts)
         return VerificationReport(tuple(reports), total, modified, tuple(problems), verdict == "valid", verdict,
-                                  tuple(stamp_reports), self.at)
+                                  document_timestamps=tuple(stamp_reports), at=self.at)
 
     # ---------------------------------------------------------------- document timestamps
 

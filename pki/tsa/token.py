@@ -7,11 +7,11 @@ trusts, and says `valid`, `invalid` or `indeterminate`:
 * invalid — the bytes do not hold together: the imprint is not the data's hash, the
   messageDigest is not the TSTInfo's, the signature does not verify, the
   ESSCertID(v2) names another certificate, the signer is not a TSA (extendedKeyUsage
-  timeStamping only, critical: RFC 3161 §2.3), the chain reaches no trusted root, or
-  the TSA certificate was revoked before the moment of validation;
+  timeStamping only, critical: RFC 3161 §2.3), or the TSA certificate was revoked
+  before the moment of validation;
 * indeterminate — the token holds together but cannot be relied on at that moment:
-  its certificate had expired (or was not yet valid) then, or revocation data
-  that was required is missing;
+  its chain reaches no trusted root, its certificate had expired (or was not yet
+  valid) then, or revocation data that was required is missing (as in seal.verdicts);
 * valid — otherwise.
 
 The moment is `at` (default: the clock's now) — a token is judged now unless the
