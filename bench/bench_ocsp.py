@@ -348,10 +348,15 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    # a private network namespace with only a loopback interface, for every server started here
-    command = [sys.executable, str(Path(__file__).resolve()), "--inside", *sys.argv[1:]]
+    sys.exit(in_private_namespace(Path(__file__)))
+
+
+def in_private_namespace(script_path: Path) -> int:
+    """Run `script_path --inside …` (this process's arguments) in a private network namespace with
+    only a loopback interface, for every server started there; its exit status."""
+    command = [sys.executable, str(script_path.resolve()), "--inside", *sys.argv[1:]]
     script = 'ip link set lo up && exec "$@"'
-    sys.exit(subprocess.call(["unshare", "-n", "--", "sh", "-c", script, "sh", *command]))
+    return subprocess.call(["unshare", "-n", "--", "sh", "-c", script, "sh", *command])
 
 
 if __name__ == "__main__":

@@ -175,3 +175,13 @@ def ca_password(file: str | None) -> bytes:
     pw = read_password(file, env="YINXIN_CA_PASSWORD", prompt="CA key password")
     assert pw is not None
     return pw
+
+
+def parse_time(text: str, option: str = "--at") -> "Any":
+    """A time on the command line: ISO 8601, a date or a date and time, UTC unless a zone is given."""
+    from datetime import datetime, timezone
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2035-06-01T08:00:00Z)") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -377,22 +377,73 @@ def doc_receive(ctx: Context, doc: int, user: str | None, session_file: str | No
                                 f"{receipt.incoming_doc_id}")
 
 
+def _archive_timestamper(flow: Any, tsa_password_file: str | None, *, required: bool = False):  # type: ignore[no-untyped-def]
+    """The home's archive TSA (``tsa:`` in config.yaml, else its only TSA), its key password from
+    --tsa-password-file, $YINXIN_TSA_PASSWORD or a prompt."""
+    from pki.tsa import home_timestamper
+
+    def password(name: str) -> bytes:
+        pw = read_password(tsa_password_file, env="YINXIN_TSA_PASSWORD", prompt=f"Password of TSA {name}")
+        assert pw is not None
+        return pw
+    stamper = home_timestamper(flow.home, password)
+    if stamper is None and required:
+        raise click.UsageError("this home has no TSA (yinxin tsa init) and config.yaml names none (tsa: URL)")
+    return stamper
+
+
 @doc_group.command("archive")
 @click.argument("doc", type=int)
 @click.option("--user", help="The session's account (checked; the actor comes from --session).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Also write the archived PDF and the verification reports into this directory.")
+@click.option("--tsa-password-file", type=click.Path(dir_okay=False),
+              help="Password of the home's TSA key (else $YINXIN_TSA_PASSWORD or a prompt): the archived file "
+                   "gets PAdES B-LTA when the home has a TSA or config.yaml names one (tsa:).")
 @session_option
 @json_option
 @pass_ctx
-def doc_archive(ctx: Context, doc: int, user: str | None, out: str | None, session_file: str | None) -> None:
+def doc_archive(ctx: Context, doc: int, user: str | None, out: str | None, tsa_password_file: str | None,
+                session_file: str | None) -> None:
     """Archive a finished document with its log and verification reports (append-only)."""
     flow = _flow(ctx)
-    record = flow.archive(doc, actor=acting(ctx, flow.home, session_file, claimed=user, claim="--user"))
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
+    record = flow.archive(doc, actor=actor, timestamper=_archive_timestamper(flow, tsa_password_file))
     written = _write_archive(flow, doc, out) if out else []
+    lta = record.record.get("archive_timestamp")
     ctx.emit(record.to_dict() | {"written": written},
              f"document {doc} archived ({len(record.reports)} verification reports, sha256 "
-             f"{record.digests.sha256[:16]}…)" + "".join(f"\n  {w}" for w in written))
+             f"{record.digests.sha256[:16]}…)"
+             + (f"; archive timestamp {lta['time']} by {lta['tsa']}" if lta else "; no archive timestamp (no TSA)")
+             + "".join(f"\n  {w}" for w in written))
+
+
+@doc_group.command("archive-renew")
+@click.option("--user", help="The session's account (checked; the actor comes from --session): a secretary renews "
+                             "the archived documents of their organisations.")
+@click.option("--within-days", type=int, default=365, show_default=True,
+              help="Renew where the newest archive timestamp's certificate ends within this many days.")
+@click.option("--doc", "docs", type=int, multiple=True, help="Only these documents (repeatable).")
+@click.option("--tsa-password-file", type=click.Path(dir_okay=False),
+              help="Password of the home's TSA key (else $YINXIN_TSA_PASSWORD or a prompt).")
+@session_option
+@json_option
+@pass_ctx
+def doc_archive_renew(ctx: Context, user: str | None, within_days: int, docs: tuple[int, ...],
+                      tsa_password_file: str | None, session_file: str | None) -> None:
+    """Renew archive timestamps (fresh validation data and a new document timestamp) before they
+    lapse: the secretary's decision, signed like the others."""
+    if within_days < 0:
+        raise click.UsageError("--within-days is not negative")
+    flow = _flow(ctx)
+    actor = acting(ctx, flow.home, session_file, claimed=user, claim="--user")
+    stamper = _archive_timestamper(flow, tsa_password_file, required=True)
+    results = flow.renew_archives(actor=actor, timestamper=stamper, within_days=within_days,
+                                  doc_ids=list(docs) if docs else None)
+    renewed = [r for r in results if r.renewed]
+    ctx.emit({"renewed": len(renewed), "documents": [r.to_dict() for r in results]},
+             f"{len(renewed)} of {len(results)} archived document(s) renewed"
+             + "".join(f"\n  document {r.doc_id}: {r.detail}" for r in results))
 
 
 def _write_archive(flow: Any, doc: int, out: str) -> list[str]:

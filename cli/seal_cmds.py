@@ -9,7 +9,7 @@ import click
 from pki.fileio import write_file_atomic
 
 from .common import (Context, acting, ca_password, ca_password_option, json_option, open_home, operator_option,
-                     pass_ctx, read_input, read_password, session_option)
+                     parse_time, pass_ctx, read_input, read_password, session_option)
 from .main import cli
 
 
@@ -194,6 +194,39 @@ def _placement(page: int | None, at: str | None, anchor: str | None, field: str 
     return ExistingField(field)  # type: ignore[arg-type]
 
 
+def timestamp_options(f):  # type: ignore[no-untyped-def]
+    """--timestamp-url / --tsa (with --tsa-password-file): where timestamps come from."""
+    for option in reversed([
+        click.option("--timestamp-url", help="An RFC 3161 TSA over HTTP (e.g. yinxin serve's /tsa/NAME)."),
+        click.option("--tsa", "tsa_name", help="This home's TSA NAME, in process."),
+        click.option("--tsa-password-file", type=click.Path(dir_okay=False),
+                     help="Password of the TSA's key (else $YINXIN_TSA_PASSWORD or a prompt)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _timestamper(home, timestamp_url: str | None, tsa_name: str | None,  # type: ignore[no-untyped-def]
+                 tsa_password_file: str | None, *, required: bool = False):
+    """A pki.tsa.Timestamper from the options (None when neither is given and none is required)."""
+    if timestamp_url and tsa_name:
+        raise click.UsageError("give --tsa NAME or --timestamp-url URL, not both")
+    if timestamp_url:
+        if not timestamp_url.startswith(("http://", "https://")):
+            raise click.UsageError("--timestamp-url must be an http:// or https:// URL")
+        from pki.tsa import HttpTimestamper
+        return HttpTimestamper(timestamp_url)
+    if tsa_name:
+        from pki.tsa import LocalTimestamper, TimestampAuthority
+        authority = TimestampAuthority(home)
+        authority.get(tsa_name)                 # an unknown TSA: say so before the password prompt
+        password = read_password(tsa_password_file, env="YINXIN_TSA_PASSWORD", prompt="TSA key password")
+        return LocalTimestamper(authority.load(tsa_name, password))
+    if required:
+        raise click.UsageError("give --tsa NAME or --timestamp-url URL")
+    return None
+
+
 def placement_options(f):  # type: ignore[no-untyped-def]
     """The placement options shared by `seal stamp`, `seal stamp-batch` and `doc seal`."""
     for option in reversed([
@@ -217,34 +250,43 @@ def placement_options(f):  # type: ignore[no-untyped-def]
               help="Seal password (else $YINXIN_SEAL_PASSWORD or a prompt).")
 @placement_options
 @click.option("--reason", help="Reason recorded in the signature.")
-@click.option("--timestamp-url", help="RFC 3161 timestamp authority URL.")
-@click.option("--with-validation-info", is_flag=True, help="Embed the chain and revocation data (DSS).")
+@timestamp_options
+@click.option("--with-validation-info", is_flag=True,
+              help="Embed the chains and CRLs/OCSP of the signer and of the TSA (DSS): PAdES B-LT.")
+@click.option("--archive-timestamp", is_flag=True,
+              help="Then add a document timestamp over it all: PAdES B-LTA (needs --tsa or --timestamp-url).")
 @session_option
 @operator_option
 @json_option
 @pass_ctx
 def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, password_file: str | None,
                page: int | None, at: str | None, anchor: str | None, field: str | None, riding: bool,
-               riding_min_mm: float, reason: str | None, timestamp_url: str | None, with_validation_info: bool,
+               riding_min_mm: float, reason: str | None, timestamp_url: str | None, tsa_name: str | None,
+               tsa_password_file: str | None, with_validation_info: bool, archive_timestamp: bool,
                session_file: str | None, operator: str | None) -> None:
-    """Stamp = sign: seal a PDF (incremental update, PAdES) or an OFD (GB/T 38540 SES_Signature,
-    SM2 seals only); the format is told by content — the seal's custodian, with the seal's password."""
+    """Stamp = sign: seal a PDF (incremental update, PAdES; with a timestamp if asked) or an OFD
+    (GB/T 38540 SES_Signature, SM2 seals only); the format is told by content — the seal's
+    custodian, with the seal's password."""
     placement = _placement(page, at, anchor, field)
     if Path(output_pdf).resolve() == Path(input_pdf).resolve():
         raise click.UsageError("OUTPUT must not be INPUT: a seal is written to a new file")
     if not riding_min_mm > 0:
         raise click.UsageError("--riding-min-mm must be a positive number of millimetres")
+    if archive_timestamp and not (timestamp_url or tsa_name):
+        raise click.UsageError("--archive-timestamp needs a TSA: --tsa NAME or --timestamp-url URL")
     from seal.formats import detect_format
     from seal.service import SealService
     detect_format(input_pdf)          # neither PDF nor OFD: say so before the password prompt
-    service = SealService(open_home(ctx))
+    home = open_home(ctx)
+    service = SealService(home)
     actor = acting(ctx, service.home, session_file, claimed=operator)
     # an unknown seal, or someone else's: say so before the password prompt
     service.registry.require_custodian(service.registry.get(seal_name), actor)
+    stamper = _timestamper(home, timestamp_url, tsa_name, tsa_password_file)
     result = service.stamp_file(seal_name, _seal_password(password_file), input_pdf, output_pdf,
                                 placement=placement, riding=riding, actor=actor, reason=reason,
-                                timestamp_url=timestamp_url, with_validation_info=with_validation_info,
-                                riding_min_mm=riding_min_mm)
+                                timestamper=stamper, with_validation_info=with_validation_info,
+                                archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
     fmt = getattr(result, "format", "pdf")
     ctx.emit({"format": fmt, "output": str(result.output), "field": result.field_name, "page": result.page,
               "rect": list(result.rect), "rect_units": "mm, top-left origin" if fmt == "ofd" else "pt, user space",
@@ -305,27 +347,43 @@ def seal_stamp_batch(ctx: Context, directory: str, out_dir: str, seal_name: str,
 @seal_group.command("verify")
 @click.argument("pdf", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False),
-              help="Extra trusted root certificate (PEM/DER); the home's CAs are trusted by default.")
+              help="Trusted root certificate (PEM/DER), repeatable; the home's CAs are trusted too unless --offline.")
 @click.option("--crl", "crl_files", multiple=True, type=click.Path(dir_okay=False),
               help="A CRL (DER or PEM) besides the home's own, to decide revocation of others' certificates.")
+@click.option("--at", "at_text", help="Judge at this time (ISO 8601, e.g. 2035-06-01T08:00:00Z; default now) what "
+                                      "no timestamp proves earlier (PDF).")
+@click.option("--offline", is_flag=True, help="Use only the file and the --trust roots: no home records, no network "
+                                              "(PDF).")
 @json_option
 @pass_ctx
-def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple[str, ...]) -> None:
-    """Verify every seal of a PDF or an OFD (told by content).  Exit 0 valid; 1 invalid (an
-    integrity or seal check fails); 3 indeterminate (every cryptographic check passes, but the
-    chain reaches no trusted root or revocation cannot be decided); 2 bad input."""
+def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple[str, ...], at_text: str | None,
+                offline: bool) -> None:
+    """Verify every seal of a PDF (at the time its timestamps prove) or an OFD (told by content).
+
+    Exit 0 valid; 1 invalid (tampered, revoked before the proven time, not a seal, a seal check
+    fails); 3 indeterminate (cannot be decided: no proof of existence before the certificate
+    expired, no chain to a trusted root for an OFD, revocation data missing); 2 bad input."""
     from pki.x509 import load_certificates
-    from seal.service import SealService
+    from seal.service import SealService, verify_offline
     from seal.verdicts import EXIT_CODES
+    at = parse_time(at_text) if at_text else None
     roots = [c for path in trust for c in load_certificates(read_input(path, "trust certificate"))]
     crls = []
     for path in crl_files:
-        data = read_input(path, "CRL")
-        if data.lstrip().startswith(b"-----BEGIN"):
+        crl = read_input(path, "CRL")
+        if crl.lstrip().startswith(b"-----BEGIN"):
             from asn1crypto import pem
-            data = pem.unarmor(data)[2]
-        crls.append(data)
-    report = SealService(open_home(ctx)).verify(read_input(pdf, "document"), trust=roots, crls=crls)
+            crl = pem.unarmor(crl)[2]
+        crls.append(crl)
+    data = read_input(pdf, "document")
+    if offline:
+        if not roots:
+            raise click.UsageError("--offline trusts only the --trust roots: give at least one")
+        if crls:
+            raise click.UsageError("--offline takes the revocation data from the file: no --crl")
+        report = verify_offline(data, trust=roots, at=at)
+    else:
+        report = SealService(open_home(ctx)).verify(data, trust=roots, crls=crls, at=at)
     if ctx.json:
         ctx.emit(report.to_dict())
     elif ctx.quiet:
@@ -335,11 +393,14 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple
     else:
         for sig in report.signatures:
             r = sig.report
-            mark = "VALID" if sig.valid else "INVALID"
-            click.echo(f"{mark}  {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
+            click.echo(f"{sig.verdict.upper()}  {r.field_name} (page {r.page}) seal={sig.seal_name or '-'} "
                        f"signer={r.signer_subject} serial={r.signer_serial:X}")
             click.echo(f"       algorithm {r.algorithm}, signed {r.signing_time:%Y-%m-%d %H:%M:%S}"
                        if r.signing_time else f"       algorithm {r.algorithm}")
+            if r.proof is not None:
+                click.echo(f"       proven {r.proof.time:%Y-%m-%d %H:%M:%S} by {r.proof.describe()}")
+            elif r.judged_at is not None:
+                click.echo(f"       no timestamp proves it: judged at {r.judged_at:%Y-%m-%d %H:%M:%S}")
             click.echo(f"       intact={r.intact} coverage={r.coverage} chain={'trusted' if r.chain.trusted else 'NOT trusted'} "
                        f"revocation={r.revocation.status} certificate={sig.certificate_status or '-'}")
             if sig.seal_maker:
@@ -352,12 +413,46 @@ def seal_verify(ctx: Context, pdf: str, trust: tuple[str, ...], crl_files: tuple
                     click.echo(f"       after it: {revision}")
             for problem in sig.problems:
                 click.echo(f"       problem: {problem}")
+            for note in sig.notes:
+                click.echo(f"       note: {note}")
+        for ts in report.engine.document_timestamps:
+            click.echo(f"{ts.verdict.upper()}  document timestamp {ts.field_name} (revision {ts.revision}) "
+                       f"{ts.gen_time:%Y-%m-%d %H:%M:%S} by {ts.tsa}" if ts.gen_time else
+                       f"{ts.verdict.upper()}  document timestamp {ts.field_name}")
+            for problem in ts.problems:
+                click.echo(f"       problem: {problem}")
         for problem in report.problems:
             click.echo(f"problem: {problem}")
-        click.echo("document: VALID" if report.valid else "document: INVALID")
+        click.echo(f"document: {report.verdict.upper()}" + (" (offline)" if report.offline else ""))
     code = EXIT_CODES.get(report.verdict, 1)
     if code:
         sys.exit(code)    # click's ctx.exit(n) is lost under main()'s standalone_mode=False
+
+
+@seal_group.command("extend")
+@click.argument("pdf", type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The extended PDF (a new file).")
+@timestamp_options
+@session_option
+@operator_option
+@json_option
+@pass_ctx
+def seal_extend(ctx: Context, pdf: str, out: str, timestamp_url: str | None, tsa_name: str | None,
+                tsa_password_file: str | None, session_file: str | None, operator: str | None) -> None:
+    """Archive renewal: add fresh validation data and a new document timestamp to a sealed PDF
+    (earlier signatures untouched): any logged-in account, audited under its name."""
+    if Path(out).resolve() == Path(pdf).resolve():
+        raise click.UsageError("--out must not be the input: the renewal is written to a new file")
+    from seal.service import SealService
+    home = open_home(ctx)
+    actor = acting(ctx, home, session_file, claimed=operator)
+    stamper = _timestamper(home, timestamp_url, tsa_name, tsa_password_file, required=True)
+    result = SealService(home).extend(pdf, out, timestamper=stamper, actor=actor)
+    ctx.emit({"output": str(result.output), "timestamp": result.timestamp_time.isoformat(),
+              "tsa": result.tsa_subject, "tsa_certificate_not_after": result.timestamp_not_after.isoformat(),
+              "signatures": result.signatures, "size": result.size},
+             f"extended → {result.output}: document timestamp {result.timestamp_time:%Y-%m-%d %H:%M:%S} by "
+             f"{result.tsa_subject} (valid until {result.timestamp_not_after:%Y-%m-%d})")
 
 
 def _print_ofd_report(report) -> None:  # type: ignore[no-untyped-def]

@@ -62,6 +62,22 @@ def _ca_password_files(values: tuple[str, ...]) -> tuple[str | None, dict[str, s
               help="After a status change, publish a delta CRL once changes were quiet this long (seconds).")
 @click.option("--crl-full-min-age", type=float, default=300.0, show_default=True,
               help="After a status change the full CRL is published again once the last one is this old (seconds).")
+@click.option("--tsa", "tsa_names", multiple=True,
+              help="Serve this TSA at /tsa/NAME (repeatable; default: every TSA whose key password is given).")
+@click.option("--tsa-password-file", type=click.Path(dir_okay=False),
+              help="Password of the TSA keys (else $YINXIN_TSA_PASSWORD; a prompt when --tsa is given).")
+@click.option("--signers", type=int, default=lambda: min(os.cpu_count() or 1, 4), show_default="CPUs, at most 4",
+              help="Signing processes for fresh signatures (OCSP nonces, unknown serials, several CertIDs; "
+                   "timestamps); 0: the HTTP workers sign themselves.")
+@click.option("--sign-queue", type=int, default=64, show_default=True,
+              help="Fresh signatures queued or signing per HTTP worker; beyond: OCSP tryLater, TSA systemFailure.")
+@click.option("--sign-share", type=float, default=0.5, show_default=True,
+              help="Fraction of --sign-queue one client (address) may hold.")
+@click.option("--signer-nice", type=int, default=10, show_default=True,
+              help="Niceness of the signing processes: under load the CPU goes to answering first.")
+@click.option("--ocsp-nonce", type=click.Choice(["sign", "presigned"]), default="sign", show_default=True,
+              help="Requests with a nonce: signed now, echoing it, or answered with the pre-signed response "
+                   "(RFC 5019 behaviour; the nonce is not echoed).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @json_option
@@ -69,13 +85,16 @@ def _ca_password_files(values: tuple[str, ...]) -> tuple[str | None, dict[str, s
 def serve_command(ctx: Context, host: str, port: int, workers: int, ca_names: tuple[str, ...],
                   ca_password_files: tuple[str, ...], responder_password_file: str | None, poll_ms: int,
                   max_age: int, ocsp_validity_hours: float, crl_interval: int, crl_debounce: float,
-                  crl_full_min_age: float, log_level: str) -> None:
-    """Serve OCSP (GET/POST, pre-signed), CRLs and CA certificates over HTTP until stopped.
+                  crl_full_min_age: float, tsa_names: tuple[str, ...], tsa_password_file: str | None,
+                  signers: int, sign_queue: int, sign_share: float, signer_nice: int, ocsp_nonce: str,
+                  log_level: str) -> None:
+    """Serve OCSP (GET/POST, pre-signed), CRLs, CA certificates and timestamps over HTTP until stopped.
 
     \b
     URLs, as `ca init --base-url` writes them into certificates:
       /ocsp/NAME (POST) and /ocsp/NAME/BASE64 (GET, RFC 5019)
       /crl/NAME.crl, /crl/NAME-delta.crl, /ca/NAME.crt
+      /tsa/NAME (POST, RFC 3161)
     """
     from datetime import timedelta
 
@@ -83,11 +102,15 @@ def serve_command(ctx: Context, host: str, port: int, workers: int, ca_names: tu
     from pki.errors import PolicyError
     from pki.presign import OcspPolicy, responder_record
     from pki.server import CrlPolicy, ServeOptions, load_served, serve
+    from pki.server.signing import PoolOptions
+    from pki.tsa import TimestampAuthority
 
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, log_level.upper()),
                         format="%(asctime)s yinxin serve[%(process)d] %(levelname)s %(message)s")
     if workers < 1:
         raise click.UsageError("--workers must be at least 1")
+    if signers < 0 or sign_queue < 1 or not 0 < sign_share <= 1 or not 0 <= signer_nice <= 19:
+        raise click.UsageError("--signers >= 0, --sign-queue >= 1, 0 < --sign-share <= 1, 0 <= --signer-nice <= 19")
     validity = timedelta(hours=ocsp_validity_hours)
     if validity < timedelta(hours=2):
         raise click.UsageError("--ocsp-validity-hours must be at least 2")
@@ -115,8 +138,16 @@ def serve_command(ctx: Context, host: str, port: int, workers: int, ca_names: tu
                                      required=not has_responder)
         served.append(load_served(authority, ca, ca_password=password,
                                   responder_password=responder_password if has_responder else None))
+    tsa_authority = TimestampAuthority(authority.home)
+    tsa_infos = [tsa_authority.get(name) for name in tsa_names] if tsa_names else tsa_authority.list()
+    tsa_password = read_password(tsa_password_file, env="YINXIN_TSA_PASSWORD", prompt="Password of the TSA keys",
+                                 required=bool(tsa_names)) if tsa_infos else None
+    tsas = [tsa_authority.load(info.name, tsa_password, clock_shared=True) for info in tsa_infos] \
+        if tsa_password is not None else []
     options = ServeOptions(
         host=host, port=port, workers=workers, poll_interval=poll_ms / 1000, max_age=max_age,
+        pool=PoolOptions(signers=signers, capacity=sign_queue, share=sign_share, nice=signer_nice) if signers else None,
+        nonce_policy=ocsp_nonce,
         policy=OcspPolicy(validity=validity, refresh_before=validity / 2, serve_margin=min(validity / 4,
                                                                                            timedelta(hours=1))),
         crl_policy=CrlPolicy(interval=timedelta(seconds=crl_interval), debounce=timedelta(seconds=crl_debounce),
@@ -128,18 +159,27 @@ def serve_command(ctx: Context, host: str, port: int, workers: int, ca_names: tu
         info = [{"ca": s.ca.name,
                  "ocsp_signer": "delegated responder" if s.signer and s.signer.delegated else "CA key",
                  "publishes_crls": s.crl_key is not None} for s in served]
+        tsa_info = [{"tsa": t.info.name, "url": f"{url}/tsa/{t.info.name}", "algorithm": t.info.algorithm}
+                    for t in tsas]
+        skipped = [i.name for i in tsa_infos if i.name not in {t.info.name for t in tsas}]
         if ctx.json:
             click.echo(json.dumps({"url": url, "host": bound_host, "port": bound_port, "workers": workers,
-                                   "cas": info}))
+                                   "signers": signers, "cas": info, "tsas": tsa_info,
+                                   "tsas_not_served": skipped}))
         else:
-            click.echo(f"yinxin: serving {url} with {workers} worker(s)")
+            click.echo(f"yinxin: serving {url} with {workers} worker(s) and {signers} signer(s)")
             for item in info:
                 crl_note = "publishes CRLs" if item["publishes_crls"] else \
                     "serves stored CRLs (no CA key given: not regenerated)"
                 click.echo(f"  {item['ca']}: OCSP signed by {item['ocsp_signer']}, {crl_note}")
+            for item in tsa_info:
+                click.echo(f"  TSA {item['tsa']} ({item['algorithm']}): {item['url']}")
+            if skipped:
+                click.echo(f"  not serving TSA(s) {', '.join(skipped)}: no TSA key password "
+                           "(--tsa-password-file or $YINXIN_TSA_PASSWORD)")
         sys.stdout.flush()
 
-    serve(authority, served, options, on_ready=ready)
+    serve(authority, served, options, tsas=tsas, on_ready=ready)
 
 
 @ca_group.command("responder")

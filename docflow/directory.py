@@ -37,7 +37,7 @@ _ORG_FIELDS = {"name", "code", "seal", "people", "routes", "description", "templ
 #: every action of the flow that leaves a log entry; each is a signed decision unless the
 #: organisation's `signatures:` leaves it out (`check` is the drafter's check, an approve at that step)
 SIGNABLE_ACTIONS = ("new", "approve", "return", "forward", "sign-off", "register", "revise", "seal", "send",
-                    "recall", "open", "receive", "receive_refused", "archive")
+                    "recall", "open", "receive", "receive_refused", "archive", "archive-renew")
 _PERSON_FIELDS = {"id", "name", "department", "head", "roles"}
 _PERSON_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 

@@ -167,7 +167,25 @@ doc_archive = sa.Table(
     sa.Column("reports", sa.Text, nullable=False),           # JSON: every verification report
 )
 
-APPEND_ONLY = (doc_versions, doc_attachments, doc_actions, doc_verifications, doc_archive)
+# archive timestamp renewals (migration 510): the archived PDF with fresh validation data and a
+# new document timestamp, appended — the archive row itself is never rewritten
+doc_archive_renewals = sa.Table(
+    "doc_archive_renewals", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc_id", sa.Integer, sa.ForeignKey("doc_documents.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("renewed_at", UtcDateTime, nullable=False),
+    sa.Column("renewed_by", sa.String(64), nullable=False),
+    sa.Column("pdf", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("sm3", sa.String(64), nullable=False),
+    sa.Column("timestamp_time", UtcDateTime, nullable=False),       # genTime of the new document timestamp
+    sa.Column("timestamp_not_after", UtcDateTime, nullable=False),  # its TSA certificate's notAfter
+    sa.Column("tsa", sa.Text, nullable=False),                      # the TSA's name or URL
+    sa.UniqueConstraint("doc_id", "seq", name="uq_doc_archive_renewals_seq"),
+)
+
+APPEND_ONLY = (doc_versions, doc_attachments, doc_actions, doc_verifications, doc_archive, doc_archive_renewals)
 
 
 for _table in APPEND_ONLY:
@@ -179,5 +197,6 @@ TABLES = (doc_organisations, doc_people, doc_documents, doc_versions, doc_attach
 register_migration(200, "document flow", TABLES)
 register_migration(403, "signed decisions: document actions' decisions", (),
                    lambda conn: add_column_if_missing(conn, doc_actions, "decision_seq"))
+register_migration(510, "document flow: archive timestamp renewals", (doc_archive_renewals,))
 
 from .typeset import store as _typeset_store  # noqa: E402,F401  (migration 700, after the tables it refers to)

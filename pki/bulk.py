@@ -270,7 +270,8 @@ class TbsTemplate:
             issuer_key_identifier=ca_cert.key_identifier or ca.public_key().key_identifier(),
             key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
             crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
-            ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check)
+            ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check,
+            extended_key_usage_critical=profile.extended_key_usage_critical)
         sigalg = ca_key_public.signature_algorithm()
         proto = build_tbs_certificate(CertificateSpec(subject=sample_subject, serial=1 << 64,
                                                       public_key=sample_key, **values), sigalg)

@@ -27,10 +27,9 @@ from asn1crypto import x509 as asn1_x509
 
 from . import audit
 from .algorithms import ALGORITHMS, PrivateKey, PublicKey, generate_key, public_key_from_spki
-from .errors import (Conflict, NotFound, PolicyError, StateError, UnknownAlgorithm,
-                     WrongPassword)
+from .errors import Conflict, NotFound, PolicyError, StateError, UnknownAlgorithm
 from .home import Home
-from .keyfiles import load_private_key, write_file_atomic
+from .keyfiles import open_key_file, write_file_atomic
 from .profiles import Profile
 from .ra import (Application, RegistrationAuthority, active_key, check_san, check_subject,
                  ensure_slot_free)
@@ -282,18 +281,7 @@ class CertificateAuthority:
             current = self.get(current.parent)
 
     def load_key(self, ca: CaInfo, password: bytes | None) -> PrivateKey:
-        try:
-            data = Path(ca.key_file).read_bytes()
-        except OSError as exc:
-            raise NotFound(f"the key file of CA {ca.name} is missing ({ca.key_file}: {exc.strerror})",
-                           ca=ca.name) from None
-        try:
-            key = load_private_key(data, password)
-        except WrongPassword:
-            raise WrongPassword(f"wrong password for the key of CA {ca.name}", ca=ca.name) from None
-        if key.public_key() != ca.public_key():
-            raise PolicyError(f"the key file of CA {ca.name} does not match its certificate", ca=ca.name)
-        return key
+        return open_key_file(ca.key_file, password, ca.public_key(), owner=f"CA {ca.name}", ca=ca.name)
 
     def init_ca(self, *, name: str, subject: str, algorithm: str, password: bytes, days: int = 3650,
                 parent: str | None = None, parent_password: bytes | None = None,
@@ -440,7 +428,8 @@ class CertificateAuthority:
                 key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
                 subject_alt_names=app.subject_alt_names,
                 crl_urls=(urls["crl"],) if urls else (), ocsp_urls=(urls["ocsp"],) if urls else (),
-                ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check)
+                ca_issuers_urls=(urls["ca_issuers"],) if urls else (), ocsp_no_check=profile.ocsp_no_check,
+                extended_key_usage_critical=profile.extended_key_usage_critical)
             tbs = build_tbs_certificate(spec, ca_key.public_key().signature_algorithm())
             try:
                 with self.home.store.transaction() as conn:

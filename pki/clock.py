@@ -21,6 +21,20 @@ class SystemClock:
         return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+class PreciseSystemClock:
+    """The real clock to the microsecond: for a timestamp authority's genTime, whose accuracy may be
+    finer than a second."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def precise(clock: Clock) -> Clock:
+    """`clock` itself, or — for the system clock, which truncates to seconds — the same clock
+    to the microsecond.  A FixedClock stays what it is."""
+    return PRECISE_SYSTEM_CLOCK if isinstance(clock, SystemClock) else clock
+
+
 class FixedClock:
     """A clock that stands still until moved; for tests and reproducible runs."""
 
@@ -40,3 +54,4 @@ class FixedClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+PRECISE_SYSTEM_CLOCK = PreciseSystemClock()

@@ -57,6 +57,7 @@ class Home:
         from . import crl_source, presign  # noqa: F401
         from .accounts import store as _accounts  # noqa: F401  (accounts, sessions, signed decisions)
         from .accounts import tokens as _tokens  # noqa: F401  (API tokens, migration 800)
+        from .tsa import tables as _tsa_tables  # noqa: F401  (timestamp authorities, migrations 5xx)
         policies = policy_dir or os.environ.get("YINXIN_POLICY_DIR") or config.get("policy_dir")
         return cls(path=home, store=Store.open(url), profiles=load_profiles(policies), clock=clock,
                    rand=rand, config=config)

@@ -8,7 +8,9 @@ PBES2 is implemented once here for both schemes, so that SM2 keys (which
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from asn1crypto import algos, core, keys, pem
 from cryptography.hazmat.primitives import hashes, padding, serialization
@@ -226,6 +228,24 @@ def _load_encrypted(der: bytes, password: bytes | None) -> PrivateKey:
     if not password:
         raise WrongPassword("the key file is encrypted: a password is needed")
     return _private_key_from_pki(decrypt_pkcs8(der, password))
+
+
+def open_key_file(path: str | os.PathLike[str], password: bytes | None, public: PublicKey, *, owner: str,
+                  **data: object) -> PrivateKey:
+    """The private key stored at `path` for `owner` (e.g. "CA root"), checked against the
+    certificate's `public` key; `NotFound`, `WrongPassword` and `PolicyError` name the owner."""
+    from .errors import NotFound, PolicyError
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise NotFound(f"the key file of {owner} is missing ({path}: {exc.strerror})", **data) from None
+    try:
+        key = load_private_key(raw, password)
+    except WrongPassword:
+        raise WrongPassword(f"wrong password for the key of {owner}", **data) from None
+    if key.public_key() != public:
+        raise PolicyError(f"the key file of {owner} does not match its certificate", **data)
+    return key
 
 
 def load_public_key(data: bytes) -> PublicKey:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from asn1crypto import core
+from asn1crypto import algos, core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 
@@ -32,8 +32,8 @@ from .x509 import (_check_algorithm_fits_key, _sign, _utc, certificate_public_ke
 
 __all__ = [
     "HASH_ALGORITHMS", "MalformedOcspRequest", "OcspCertId", "OcspRequestInfo", "SingleStatus",
-    "basic_response", "build_ocsp_request", "build_ocsp_response", "issuer_hashes",
-    "load_ocsp_response", "ocsp_error_response", "parse_ocsp_request",
+    "assemble_ocsp_response", "basic_response", "build_ocsp_request", "build_ocsp_response", "issuer_hashes",
+    "load_ocsp_response", "ocsp_error_response", "ocsp_response_tbs", "parse_ocsp_request",
     "verify_ocsp_response_signature",
 ]
 
@@ -116,6 +116,21 @@ def parse_ocsp_request(der: bytes) -> OcspRequestInfo:
     if not isinstance(der, (bytes, bytearray, memoryview)):
         raise TypeError("OCSP request must be bytes")
     der = bytes(der)
+    if not der:
+        raise _malformed("empty request")
+    from .ocsp_fast import fast_request
+    fast = fast_request(der)           # the common shapes, read without ASN.1 objects
+    if fast is not None:
+        cert_ids, nonce = fast
+        try:
+            return OcspRequestInfo(tuple(OcspCertId(*cid) for cid in cert_ids), nonce, der)
+        except ValueError:
+            pass                       # the strict reading below names what is wrong
+    return asn1_parse_ocsp_request(der)
+
+
+def asn1_parse_ocsp_request(der: bytes) -> OcspRequestInfo:
+    """`parse_ocsp_request` with asn1crypto, for every shape."""
     if not der:
         raise _malformed("empty request")
     try:
@@ -268,11 +283,40 @@ def build_ocsp_response(*, statuses: Sequence[SingleStatus], responder_cert: asn
     signature is checked with the responder certificate's key before it is
     returned, which also proves key and certificate belong together.
     """
-    if not statuses:
-        raise ValueError("an OCSP response answers at least one CertID")
     public_key = responder_key.public_key()
     if certificate_public_key(responder_cert) != public_key:
         raise ValueError("responder_key does not belong to responder_cert")
+    tbs_der = ocsp_response_tbs(statuses=statuses, responder_cert=responder_cert, produced_at=produced_at,
+                                nonce=nonce, responder_id_by_key=responder_id_by_key)
+    algorithm = public_key.signature_algorithm()
+    _check_algorithm_fits_key(algorithm, responder_key, "the responder key's algorithm")
+    signature = _sign(responder_key, tbs_der, distid)
+    verify_signed_data(public_key, algorithm, signature, tbs_der, distid=distid)
+    return assemble_ocsp_response(tbs_der, signature, responder_cert=responder_cert, algorithm=algorithm,
+                                  extra_certs=extra_certs)
+
+
+def ocsp_response_tbs(*, statuses: Sequence[SingleStatus], responder_cert: asn1_x509.Certificate,
+                      produced_at: datetime, nonce: bytes | None = None, responder_id_by_key: bool = True) -> bytes:
+    """The DER ResponseData a responder signs (`build_ocsp_response`'s first half; the status
+    service signs it in its signing pool and calls `assemble_ocsp_response`).  Written from DER
+    pieces (`pki.ocsp_fast`; a test compares it with `asn1_response_tbs`)."""
+    if not statuses:
+        raise ValueError("an OCSP response answers at least one CertID")
+    if responder_id_by_key:
+        from .ocsp_fast import response_data
+        return response_data([((s.cert_id.hash_algorithm, s.cert_id.issuer_name_hash, s.cert_id.issuer_key_hash,
+                                 s.cert_id.serial), s.status, s.this_update, s.next_update, s.revoked_at, s.reason)
+                                for s in statuses], responder_cert, produced_at, nonce)
+    return asn1_response_tbs(statuses=statuses, responder_cert=responder_cert, produced_at=produced_at, nonce=nonce,
+                             responder_id_by_key=False)
+
+
+def asn1_response_tbs(*, statuses: Sequence[SingleStatus], responder_cert: asn1_x509.Certificate,
+                      produced_at: datetime, nonce: bytes | None = None, responder_id_by_key: bool = True) -> bytes:
+    """`ocsp_response_tbs` built with asn1crypto (the responder named by key hash or by name)."""
+    if not statuses:
+        raise ValueError("an OCSP response answers at least one CertID")
     if responder_id_by_key:
         responder_id = asn1_ocsp.ResponderId(name="by_key",
                                              value=hashlib.sha1(_public_key_bits(responder_cert)).digest())
@@ -285,11 +329,22 @@ def build_ocsp_response(*, statuses: Sequence[SingleStatus], responder_cert: asn
     }
     if nonce is not None:
         data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": nonce}]
-    tbs_der = asn1_ocsp.ResponseData(data).dump()
-    algorithm = public_key.signature_algorithm()
-    _check_algorithm_fits_key(algorithm, responder_key, "the responder key's algorithm")
-    signature = _sign(responder_key, tbs_der, distid)
-    verify_signed_data(public_key, algorithm, signature, tbs_der, distid=distid)
+    return asn1_ocsp.ResponseData(data).dump()
+
+
+def assemble_ocsp_response(tbs_der: bytes, signature: bytes, *, responder_cert: asn1_x509.Certificate,
+                           algorithm: algos.SignedDigestAlgorithm,
+                           extra_certs: Sequence[asn1_x509.Certificate] = ()) -> bytes:
+    """The OCSPResponse around a signed ResponseData (DER pieces; a test compares it with
+    `asn1_assemble_ocsp_response`)."""
+    from .ocsp_fast import ocsp_response
+    return ocsp_response(tbs_der, signature, algorithm.dump(), [c.dump() for c in (responder_cert, *extra_certs)])
+
+
+def asn1_assemble_ocsp_response(tbs_der: bytes, signature: bytes, *, responder_cert: asn1_x509.Certificate,
+                                algorithm: algos.SignedDigestAlgorithm,
+                                extra_certs: Sequence[asn1_x509.Certificate] = ()) -> bytes:
+    """`assemble_ocsp_response` built with asn1crypto."""
     basic = asn1_ocsp.BasicOCSPResponse({
         "tbs_response_data": asn1_ocsp.ResponseData.load(tbs_der),
         "signature_algorithm": algorithm,

@@ -34,13 +34,14 @@ from .algorithms import PrivateKey
 from .ca import CaInfo, CertificateAuthority
 from .errors import CertificateError, NotFound, PolicyError, WrongPassword
 from .keyfiles import load_private_key, write_file_atomic
-from .ocsp import OcspCertId, SingleStatus, build_ocsp_response, issuer_hashes
+from .ocsp import (OcspCertId, SingleStatus, assemble_ocsp_response, build_ocsp_response, issuer_hashes,
+                   ocsp_response_tbs)
 from .store import UtcDateTime, certificates, metadata, register_migration
 from .x509 import certificate_public_key, load_certificate, name_to_text, verify_certificate_signature
 
 __all__ = ["OcspPolicy", "OcspSigner", "Presigner", "ResponderRecord", "certificate_status",
-           "configure_responder", "load_signer", "ocsp_responders", "ocsp_responses", "remove_responder",
-           "responder_record", "sign_response"]
+           "configure_responder", "finish_response", "load_signer", "ocsp_responders", "ocsp_responses",
+           "remove_responder", "responder_record", "response_tbs", "sign_response"]
 
 ocsp_responses = sa.Table(
     "ocsp_responses", metadata,
@@ -263,14 +264,32 @@ def certificate_status(status: str | None, revoked_at: datetime | None,
     return "unknown", None, None
 
 
-def sign_response(signer: OcspSigner, answers: Sequence[tuple[OcspCertId, str, datetime | None, str | None]],
-                  *, now: datetime, policy: OcspPolicy, nonce: bytes | None = None) -> bytes:
+Answers = Sequence[tuple[OcspCertId, str, "datetime | None", "str | None"]]
+
+
+def _statuses(answers: Answers, now: datetime, policy: OcspPolicy) -> list[SingleStatus]:
+    return [SingleStatus(cert_id, status, now, now + policy.validity, revoked_at=revoked_at, reason=reason)
+            for cert_id, status, revoked_at, reason in answers]
+
+
+def sign_response(signer: OcspSigner, answers: Answers, *, now: datetime, policy: OcspPolicy,
+                  nonce: bytes | None = None) -> bytes:
     """One signed OCSPResponse stating (CertID, status, revoked_at, reason) for each answer."""
-    statuses = [SingleStatus(cert_id, status, now, now + policy.validity, revoked_at=revoked_at,
-                             reason=reason)
-                for cert_id, status, revoked_at, reason in answers]
-    return build_ocsp_response(statuses=statuses, responder_cert=signer.cert, responder_key=signer.key,
-                               produced_at=now, nonce=nonce, distid=signer.distid)
+    return build_ocsp_response(statuses=_statuses(answers, now, policy), responder_cert=signer.cert,
+                               responder_key=signer.key, produced_at=now, nonce=nonce, distid=signer.distid)
+
+
+def response_tbs(signer: OcspSigner, answers: Answers, *, now: datetime, policy: OcspPolicy,
+                 nonce: bytes | None = None) -> bytes:
+    """What `sign_response` signs (for the status service's signing pool); `finish_response` puts
+    the signature in."""
+    return ocsp_response_tbs(statuses=_statuses(answers, now, policy), responder_cert=signer.cert,
+                             produced_at=now, nonce=nonce)
+
+
+def finish_response(signer: OcspSigner, tbs_der: bytes, signature: bytes) -> bytes:
+    return assemble_ocsp_response(tbs_der, signature, responder_cert=signer.cert,
+                                  algorithm=signer.key.public_key().signature_algorithm())
 
 
 @dataclass

@@ -24,7 +24,8 @@ SUBJECT_ATTRIBUTES = frozenset({"C", "ST", "L", "O", "OU", "CN", "serialNumber",
 _PRESENCE = ("required", "optional", "forbidden")
 _FIELDS = {"name", "description", "algorithms", "validity_days", "key_usage", "extended_key_usage",
            "subject", "id_number", "one_per_person", "subject_alt_names", "renewal_window_days",
-           "retention_years", "ca", "path_length", "ocsp_no_check"}
+           "retention_years", "ca", "path_length", "ocsp_no_check",
+           "extended_key_usage_critical"}
 
 
 def default_policy_dir() -> Path:
@@ -61,6 +62,8 @@ class Profile:
     ca: bool = False
     path_length: int | None = None
     ocsp_no_check: bool = False
+    #: mark extendedKeyUsage critical (RFC 3161 §2.3: a TSA certificate's timeStamping EKU is critical)
+    extended_key_usage_critical: bool = False
 
     @property
     def usage(self) -> str:
@@ -118,6 +121,9 @@ class Profile:
         path_length = data.get("path_length")
         if path_length is not None and (not isinstance(path_length, int) or path_length < 0 or not ca):
             raise fail("path_length", "a non-negative integer, for CA profiles only")
+        eku_critical = data.get("extended_key_usage_critical", False)
+        if not isinstance(eku_critical, bool) or (eku_critical and not eku):
+            raise fail("extended_key_usage_critical", "true or false, and true only with extended_key_usage")
         one_per_person = bool(data.get("one_per_person", False))
         if one_per_person and data.get("id_number") != "required":
             raise fail("one_per_person", "needs id_number: required")
@@ -130,6 +136,7 @@ class Profile:
             renewal_window_days=positive_int("renewal_window_days"),
             retention_years=positive_int("retention_years"), ca=ca, path_length=path_length,
             ocsp_no_check=bool(data.get("ocsp_no_check", False)),
+            extended_key_usage_critical=eku_critical,
         )
 
 

@@ -527,6 +527,7 @@ class CertificateSpec:
     ca_issuers_urls: tuple[str, ...] = ()
     ocsp_no_check: bool = False
     policy_oids: tuple[str, ...] = ()
+    extended_key_usage_critical: bool = False
 
     def __post_init__(self) -> None:
         for attr in ("subject", "issuer"):
@@ -558,6 +559,8 @@ class CertificateSpec:
             _extended_key_usage_oid(eku)
         if len(set(self.extended_key_usage)) != len(self.extended_key_usage):
             raise _spec_error("extended key usage listed twice", "extended_key_usage")
+        if self.extended_key_usage_critical and not self.extended_key_usage:
+            raise _spec_error("a critical extended key usage needs at least one usage", "extended_key_usage")
         if "key_cert_sign" in self.key_usage and not self.ca:
             raise _spec_error("key_cert_sign needs a CA certificate (RFC 5280 4.2.1.3)", "key_usage")
         if self.path_length is not None:
@@ -623,7 +626,8 @@ def build_tbs_certificate(spec: CertificateSpec,
         extensions.append(_extension("key_usage", set(spec.key_usage), critical=True))
     if spec.extended_key_usage:
         extensions.append(_extension("extended_key_usage",
-                                     [_extended_key_usage_oid(e) for e in spec.extended_key_usage]))
+                                     [_extended_key_usage_oid(e) for e in spec.extended_key_usage],
+                                     critical=spec.extended_key_usage_critical))
     extensions.append(_extension("key_identifier", ski))
     extensions.append(_extension("authority_key_identifier",
                                  {"key_identifier": spec.issuer_key_identifier or ski}))

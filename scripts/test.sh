@@ -29,7 +29,8 @@ if [ $# -eq 0 ] && [ $rc -eq 0 ]; then
     echo "== the store and CA-core suites again, on PostgreSQL ($YINXIN_TEST_PG_URL)"
     YINXIN_TEST_DATABASE=postgresql "$VENV/bin/python" -m pytest tests/test_ca_*.py tests/test_ra_*.py \
         tests/test_status_*.py tests/test_audit_*.py tests/test_cli_ca.py tests/test_profiles_load.py \
-        tests/test_bulk_issuance.py tests/test_bulk_fast_paths.py tests/test_bulk_processes.py
+        tests/test_bulk_issuance.py tests/test_bulk_fast_paths.py tests/test_bulk_processes.py \
+        tests/test_tsa_authority.py
     rc=$?
 fi
 exit $rc

@@ -27,3 +27,8 @@ class PasswordPolicyError(SealError):
 class SealStateError(SealError):
     """The seal cannot be used now: outside its validity window, certificate revoked/held/expired,
     or its password must be changed first."""
+
+
+class ValidationDataMissing(SealError):
+    """Long-term validation (B-LT, B-LTA, extend) needs revocation data that this home does not
+    have (a CA on a path has published no CRL)."""

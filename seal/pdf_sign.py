@@ -615,19 +615,25 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
               timestamp_url: str | None = None, embed_validation_info: bool = False,
               trust_roots: Sequence[x509.Certificate] = (),
               revocation: RevocationData | None = None,
-              clock: pki.Clock = pki.SYSTEM_CLOCK,
+              clock: pki.Clock = pki.SYSTEM_CLOCK, timestamper: Any = None,
+              archive_timestamp: bool = False,
               riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampResult:
     """Seal a PDF: one incremental revision with the seal widget(s) and a PAdES signature.
 
     `signer` comes from `seal.cms_signer.make_signer` (or any pyHanko Signer
     with a fixed signature mechanism); `drawing` is the seal picture
-    (`SealPicture`).  `timestamp_url` asks an RFC 3161 TSA for a signature
-    timestamp.  `embed_validation_info` puts the chain and the revocation data
-    (`trust_roots`, `revocation`, nothing fetched) into the document's DSS.
+    (`SealPicture`).  `timestamper` (a `pki.tsa.Timestamper`), or `timestamp_url`
+    (an RFC 3161 TSA over HTTP), gives a signature timestamp over the signature
+    value (PAdES B-T; an SM2 seal asks for an SM3 imprint).  `embed_validation_info`
+    puts the chains and the revocation data (`trust_roots`, `revocation`, nothing
+    fetched) of the signer and of the TSA into the document's DSS (B-LT);
+    `archive_timestamp` then adds a document timestamp (B-LTA).
     Raises `NotAPdf`, `EncryptedPdf`, `PlacementError`/`AnchorNotFound`,
-    `FieldError`; on any error the output file is left untouched.
+    `FieldError`, `pki.tsa.TimestampUnavailable`; on any error the output file is
+    left untouched.
     """
-    _check_arguments(signer, drawing, embed_validation_info, trust_roots)
+    _check_arguments(signer, drawing, embed_validation_info, trust_roots, archive_timestamp,
+                     timestamper is not None or bool(timestamp_url))
     out_path = Path(output)
     if not out_path.parent.is_dir():
         raise PdfSealError(f"the output directory {str(out_path.parent)!r} does not exist",
@@ -639,7 +645,8 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
     options = dict(signer=signer, drawing=drawing, placement=placement, riding=riding,
                    field_name=field_name, reason=reason, location=location, contact=contact,
                    timestamp_url=timestamp_url, embed_validation_info=embed_validation_info,
-                   trust_roots=trust_roots, revocation=revocation, clock=clock, riding_min_mm=riding_min_mm)
+                   trust_roots=trust_roots, revocation=revocation, clock=clock, timestamper=timestamper,
+                   archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
     with atomic_output(out_path, mode=0o644) as (fh, _tmp_path):
         if isinstance(input, (bytes, bytearray, memoryview)):
             _copy_input(input, fh)
@@ -658,13 +665,16 @@ def stamp_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
             return result
 
 
-def _check_arguments(signer, drawing, embed_validation_info, trust_roots) -> None:
+def _check_arguments(signer, drawing, embed_validation_info, trust_roots, archive_timestamp=False,
+                     timestamped=False) -> None:
     if not isinstance(signer, Signer):
         raise TypeError("signer must be a pyHanko Signer (see seal.cms_signer.make_signer)")
     if not (hasattr(drawing, "pdf_content") or hasattr(drawing, "pdf_image")):
         raise TypeError("drawing must have pdf_content() (SealDrawing) or pdf_image() (ImageSeal)")
     if embed_validation_info and not trust_roots:
         raise ValueError("embedding validation information needs the trust roots")
+    if archive_timestamp and not (embed_validation_info and timestamped):
+        raise ValueError("an archive timestamp (B-LTA) needs a timestamper and embedded validation information")
 
 
 def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path: Path, *,
@@ -674,7 +684,8 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
                   timestamp_url: str | None = None, embed_validation_info: bool = False,
                   trust_roots: Sequence[x509.Certificate] = (),
                   revocation: RevocationData | None = None,
-                  clock: pki.Clock = pki.SYSTEM_CLOCK,
+                  clock: pki.Clock = pki.SYSTEM_CLOCK, timestamper: Any = None,
+                  archive_timestamp: bool = False,
                   riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampResult:
     """Seal the document held by `fh` (read/write, positioned at 0) in place: the
     incremental update is appended to `fh`.  `input` is only read again to find anchor text."""
@@ -717,11 +728,14 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
     meta = PdfSignatureMetadata(
         field_name=name, md_algorithm=None, subfilter=sig_fields.SigSeedSubFilter.PADES,
         reason=reason, location=location, contact_info=contact,
-        embed_validation_info=embed_validation_info, validation_context=vc)
-    timestamper = None
-    if timestamp_url:
-        from pyhanko.sign.timestamps import HTTPTimeStamper
-        timestamper = HTTPTimeStamper(timestamp_url)
+        embed_validation_info=embed_validation_info, validation_context=vc,
+        use_pades_lta=archive_timestamp, timestamp_field_name=f"{name}-ArchiveTimestamp")
+    if timestamper is None and timestamp_url:
+        from pki.tsa import HttpTimestamper
+        timestamper = HttpTimestamper(timestamp_url)
+    if timestamper is not None or embed_validation_info:
+        from .pdf_timestamps import PyhankoTimestamper  # also quiets pyHanko's expected notices
+        timestamper = PyhankoTimestamper(timestamper) if timestamper is not None else None
     pdf_signer = PdfSigner(meta, signer, timestamper=timestamper, new_field_spec=field_spec,
                            stamp_style=_SealStampStyle(forms=forms, geometry=resolved.geometry))
     signing_time = clock.now()

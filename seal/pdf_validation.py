@@ -2,8 +2,8 @@
 
 pyhanko-certvalidator checks every signature it meets — the CMS signature
 over a PDF, each certificate on a path, each CRL and OCSP response — through
-one `SignatureValidator`.  `SM2SignatureValidator` verifies SM2-with-SM3
-(e = SM3(Z ‖ M), Z from the signer's key and the distinguishing ID) with
+one `SignatureValidator`.  `SM2SignatureValidator` (from `pki.certpath`, where
+the timestamp authority's token checks use it too) verifies SM2-with-SM3 with
 yinxin's own SM2 code and hands every other algorithm to pyHanko's default,
 so an SM2 chain and an RSA chain are validated by the same code path.
 
@@ -19,17 +19,11 @@ from typing import Literal
 
 import pki
 from asn1crypto import crl as asn1_crl
-from asn1crypto import keys, ocsp, x509
-from asn1crypto.algos import SignedDigestAlgorithm
-from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from asn1crypto import ocsp, x509
+from pki.certpath import SM2SignatureValidator
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import AlgorithmNotSupported
 from pyhanko_certvalidator.policy_decl import (REQUIRE_REVINFO, CertRevTrustPolicy,
                                                RevocationCheckingPolicy, RevocationCheckingRule)
-from pyhanko_certvalidator.sig_validate import (DEFAULT_VALIDATION_CONTEXT,
-                                                DefaultSignatureValidator,
-                                                SignatureValidationContext,
-                                                SignatureValidator)
 
 from . import cms_signer  # noqa: F401  (checks the SM2/SM3 seams at import)
 
@@ -37,48 +31,6 @@ __all__ = ["SM2SignatureValidator", "RevocationData", "RevocationMode", "validat
            "covered_by", "crl_covers", "ocsp_covers", "declares_ocsp"]
 
 RevocationMode = Literal["available", "require"]
-
-
-class SM2SignatureValidator(SignatureValidator):
-    """SM2-with-SM3 here, everything else through pyHanko's default validator.
-
-    `distid` is the distinguishing ID the signers used (GM/T 0009's
-    ``1234567812345678`` unless the CA says otherwise); it applies to the
-    PDF signature, the certificates, CRLs and OCSP responses alike.
-    """
-
-    def __init__(self, distid: bytes | None = None,
-                 fallback: SignatureValidator | None = None) -> None:
-        self.distid = pki.DEFAULT_DISTID if distid is None else distid
-        self._fallback = fallback or DefaultSignatureValidator()
-
-    def validate_signature(self, signature: bytes, signed_data: bytes,
-                           public_key_info: keys.PublicKeyInfo,
-                           signature_algorithm: SignedDigestAlgorithm,
-                           context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT) -> None:
-        try:
-            mechanism = signature_algorithm.signature_algo
-        except ValueError:
-            mechanism = signature_algorithm["algorithm"].native
-        if mechanism != "sm2":
-            self._fallback.validate_signature(signature, signed_data, public_key_info,
-                                              signature_algorithm, context)
-            return
-        if context.prehashed:
-            # SM2 signs SM3(Z ‖ M): a bare digest of M cannot be checked.
-            raise AlgorithmNotSupported("SM2 signatures need the signed data, not a digest")
-        try:
-            public = pki.public_key_from_spki(public_key_info)
-        except pki.YinxinError as exc:
-            raise CryptoInvalidSignature(f"unusable SM2 public key: {exc}") from None
-        if public.algorithm != "sm2":
-            raise CryptoInvalidSignature(f"SM2 signature but a {public.algorithm} key")
-        try:
-            public.verify(signature, signed_data, distid=self.distid)
-        except pki.InvalidSignature:
-            raise CryptoInvalidSignature("SM2 signature does not verify") from None
-        except ValueError:  # malformed DER (r, s)
-            raise CryptoInvalidSignature("SM2 signature is malformed") from None
 
 
 def _der(item: bytes | object, kind) -> object:
@@ -176,23 +128,29 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
                        extra_crls: Iterable[asn1_crl.CertificateList] = (),
                        extra_ocsps: Iterable[ocsp.OCSPResponse] = (),
                        signer: x509.Certificate | None = None,
-                       distid: bytes | None = None) -> ValidationContext:
+                       distid: bytes | None = None, mode: str | None = None) -> ValidationContext:
     """A pyHanko validation context that trusts exactly `trust_roots` (never the
     system's list), validates at `moment`, fetches nothing, and checks SM2.
 
-    Revocation (see `RevocationData`): when information about `signer` is at
-    hand, checking it is mandatory for the end-entity certificate; CA
-    certificates are checked when they declare where their status is published.
-    (An OCSP response about a certificate that names no responder is not seen
-    by path validation; `seal.pdf_verify` checks it separately.)
+    Revocation (see `RevocationData`; `mode` overrides its mode, and ``"none"`` checks none —
+    for the newest proof judged "now", whose revocation data no file can hold): when information about
+    `signer` is at hand, checking it is mandatory for the end-entity certificate; CA
+    certificates are checked when they declare where their status is published.  Revocation
+    data issued after `moment` counts (retroactively: a CRL published later still tells
+    whether the certificate was revoked *at* `moment`; a revocation dated after `moment`
+    does not make it revoked then).  (An OCSP response about a certificate that names no
+    responder is not seen by path validation; `seal.pdf_verify` checks it separately.)
     """
     if moment.tzinfo is None:
         raise ValueError("moment must be timezone-aware")
     roots = [_der(c, x509.Certificate) for c in trust_roots]
     crls = [*(revocation.parsed_crls() if revocation else ()), *extra_crls]
     ocsps = [*(revocation.parsed_ocsps() if revocation else ()), *extra_ocsps]
-    if revocation is not None and revocation.mode == "require":
+    mode = mode or (revocation.mode if revocation is not None else "available")
+    if mode == "require":
         policy = REQUIRE_REVINFO
+    elif mode == "none":
+        policy = RevocationCheckingPolicy(RevocationCheckingRule.NO_CHECK, RevocationCheckingRule.NO_CHECK)
     else:
         ee_rule = (RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
                    if signer is not None and covered_by(signer, crls, ocsps)
@@ -201,6 +159,6 @@ def validation_context(trust_roots: Sequence[x509.Certificate], *, moment: datet
     return ValidationContext(
         trust_roots=roots, other_certs=list(other_certs), moment=moment,
         allow_fetching=False, crls=crls, ocsps=ocsps,
-        revinfo_policy=CertRevTrustPolicy(policy),
+        revinfo_policy=CertRevTrustPolicy(policy, retroactive_revinfo=True),
         signature_validator=SM2SignatureValidator(distid),
     )

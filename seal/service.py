@@ -26,11 +26,13 @@ from pki.home import Home
 from pki.status import latest_crl
 
 from .cms_signer import make_signer
+from .errors import ValidationDataMissing
 from .formats import OFD, PDF, detect_format
 from .riding import DEFAULT_MIN_SLICE_MM
-from .verdicts import INVALID, VALID, CheckResult
+from .verdicts import INVALID, VALID, CheckResult, combine
 from .pdf_placement import AnchorText, AtPosition, ExistingField, Placement
 from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
+from .pdf_timestamps import ExtendResult, extend_pdf
 from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
 from .records import SealRecord, SealRegistry
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from pki.accounts.actor import Actor
 
 __all__ = ["SealService", "StampOutcome", "SealVerification", "SignatureCheck", "Placement", "AtPosition",
-           "AnchorText", "ExistingField"]
+           "AnchorText", "ExistingField", "verify_offline"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,14 @@ class SignatureCheck:
     valid: bool
     seal_maker: str | None = None        # the CA whose signature over the seal (SES_Seal) verified
     checks: tuple[CheckResult, ...] = ()  # per check, in GB/T 38540 order (OFD; PDF: none yet)
-    verdict: str = ""                    # valid | invalid | indeterminate ("" = from `valid`)
+    verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
+    notes: tuple[str, ...] = ()          # worth knowing, not changing the verdict
 
     def __post_init__(self) -> None:
         if not self.verdict:
             object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.valid != (self.verdict == VALID):
+            raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
         r = self.report
@@ -66,13 +71,18 @@ class SignatureCheck:
                 "organisation": self.organisation, "signer": r.signer_subject,
                 "serial": f"{r.signer_serial:X}", "algorithm": r.algorithm, "digest": r.digest_algorithm,
                 "signing_time": r.signing_time.isoformat() if r.signing_time else None,
+                "proven_time": r.proven_time.isoformat() if r.proven_time else None,
+                "proven_by": r.proof.to_dict() | {"text": r.proof.describe()} if r.proof else None,
+                "judged_at": r.judged_at.isoformat() if r.judged_at else None,
                 "intact": r.intact, "signature_valid": r.signature_valid, "coverage": r.coverage,
                 "modified_after": list(r.modified_after),
                 "chain": {"trusted": r.chain.trusted, "reason": r.chain.reason, "path": list(r.chain.path)},
                 "revocation": {"status": r.revocation.status, "reason": r.revocation.reason,
-                               "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None},
+                               "revoked_at": r.revocation.revoked_at.isoformat() if r.revocation.revoked_at else None,
+                               "after_proven_time": r.revocation.after_proven_time},
                 "certificate_status": self.certificate_status, "seal_maker": self.seal_maker,
-                "problems": list(self.problems), "valid": self.valid}
+                "problems": list(self.problems), "notes": list(self.notes), "verdict": self.verdict,
+                "valid": self.valid}
 
 
 @dataclass(frozen=True)
@@ -82,18 +92,42 @@ class SealVerification:
     engine: VerificationReport
     problems: tuple[str, ...]
     valid: bool
-    verdict: str = ""                    # valid | invalid | indeterminate ("" = from `valid`)
+    verdict: str = ""                    # valid | invalid | indeterminate ("" → from `valid`)
+    offline: bool = False                # judged on the file and the given roots alone
     format: str = PDF                    # pdf | ofd
 
     def __post_init__(self) -> None:
         if not self.verdict:
             object.__setattr__(self, "verdict", VALID if self.valid else INVALID)
+        if self.valid != (self.verdict == VALID):
+            raise ValueError("valid only when the verdict is 'valid'")
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "format": self.format, "notes": list(self.engine.notes),
-                "valid": self.valid, "revisions": self.engine.revisions,
+                "valid": self.valid, "offline": self.offline,
+                "at": self.engine.at.isoformat() if getattr(self.engine, "at", None) else None,
+                "revisions": self.engine.revisions,
                 "modified_after_last_signature": self.engine.modified_after_last_signature,
-                "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures]}
+                "problems": list(self.problems), "signatures": [s.to_dict() for s in self.signatures],
+                "document_timestamps": [t.to_dict() for t in getattr(self.engine, "document_timestamps", ())]}
+
+
+def verify_offline(pdf: bytes | str | os.PathLike[str], *, trust: Sequence[asn1_x509.Certificate],
+                   at: datetime | None = None, clock: Any = None) -> SealVerification:
+    """Verify with what the file carries and the `trust` roots alone: no home records, no network.
+    Revocation data must be in the file (its DSS) for each certificate judged at a proven time;
+    missing data makes the verdict indeterminate.  (Whether a certificate belongs to a seal of
+    some home cannot be known offline: the report says which seal certificate signed.)"""
+    import pki
+    engine = verify_pdf(pdf, trust_roots=list(trust), revocation=RevocationData(mode="require"),
+                        clock=clock or pki.SYSTEM_CLOCK, at=at)
+    checks = tuple(SignatureCheck(report=sig, seal_name=None, organisation=None, certificate_status=None,
+                                  problems=sig.problems, valid=sig.valid, verdict=sig.verdict, notes=sig.notes)
+                   for sig in engine.signatures)
+    problems = list(engine.problems)
+    if not engine.signatures:
+        problems.append("the document carries no seal")
+    return SealVerification(checks, engine, tuple(problems), engine.valid, engine.verdict, offline=True)
 
 
 @dataclass(frozen=True)
@@ -103,6 +137,28 @@ class StampOutcome:
     field_name: str
     result: Any             # StampResult (PDF) or seal.ofd.OfdStampResult
     format: str = PDF
+
+
+def _latest_crls(authority: Any, info: Any) -> list[bytes]:
+    """The CA's latest full CRL and, when there is one, its latest delta CRL (a full CRL of a CA
+    with a base URL names its deltas as the freshest CRL: a verifier then needs both)."""
+    full = latest_crl(authority, info)
+    if full is None:
+        return []
+    delta = latest_crl(authority, info, delta=True)
+    return [full] + ([delta] if delta is not None else [])
+
+
+def _stored_ocsp(home: Home, by_cert: dict[bytes, Any], chain: Sequence[asn1_x509.Certificate]) -> bytes | None:
+    """The pre-signed OCSP response `yinxin serve` stored for the chain's leaf, if any."""
+    if len(chain) < 2 or chain[1].dump() not in by_cert:
+        return None
+    import sqlalchemy as sa
+    from pki.presign import ocsp_responses
+    info = by_cert[chain[1].dump()]
+    with home.store.read() as conn:
+        return conn.execute(sa.select(ocsp_responses.c.der).where(
+            ocsp_responses.c.ca_id == info.id, ocsp_responses.c.serial == f"{chain[0].serial_number:x}")).scalar()
 
 
 def _sha256_file(path: Path) -> str:
@@ -125,15 +181,38 @@ class SealService:
 
     # ---------------------------------------------------------------- helpers
 
-    def _revocation(self, chain: Sequence[asn1_x509.Certificate]) -> RevocationData:
-        """The latest CRLs this home published for the CAs of a chain (nothing fetched)."""
-        crls = []
-        for info in self.registry.authority.cas():
-            if any(info.cert_der == c.dump() for c in chain):
-                der = latest_crl(self.registry.authority, info)
-                if der:
-                    crls.append(der)
-        return RevocationData(crls=tuple(crls))
+    def _revocation(self, *chains: Sequence[asn1_x509.Certificate]) -> RevocationData:
+        """What a later verifier needs about these chains (leaf first): the latest CRL of every CA of
+        this home on them, and the stored pre-signed OCSP response of each leaf when there is one;
+        nothing fetched.  Raises `ValidationDataMissing` when a CA on a chain published no CRL."""
+        authority = self.registry.authority
+        crls, ocsps = [], []
+        by_cert = {info.cert_der: info for info in authority.cas()}
+        for chain in chains:
+            for issued, issuer in zip(chain, chain[1:]):
+                info = by_cert.get(issuer.dump())
+                if info is None:
+                    continue                            # not a CA of this home: nothing to add
+                published = _latest_crls(authority, info)
+                if not published:
+                    raise ValidationDataMissing(
+                        f"CA {info.name} has published no CRL yet, and long-term validation needs it (it "
+                        f"issued {issued.subject.human_friendly}): publish one first (`yinxin ca crl --ca {info.name} --out FILE`, "
+                        "or `yinxin serve` with the CA key)",
+                        ca=info.name)
+                crls += [der for der in published if der not in crls]
+            ocsp = _stored_ocsp(self.home, by_cert, chain)
+            if ocsp is not None:
+                ocsps.append(ocsp)
+        return RevocationData(crls=tuple(crls), ocsps=tuple(ocsps))
+
+    def tsa_chain(self, stamper: Any) -> tuple[asn1_x509.Certificate, ...]:
+        """The path of this home's TSA behind a `LocalTimestamper` (TSA first), else ()."""
+        signer = getattr(stamper, "signer", None)
+        if signer is None:
+            return ()
+        from pki.tsa import TimestampAuthority
+        return TimestampAuthority(self.home).chain(signer.info)
 
     def open_signer(self, seal_name: str, password: bytes, *, actor: "Actor") -> tuple[SealRecord, Any]:
         """Check that the actor is the seal's custodian and the seal may sign now, open its key (the
@@ -157,13 +236,17 @@ class SealService:
             drawing = self._drawings[key] = record.drawing()
         return drawing
 
-    def _options(self, record: SealRecord, timestamp_url: str | None,
-                 with_validation_info: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {"timestamp_url": timestamp_url, "clock": self.home.clock}
-        if with_validation_info:
-            chain = self.registry.chain(record)
-            options.update(embed_validation_info=True, trust_roots=[chain[-1]],
-                           revocation=self._revocation(chain))
+    def _options(self, record: SealRecord, timestamp_url: str | None, with_validation_info: bool,
+                 timestamper: Any = None, archive_timestamp: bool = False) -> dict[str, Any]:
+        if archive_timestamp and not (timestamper is not None or timestamp_url):
+            raise ValueError("an archive timestamp needs a TSA (timestamper or timestamp_url)")
+        options: dict[str, Any] = {"timestamp_url": timestamp_url, "timestamper": timestamper,
+                                   "clock": self.home.clock}
+        if with_validation_info or archive_timestamp:
+            chain = (record.certificate, *self.registry.chain(record))
+            options.update(embed_validation_info=True, trust_roots=self.trust_roots(),
+                           revocation=self._revocation(chain, self.tsa_chain(timestamper)),
+                           archive_timestamp=archive_timestamp)
         return options
 
     # ---------------------------------------------------------------- stamping
@@ -192,20 +275,31 @@ class SealService:
     def stamp_file(self, seal_name: str, password: bytes, input_path: str | os.PathLike[str],
                    output_path: str | os.PathLike[str], *, placement: Placement, riding: bool = False,
                    actor: "Actor", reason: str | None = None, timestamp_url: str | None = None,
-                   with_validation_info: bool = False, riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> Any:
+                   with_validation_info: bool = False, timestamper: Any = None,
+                   archive_timestamp: bool = False, riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> Any:
         """Seal one PDF or OFD file (told by content) into `output_path` (written whole or not at
-        all).  Returns a StampResult (PDF) or an OfdStampResult."""
+        all).  Returns a StampResult (PDF) or an OfdStampResult.
+
+        PDF: `timestamper` (a `pki.tsa.Timestamper`: this home's TSA in process, or one over HTTP)
+        or `timestamp_url` adds a signature timestamp (B-T, all three algorithms); with
+        `with_validation_info` the chains and CRLs/OCSP of the signer and of the TSA go into the
+        DSS (B-LT); `archive_timestamp` adds a document timestamp over it all (B-LTA)."""
         if Path(output_path).resolve() == Path(input_path).resolve():
             raise ValueError("the output must not overwrite the input")
         if detect_format(input_path) == OFD:
+            if timestamper is not None or archive_timestamp:
+                from .ofd.errors import OfdSealError
+                raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: "
+                                   "stamp without --tsa/--archive-timestamp", option="timestamp")
             return self._stamp_ofd_file(seal_name, password, input_path, output_path, placement=placement,
                                         riding=riding, riding_min_mm=riding_min_mm, actor=actor,
                                         timestamp_url=timestamp_url, with_validation_info=with_validation_info)
+        record = self.registry.get(seal_name)
+        options = self._options(record, timestamp_url, with_validation_info, timestamper, archive_timestamp)
         record, signer = self.open_signer(seal_name, password, actor=actor)
         result = stamp_pdf(input_path, output_path, signer=signer, drawing=self._drawing(record),
                            placement=placement, riding=riding, reason=reason or f"{record.organisation}盖章",
-                           riding_min_mm=riding_min_mm,
-                           **self._options(record, timestamp_url, with_validation_info))
+                           riding_min_mm=riding_min_mm, **options)
         self._audit_stamp(record, actor, result, Path(input_path))
         return result
 
@@ -217,8 +311,8 @@ class SealService:
         from .ofd.sign import stamp_ofd
         OfdPackage(input_path).close()     # a broken or oversized package: said before the seal is opened
         if timestamp_url:
-            raise OfdSealError("a timestamp in an OFD seal (SES_Signature.timeStamp) needs yinxin's trusted-time "
-                               "service, which this build lacks: stamp without --timestamp-url", option="timestamp")
+            raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: stamp "
+                               "without --timestamp-url", option="timestamp")
         if with_validation_info:
             raise OfdSealError("--with-validation-info is for PDF (its DSS); an OFD seal carries its certificate "
                                "and the seal's, and the verifier brings the CRLs", option="with_validation_info")
@@ -231,12 +325,13 @@ class SealService:
     def stamp(self, seal_name: str, password: bytes, pdf: bytes, *, placement: Placement,
               riding: bool = False, actor: "Actor", reason: str | None = None,
               timestamp_url: str | None = None, with_validation_info: bool = False,
+              timestamper: Any = None, archive_timestamp: bool = False,
               riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampOutcome:
         """Seal PDF or OFD bytes (told by content); returns the sealed bytes."""
         if detect_format(pdf) == OFD:
             from .ofd.errors import OfdSealError
             from .ofd.sign import stamp_ofd_bytes
-            if timestamp_url or with_validation_info:
+            if timestamp_url or with_validation_info or timestamper is not None or archive_timestamp:
                 raise OfdSealError("timestamps and embedded validation data are for PDF seals in this build")
             record, key = self.open_ofd_key(seal_name, password, actor=actor)
             data, result = stamp_ofd_bytes(bytes(pdf), key=key, placement=placement, riding=riding,
@@ -255,7 +350,8 @@ class SealService:
             src.write_bytes(pdf)
             result = self.stamp_file(seal_name, password, src, dst, placement=placement, riding=riding,
                                      actor=actor, reason=reason, timestamp_url=timestamp_url,
-                                     with_validation_info=with_validation_info, riding_min_mm=riding_min_mm)
+                                     with_validation_info=with_validation_info, timestamper=timestamper,
+                                     archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
             data = dst.read_bytes()
         return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
                             result=result)
@@ -300,6 +396,44 @@ class SealService:
                                  result_digest=_sha256_file(item.output))
         return items
 
+    def extend(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], *,
+               timestamper: Any, actor: "Actor") -> ExtendResult:
+        """Archive renewal: fresh validation data (this home's CRLs, the certificates of every path
+        that still validates) and a new document timestamp added to a sealed PDF, earlier
+        signatures untouched.  Any authenticated account may extend (no seal key is used); the act is
+        audited under its name.  The output is written whole or not at all."""
+        from pki.accounts.accounts import Accounts
+        Accounts.of(self.home).require(actor)
+        if Path(output_path).resolve() == Path(input_path).resolve():
+            raise ValueError("the output must not overwrite the input")
+        result = self._extend(input_path, output_path, timestamper)
+        with self.home.store.transaction() as conn:
+            audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.extend",
+                         target=f"pdf:{Path(output_path).name}",
+                         details={"input_sha256": _sha256_file(Path(input_path)), "output": str(result.output),
+                                  "timestamp": result.timestamp_time.isoformat(), "tsa": result.tsa_subject},
+                         result_digest=_sha256_file(result.output))
+        return result
+
+    def extend_bytes(self, pdf: bytes, *, timestamper: Any) -> tuple[bytes, ExtendResult]:
+        """`extend` on bytes, without an audit event of its own (for callers that record the act
+        in their own transaction, as the document archive does)."""
+        with tempfile.TemporaryDirectory(prefix="yinxin-extend-") as tmp:
+            src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.pdf"
+            src.write_bytes(pdf)
+            result = self._extend(src, dst, timestamper)
+            return dst.read_bytes(), result
+
+    def _extend(self, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                timestamper: Any) -> ExtendResult:
+        authority = self.registry.authority
+        tsa_chain = self.tsa_chain(timestamper)
+        revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
+        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
+        revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
+        return extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
+                          revocation=revocation, clock=self.home.clock)
+
     def _audit_stamp(self, record: SealRecord, actor: "Actor", result: Any, source: Path) -> None:
         with self.home.store.transaction() as conn:
             audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.stamp",
@@ -332,12 +466,14 @@ class SealService:
         return None
 
     def verify(self, pdf: bytes | str | os.PathLike[str], *,
-               trust: Sequence[asn1_x509.Certificate] = (), crls: Sequence[bytes] = ()) -> SealVerification:
+               trust: Sequence[asn1_x509.Certificate] = (), crls: Sequence[bytes] = (),
+               at: datetime | None = None) -> SealVerification:
         """Verify a PDF or an OFD (told by content); see `verify_pdf_document` and `verify_ofd_document`.
-        `trust` adds trusted roots, `crls` CRLs (DER) to the home's own."""
+        `trust` adds trusted roots, `crls` CRLs (DER) to the home's own; `at` is "now" for the PDF
+        check in the past (OFD: judged now)."""
         if detect_format(pdf) == OFD:
             return self.verify_ofd_document(pdf, trust=trust, crls=crls)
-        return self.verify_pdf_document(pdf, trust=trust, crls=crls)
+        return self.verify_pdf_document(pdf, trust=trust, crls=crls, at=at)
 
     def verify_ofd_document(self, data: bytes | str | os.PathLike[str], *,
                             trust: Sequence[asn1_x509.Certificate] = (),
@@ -373,15 +509,19 @@ class SealService:
 
     def verify_pdf_document(self, pdf: bytes | str | os.PathLike[str], *,
                             trust: Sequence[asn1_x509.Certificate] = (),
-                            crls: Sequence[bytes] = ()) -> SealVerification:
+                            crls: Sequence[bytes] = (), at: datetime | None = None) -> SealVerification:
         """Check every signature in the order of GB/T 38540 / DOMAIN.md: intact bytes, coverage,
         chain to a trusted root, revocation (this home's CA records are authoritative for its own
-        certificates, held or revoked counts now; CRLs/OCSP embedded or published are used too),
-        the certificate belongs to a seal of this home, the seal maker's signature over that seal
-        (its SES_Seal, made by the CA that issued the seal certificate) lists the certificate, and
-        the seal's validity window — as the maker signed it — covers the signing time."""
+        certificates; CRLs/OCSP embedded or published are used too), the certificate belongs to a
+        seal of this home, the seal maker's signature over that seal (its SES_Seal, made by the CA
+        that issued the seal certificate) lists the certificate, and the seal's validity window —
+        as the maker signed it — covers the signing time.
+
+        Each signature is judged at the time its timestamps prove (else at `at`, default now):
+        a revocation or hold recorded here before that time counts, one after it is a note.
+        See `verify_offline` for a check without this home."""
         authority = self.registry.authority
-        crls = (*(der for info in authority.cas() if (der := latest_crl(authority, info))), *crls)
+        crls = (*(der for info in authority.cas() for der in _latest_crls(authority, info)), *crls)
 
         def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
             record = self.registry.find_by_certificate(cert.dump())
@@ -391,34 +531,49 @@ class SealService:
 
         engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(), *trust],
                             revocation=RevocationData(crls=crls), seal_check=seal_check,
-                            clock=self.home.clock)
+                            clock=self.home.clock, at=at)
         checks = tuple(self._judge(sig) for sig in engine.signatures)
         problems = list(engine.problems)
         if not engine.signatures:
             problems.append("the document carries no seal")
-        valid = engine.valid and bool(checks) and all(c.valid for c in checks)
-        return SealVerification(checks, engine, tuple(problems), valid)
+        for check in checks:
+            if check.verdict != "valid" and check.verdict != check.report.verdict:
+                problems.append(f"seal {check.report.field_name} ({check.verdict}): " + "; ".join(check.problems))
+        verdict = combine([engine.verdict, *(c.verdict for c in checks)]) if checks else INVALID
+        return SealVerification(checks, engine, tuple(dict.fromkeys(problems)), verdict == "valid", verdict)
 
     def _judge(self, sig: SignatureReport) -> SignatureCheck:
-        problems = list(sig.problems)
+        problems, undecided, notes = list(sig.problems), [], list(sig.notes)
         cert = sig.signer_certificate
         record = self.registry.find_by_certificate(cert.dump()) if cert is not None else None
         status = maker = None
+        own: list[str] = []
         if record is not None:
             at = sig.timestamp or sig.signing_time
             seal_problems, maker = self._seal_problems(record, cert.dump(), at)
-            problems += seal_problems
+            own += seal_problems
             cert_record = self.registry.authority.show(record.cert_serial, ca=record.ca)
             status = cert_record.status
+            judged = sig.judged_at
             if cert_record.status in ("held", "revoked"):
-                problems.append(f"the certificate of seal {record.name} is {cert_record.status}"
-                                + (f" ({cert_record.revocation_reason})" if cert_record.revocation_reason else "")
-                                + (f" since {cert_record.revoked_at:%Y-%m-%d %H:%M}" if cert_record.revoked_at
-                                   else ""))
+                text = (f"the certificate of seal {record.name} is {cert_record.status}"
+                        + (f" ({cert_record.revocation_reason})" if cert_record.revocation_reason else "")
+                        + (f" since {cert_record.revoked_at:%Y-%m-%d %H:%M}" if cert_record.revoked_at else ""))
+                since = cert_record.revoked_at
+                if since is not None and judged is not None and since > judged:
+                    notes.append(f"{text}: after the proven time {judged:%Y-%m-%d %H:%M}, which this does not "
+                                 "invalidate")
+                elif cert_record.status == "held":
+                    undecided.append(text + " (a hold may be released: cannot be decided now)")
+                else:
+                    own.append(text)
+        verdict = combine([sig.verdict, *(["invalid"] if own or record is None else []),
+                           *(["indeterminate"] if undecided else [])])
         return SignatureCheck(report=sig, seal_name=record.name if record else None,
                               organisation=record.organisation if record else None,
-                              certificate_status=status, problems=tuple(dict.fromkeys(problems)),
-                              valid=sig.valid and record is not None and not problems, seal_maker=maker)
+                              certificate_status=status, problems=tuple(dict.fromkeys(problems + own + undecided)),
+                              valid=verdict == "valid", seal_maker=maker, verdict=verdict,
+                              notes=tuple(dict.fromkeys(notes)))
 
     def _seal_problems(self, record: SealRecord, cert_der: bytes,
                        at: datetime | None) -> tuple[list[str], str | None]:

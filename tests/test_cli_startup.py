@@ -34,8 +34,8 @@ HEAVY = ("pyhanko", "pyhanko_certvalidator", "fontTools", "reportlab", "PIL", "p
 #: not imported by commands that touch neither keys nor the database
 BASIC = ("cryptography", "sqlalchemy", "yaml", "asyncio", "psycopg", "tongsuopy", "gmssl")
 
-GROUPS = ("login", "logout", "account", "key", "ca", "audit", "seal", "org", "doc", "serve", "demo", "policies",
-          "doctor")
+GROUPS = ("login", "logout", "account", "key", "ca", "audit", "seal", "org", "doc", "serve", "tsa", "demo",
+          "policies", "doctor")
 
 
 def _imported(home: Path, tmp_path: Path, *args: str) -> set[str]:
@@ -57,7 +57,8 @@ def test_version_and_help_import_nothing_heavy(home: Path, tmp_path: Path, args:
     assert _offenders(modules, HEAVY + BASIC) == []
 
 
-@pytest.mark.parametrize("args", [("ca", "list"), ("ca", "cas"), ("ca", "stats")], ids=" ".join)
+@pytest.mark.parametrize("args", [("ca", "list"), ("ca", "cas"), ("ca", "stats"), ("tsa", "list"), ("tsa", "stats")],
+                         ids=" ".join)
 def test_listings_need_the_database_but_no_pdf_or_web_stack(home: Path, tmp_path: Path,
                                                             args: tuple[str, ...]) -> None:
     modules = _imported(home, tmp_path, *args)

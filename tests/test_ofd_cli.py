@@ -269,6 +269,22 @@ def test_signature_problems_are_invalid_verdicts_naming_the_reason(cli, notice):
         assert needle in failed.get(check, ""), (name, failed)
 
 
+def test_held_seal_certificate_is_indeterminate_and_revoked_is_invalid(cli, notice):
+    """The same rule as for PDF: a hold may be released, so it cannot be decided now (3); a
+    revocation can (1)."""
+    serial = cli.create_seal("bj-ofd-hold", ca="sm2-root")["certificate_serial"]
+    sealed = cli.files / "for-hold.ofd"
+    assert cli.stamp(notice, sealed, "bj-ofd-hold", "--anchor", ORG).code == 0
+    cli.ok("ca", "hold", serial, "--ca", "sm2-root")
+    code, report = verify(cli, sealed)
+    assert code == 3 and report["verdict"] == "indeterminate"
+    checks = {c["check"]: c for c in report["signatures"][0]["checks"]}
+    assert checks["revocation"]["verdict"] == "indeterminate" and checks["revocation"]["detail"].startswith("held")
+    cli.ok("ca", "revoke", serial, "--ca", "sm2-root", "--reason", "keyCompromise")
+    code, report = verify(cli, sealed)
+    assert code == 1 and report["verdict"] == "invalid"
+
+
 # --------------------------------------------------------------------------- other producers
 
 #: the verdicts of tests/vectors/ofd/README.md, as yinxin states them.  "valid" there is the independent

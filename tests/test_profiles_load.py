@@ -32,7 +32,11 @@ def test_default_profiles() -> None:
         assert profile.algorithms and profile.validity_days > 0 and profile.renewal_window_days > 0
     # government department and seal records are kept 10 years, the others 5
     assert {n: p.retention_years for n, p in profiles.profiles.items()} == {
-        "government": 10, "seal": 10, "subca": 10, "person": 5, "organization": 5, "server": 5, "ocsp": 5}
+        "government": 10, "seal": 10, "subca": 10, "person": 5, "organization": 5, "server": 5, "ocsp": 5,
+        "tsa": 10}
+    tsa = profiles.get("tsa")     # RFC 3161 §2.3: timeStamping only, critical
+    assert tsa.extended_key_usage == ("time_stamping",) and tsa.extended_key_usage_critical
+    assert tsa.key_usage == {"digital_signature", "non_repudiation"}
     with pytest.raises(NotFound, match="unknown profile 'nope' \\(known: government, ocsp, organization"):
         profiles.get("nope")
 
@@ -47,6 +51,7 @@ BAD = {
     "unknown-subject-attribute": ("subject", "unknown attribute XX"),
     "bad-presence": ("subject_alt_names", "must be required, optional or forbidden"),
     "unknown-eku": ("extended_key_usage", "must be a list of"),
+    "critical-eku-without-eku": ("extended_key_usage_critical", "true only with extended_key_usage"),
     "not-yaml": (None, "not valid YAML"),
     "not-a-mapping": (None, "a profile must be a mapping"),
     "duplicate-name": (None, "profile 'twin' is defined twice"),

@@ -7,6 +7,7 @@ Routes (the URLs `CaInfo.urls()` writes into issued certificates):
     GET  /crl/{ca}.crl                 latest full CRL (DER)
     GET  /crl/{ca}-delta.crl           latest delta CRL (DER)
     GET  /ca/{ca}.crt                  the CA certificate (DER)
+    POST /tsa/{name}                   RFC 3161 timestamp (application/timestamp-query → -reply)
     GET  /healthz                      "ok"
 
 OCSP answers carry RFC 5019 section 6 caching headers derived from the
@@ -18,6 +19,12 @@ requests with a nonce, and OCSP error responses, are ``no-store``.  OCSP
 errors travel as OCSP responses (malformedRequest, unauthorized,
 internalError, tryLater) with HTTP 200; HTTP errors are for what is not an
 OCSP request at all (404, 405, 413, 400).  No exception escapes a request.
+
+Answers that need a fresh signature go through the worker's `SigningPool`
+(when one is given): OCSP answers with a nonce, for unknown serials or
+several CertIDs, and every timestamp token.  When the pool has no room for
+the client, OCSP says tryLater and the TSA systemFailure, both with
+``Retry-After: 1``; the client is identified by its address.
 """
 from __future__ import annotations
 
@@ -27,13 +34,16 @@ import logging
 from email.utils import parsedate_to_datetime
 from typing import Any, Awaitable, Callable
 
-from .service import INTERNAL_ERROR, MALFORMED, CrlDocument, OcspAnswer, StatusService
+from .service import INTERNAL_ERROR, MALFORMED, TRY_LATER, CrlDocument, OcspAnswer, SignJob, StatusService
+from .signing import PoolFull, SigningPool
 
 log = logging.getLogger("yinxin.server")
 
 MAX_REQUEST_BYTES = 64 * 1024
 _OCSP_TYPE = (b"content-type", b"application/ocsp-response")
+_TSA_TYPE = (b"content-type", b"application/timestamp-reply")
 _NO_STORE = (b"cache-control", b"no-store")
+_RETRY = (b"retry-after", b"1")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -60,9 +70,12 @@ def _decode_get_request(encoded: str) -> bytes | None:
 class StatusApp:
     """ASGI callable serving one `StatusService`."""
 
-    def __init__(self, service: StatusService, *, max_age: int = 3600) -> None:
+    def __init__(self, service: StatusService, *, max_age: int = 3600, pool: SigningPool | None = None,
+                 timestamps: Any = None) -> None:
         self.service = service
         self.max_age = max_age
+        self.pool = pool
+        self.timestamps = timestamps          # pki.server.tsa.TimestampService, when TSAs are served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan and websockets are not served
@@ -72,6 +85,8 @@ class StatusApp:
         try:
             if path.startswith("/ocsp/"):
                 await self._ocsp(scope, receive, send, method, path[6:])
+            elif path.startswith("/tsa/"):
+                await self._tsa(scope, receive, send, method, path[5:])
             elif method not in ("GET", "HEAD"):
                 raise BadRequest(405, "method not allowed", [(b"allow", b"GET, HEAD")])
             elif path.startswith("/crl/") and path.endswith(".crl"):
@@ -87,8 +102,13 @@ class StatusApp:
                            exc.text.encode() + b"\n", method)
         except Exception:  # the service answers the next request whatever happened to this one
             log.exception("error answering %s %s", method, path)
-            body, headers = (INTERNAL_ERROR, [_OCSP_TYPE, _NO_STORE]) if path.startswith("/ocsp/") else \
-                (b"internal error\n", [(b"content-type", b"text/plain")])
+            if path.startswith("/ocsp/"):
+                body, headers = INTERNAL_ERROR, [_OCSP_TYPE, _NO_STORE]
+            elif path.startswith("/tsa/"):
+                from ..tsa.protocol import failure_response
+                body, headers = failure_response("system_failure"), [_TSA_TYPE, _NO_STORE]
+            else:
+                body, headers = b"internal error\n", [(b"content-type", b"text/plain")]
             await _respond(send, 500, headers, body, method)
 
     # ------------------------------------------------------------------ OCSP
@@ -110,8 +130,44 @@ class StatusApp:
             request_der = decoded
         else:
             raise BadRequest(405, "method not allowed", [(b"allow", b"GET, HEAD, POST")])
-        answer = self.service.ocsp(ca_name, request_der)
+        prepared = self.service.prepare(ca_name, request_der)
+        if isinstance(prepared, SignJob):
+            answer = await self._sign(scope, prepared)
+            if answer.der == TRY_LATER:
+                await _respond(send, 200, [_OCSP_TYPE, _NO_STORE, _RETRY], answer.der, method)
+                return
+        else:
+            answer = prepared
         await self._send_answer(scope, send, answer, method)
+
+    async def _sign(self, scope: Scope, job: SignJob) -> OcspAnswer:
+        """Sign a job in the pool (or here when there is none); tryLater when the pool is full."""
+        pool, index = self.pool, job.endpoint.key_index
+        if pool is None or index is None:
+            return self.service.complete(job, job.sign_here())
+        client = _client(scope)
+        if not pool.admits(client):          # refused before anything is encoded
+            await pool.refuse()
+            return self.service.try_later()
+        try:
+            signature = await pool.sign(client, index, job.tbs)
+        except PoolFull:
+            return self.service.try_later()
+        except Exception as exc:  # a signer failed or timed out
+            log.error("OCSP signing failed: %s", exc)
+            return self.service.try_later()
+        return self.service.complete(job, signature)
+
+    # ------------------------------------------------------------------ timestamps
+
+    async def _tsa(self, scope: Scope, receive: Receive, send: Send, method: str, name: str) -> None:
+        if self.timestamps is None or not self.timestamps.knows(name):
+            raise BadRequest(404, "no such TSA")
+        if method != "POST":
+            raise BadRequest(405, "POST a timestamp query (application/timestamp-query)", [(b"allow", b"POST")])
+        query = await _read_body(receive)
+        reply = await self.timestamps.answer(name, query, _client(scope))
+        await _respond(send, reply.status, reply.headers, reply.body, method)
 
     async def _send_answer(self, scope: Scope, send: Send, answer: OcspAnswer, method: str) -> None:
         if not answer.cacheable or answer.next_update is None:
@@ -162,6 +218,12 @@ class StatusApp:
             await _respond(send, 304, headers, b"", "HEAD")
             return
         await _respond(send, 200, headers, endpoint.ca.cert_der, scope["method"])
+
+
+def _client(scope: Scope) -> str:
+    """Who is asking, for the signing pool's shares: the peer address."""
+    client = scope.get("client")
+    return client[0] if client else "?"
 
 
 def _not_modified(scope: Scope, etag: bytes, modified: float | None) -> bool:

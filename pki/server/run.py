@@ -1,10 +1,14 @@
-"""Running the status service: one listening socket, N HTTP worker processes, one maintainer.
+"""Running the status service: one listening socket, N HTTP worker processes, signers, one maintainer.
 
 The parent process opens the home, loads the signing keys (so no password is
 handed to a child), binds the socket, and forks:
 
 * `workers` HTTP workers, each running uvicorn (uvloop + httptools when installed) on the
-  shared socket with its own `StatusService` and database connections;
+  shared socket with its own `StatusService`, `SigningPool`, `TimestampService` and
+  database connections;
+* `pool.signers` signer processes (`pki.server.signing`) holding the OCSP and TSA keys, at
+  a lower priority, for every signature made on demand (``PoolOptions(signers=0)``: the
+  workers sign themselves, as before the pool existed);
 * one maintainer running `Maintainer` (pre-signing and CRL publication).
 
 It then only supervises: a child that dies unexpectedly is started again
@@ -31,6 +35,7 @@ from ..presign import OcspPolicy
 from .app import StatusApp
 from .maintain import CrlPolicy, Maintainer, ServedCa
 from .service import Endpoint, StatusService
+from .signing import PoolOptions, SignerProcesses, SigningKey, SigningPool
 
 log = logging.getLogger("yinxin.server")
 
@@ -48,8 +53,12 @@ class ServeOptions:
     crl_policy: CrlPolicy = field(default_factory=CrlPolicy)
     sweep_interval: float = 300.0
     backlog: int = 2048
+    pool: PoolOptions | None = field(default_factory=PoolOptions)    # None: workers sign themselves
+    nonce_policy: str = "sign"          # "presigned": RFC 5019 — a nonce request gets the pre-signed answer
 
     def __post_init__(self) -> None:
+        if self.nonce_policy not in ("sign", "presigned"):
+            raise ValueError("nonce_policy is sign or presigned")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if not 0 <= self.port <= 65535:
@@ -91,14 +100,29 @@ def _stop_handler(_signum: int, _frame: Any) -> None:
 
 
 def _worker_main(authority: CertificateAuthority, served: list[ServedCa], sock: socket.socket,
-                 options: ServeOptions) -> None:
+                 options: ServeOptions, index: int, signers: SignerProcesses | None, tsas: list[Any]) -> None:
     import uvicorn
+
+    from ..store import Store
+    from .tsa import TimestampService, TokenLedger
     engine = read_engine(authority.home.store.engine.url)
-    endpoints = {s.ca.name: Endpoint(s.ca, s.signer) for s in served}
+    pool = None
+    if signers is not None and options.pool is not None:
+        pool = SigningPool(signers.worker_channels(index), options.pool)
+
+    def key_index(name: str) -> int | None:
+        return signers.index(name) if signers is not None else None
+
+    endpoints = {s.ca.name: Endpoint(s.ca, s.signer, key_index=key_index(f"ocsp:{s.ca.name}") if s.signer else None)
+                 for s in served}
     service = StatusService(endpoints, engine, clock=authority.home.clock, policy=options.policy,
                             poll_interval=options.poll_interval, revalidate_after=options.revalidate_after,
-                            cache_size=options.cache_size)
-    app = StatusApp(service, max_age=options.max_age)
+                            cache_size=options.cache_size, nonce_policy=options.nonce_policy)
+    timestamps = None
+    if tsas:
+        ledger = TokenLedger(Store.open(authority.home.store.engine.url.render_as_string(hide_password=False)))
+        timestamps = TimestampService({t.info.name: (t, key_index(f"tsa:{t.info.name}")) for t in tsas}, ledger, pool)
+    app = StatusApp(service, max_age=options.max_age, pool=pool, timestamps=timestamps)
     # "auto": uvloop and httptools when installed (the dependencies name them), else asyncio and h11
     config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False,
                             log_config=None, log_level="warning", server_header=False,
@@ -140,16 +164,39 @@ def _spawn(role: str, target: Callable[[], None], name: str = "status service") 
         os._exit(code)
 
 
-def supervise(children: Sequence[tuple[str, Callable[[], None]]], sock: socket.socket, *,
-              name: str = "status service") -> None:
+#: forks a child: (role, target) -> pid (the supervisor's, so the child is logged and restarted as any other)
+Spawn = Callable[[str, Callable[[], None]], int]
+
+
+def signing_keys(served: list[ServedCa], tsas: list[Any]) -> list[SigningKey]:
+    """The keys the signer processes hold: each served CA's OCSP signer, each TSA's key."""
+    from ..sm2 import DEFAULT_DISTID
+    keys = [SigningKey(f"ocsp:{s.ca.name}", s.signer.key, s.signer.distid) for s in served if s.signer is not None]
+    keys += [SigningKey(f"tsa:{t.info.name}", t.key, (t.info.distid or DEFAULT_DISTID) if t.key.algorithm == "sm2"
+                        else None) for t in tsas]
+    return keys
+
+
+def supervise(children: Sequence[tuple[str, Callable[[], None] | None]], sock: socket.socket, *,
+              name: str = "status service", forked_by: dict[str, Callable[[Spawn], int]] | None = None,
+              cleanup: Callable[[], None] | None = None) -> None:
     """Fork one process per (role, target), start again any that dies (at most once a second), until
-    SIGTERM/SIGINT; then stop them all (SIGTERM, SIGKILL after 10 s) and close `sock`.  The caller
-    binds `sock` and disposes of its database connections before: nothing crosses a fork open."""
+    SIGTERM/SIGINT; then stop them all (SIGTERM, SIGKILL after 10 s), close `sock` and call
+    `cleanup`.  A role whose target is None forks itself through `forked_by[role](spawn)` (the
+    signer processes set up their channels before forking).  The caller binds `sock` and disposes of
+    its database connections before: nothing crosses a fork open."""
     targets = dict(children)
+    forkers = forked_by or {}
+
+    def spawn(role: str, target: Callable[[], None]) -> int:
+        return _spawn(role, target, name)
+
     roles: dict[int, str] = {}
 
     def start(role: str) -> None:
-        roles[_spawn(role, targets[role], name)] = role
+        target = targets[role]
+        pid = forkers[role](spawn) if target is None else spawn(role, target)
+        roles[pid] = role
 
     old_term = signal.signal(signal.SIGTERM, _stop_handler)
     old_int = signal.signal(signal.SIGINT, _stop_handler)
@@ -196,15 +243,23 @@ def supervise(children: Sequence[tuple[str, Callable[[], None]]], sock: socket.s
             except (ProcessLookupError, ChildProcessError):
                 pass
         sock.close()
+        if cleanup is not None:
+            cleanup()
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
 
 
 def serve(authority: CertificateAuthority, served: list[ServedCa], options: ServeOptions = ServeOptions(),
-          *, on_ready: Callable[[str, int], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT.  `on_ready(host, port)` is called once the socket listens."""
-    if not served:
-        raise ValueError("nothing to serve: no CA")
+          *, tsas: Sequence[Any] = (), on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT.  `on_ready(host, port)` is called once the socket listens.
+    `tsas` are `pki.tsa.TsaSigner`s loaded with ``clock_shared=True`` (their genTime mark is
+    shared by the workers)."""
+    tsas = list(tsas)
+    if not served and not tsas:
+        raise ValueError("nothing to serve: no CA and no TSA")
+    signers = None
+    if options.pool is not None and options.pool.signers > 0:
+        signers = SignerProcesses(signing_keys(served, tsas), workers=options.workers, options=options.pool)
     sock = bind(options.host, options.port, options.backlog)
     host, port = sock.getsockname()[:2]
     authority.home.store.engine.dispose()   # no connection crosses a fork
@@ -212,8 +267,22 @@ def serve(authority: CertificateAuthority, served: list[ServedCa], options: Serv
         on_ready(host, port)
     sys.stdout.flush()
     sys.stderr.flush()
-    children: list[tuple[str, Callable[[], None]]] = [
-        ("maintainer", lambda: (sock.close(), _maintainer_main(authority, served, options)))]
-    children += [(f"worker {i + 1}", lambda: _worker_main(authority, served, sock, options))
-                 for i in range(options.workers)]
-    supervise(children, sock)
+
+    def maintainer() -> None:
+        sock.close()
+        if signers is not None:
+            signers.close_all()
+        _maintainer_main(authority, served, options)
+
+    children: list[tuple[str, Callable[[], None] | None]] = [("maintainer", maintainer)] if served else []
+    forked_by: dict[str, Callable[[Spawn], int]] = {}
+    if signers is not None:
+        for i in range(signers.options.signers):
+            role = f"signer {i + 1}"
+            children.append((role, None))
+            forked_by[role] = (lambda index: lambda spawn: signers.start(
+                index, lambda _role, target: spawn(_role, lambda: (sock.close(), target()))))(i)
+    for i in range(options.workers):
+        children.append((f"worker {i + 1}", (lambda index: lambda: _worker_main(
+            authority, served, sock, options, index, signers, tsas))(i)))
+    supervise(children, sock, forked_by=forked_by, cleanup=signers.close_all if signers is not None else None)

@@ -13,7 +13,15 @@ One `StatusService` lives in each worker process.  Answering an OCSP request:
 3. One SHA-1 CertID without a nonce (what RFC 5019 clients send) is answered
    with the pre-signed response from `ocsp_responses` when it still states the
    certificate's current status; otherwise, and for nonces, several CertIDs or
-   other hash algorithms, the response is signed now.
+   other hash algorithms, the response is signed now.  With
+   ``nonce_policy="presigned"`` a request with a nonce is answered like one
+   without (RFC 5019 §2.1: the nonce is not echoed) when a current pre-signed
+   response exists.
+
+Signing now is a `SignJob`: `prepare` returns it, whoever holds the key signs
+its `tbs` (the HTTP application hands it to the signing pool, see
+`pki.server.signing`; `ocsp()` signs in place), and `complete` puts the
+response together.
 
 Freshness bound: before answering, the service polls the `ChangeWatch` when
 `poll_interval` has passed since the last poll — in the request path, not on
@@ -38,7 +46,7 @@ from ..ca import CaInfo
 from ..clock import Clock
 from ..ocsp import (MalformedOcspRequest, OcspCertId, OcspRequestInfo, issuer_hashes, ocsp_error_response,
                     parse_ocsp_request)
-from ..presign import OcspPolicy, OcspSigner, certificate_status, ocsp_responses, sign_response
+from ..presign import OcspPolicy, OcspSigner, certificate_status, finish_response, ocsp_responses, response_tbs
 from ..store import certificates, crls
 from .watch import ChangeWatch
 
@@ -92,12 +100,13 @@ class CrlDocument:
 
 @dataclass
 class Endpoint:
-    """One CA served here."""
+    """One CA served here; `key_index` names its OCSP key in the signing pool (None: none there)."""
 
     ca: CaInfo
     signer: OcspSigner | None
     hashes: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     cert_etag: bytes = b""
+    key_index: int | None = None
 
     def __post_init__(self) -> None:
         self.cert_etag = b'"' + hashlib.sha256(self.ca.cert_der).hexdigest()[:32].encode() + b'"'
@@ -114,11 +123,66 @@ class Endpoint:
         return self.issuer_hashes(cert_id.hash_algorithm) == (cert_id.issuer_name_hash, cert_id.issuer_key_hash)
 
 
+@dataclass
+class SignJob:
+    """An OCSP response to be signed now: `tbs` (put together on first use, so that a request
+    the signing pool refuses costs no encoding) goes to the endpoint's key."""
+
+    endpoint: Endpoint
+    key: tuple[str, bytes]              # the cache key of the request
+    answers: list[Any]
+    now: datetime
+    nonce: bytes | None
+    policy: OcspPolicy
+    cacheable: bool
+    states: tuple[tuple[int, str, Any], ...]
+    _tbs: bytes | None = None
+
+    @property
+    def produced(self) -> float:        # epoch seconds
+        return self.now.timestamp()
+
+    @property
+    def tbs(self) -> bytes:
+        if self._tbs is None:
+            assert self.endpoint.signer is not None
+            self._tbs = response_tbs(self.endpoint.signer, self.answers, now=self.now, policy=self.policy,
+                                     nonce=self.nonce)
+        return self._tbs
+
+    def sign_here(self) -> bytes:
+        """Sign with the endpoint's key in this process (checked before it is used)."""
+        from ..x509 import _sign, verify_signed_data
+        signer = self.endpoint.signer
+        assert signer is not None
+        signature = _sign(signer.key, self.tbs, signer.distid)
+        public = signer.key.public_key()
+        verify_signed_data(public, public.signature_algorithm(), signature, self.tbs, distid=signer.distid)
+        return signature
+
+
+NONCE_POLICIES = ("sign", "presigned")
+
+#: a certificate's status and its stored pre-signed response, built once (constructing the
+#: statement costs more than running it)
+_STATUS_QUERY = (sa.select(certificates.c.status, certificates.c.status_changed_at, certificates.c.revoked_at,
+                           certificates.c.revocation_reason, ocsp_responses.c.der, ocsp_responses.c.cert_status,
+                           ocsp_responses.c.cert_changed_at, ocsp_responses.c.signer, ocsp_responses.c.this_update,
+                           ocsp_responses.c.next_update)
+                 .select_from(certificates.outerjoin(ocsp_responses, sa.and_(
+                     ocsp_responses.c.ca_id == certificates.c.ca_id, ocsp_responses.c.serial == certificates.c.serial)))
+                 .where(certificates.c.ca_id == sa.bindparam("ca_id"),
+                        certificates.c.serial == sa.bindparam("serial")))
+
+
 class StatusService:
     def __init__(self, endpoints: dict[str, Endpoint], engine: sa.engine.Engine, *, clock: Clock,
                  policy: OcspPolicy = OcspPolicy(), poll_interval: float = 0.1,
                  revalidate_after: float = 30.0, cache_size: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, nonce_policy: str = "sign") -> None:
+        if nonce_policy not in NONCE_POLICIES:
+            raise ValueError(f"nonce_policy is one of {NONCE_POLICIES}")
+        self.nonce_policy = nonce_policy
         self.endpoints = endpoints
         self.engine = engine
         self.clock = clock
@@ -133,7 +197,7 @@ class StatusService:
         self._crls: dict[tuple[int, bool], CrlDocument | None] = {}
         self.watch = ChangeWatch(engine, self._by_id)
         self._last_poll = monotonic()
-        self.stats = {"hits": 0, "presigned": 0, "signed": 0, "errors": 0}
+        self.stats = {"hits": 0, "presigned": 0, "signed": 0, "errors": 0, "try_later": 0}
 
     # ------------------------------------------------------------------ freshness
 
@@ -175,7 +239,34 @@ class StatusService:
     # ------------------------------------------------------------------ OCSP
 
     def ocsp(self, ca_name: str, request_der: bytes) -> OcspAnswer:
-        """The answer to one DER OCSP request sent to /ocsp/`ca_name`; never raises for bad input."""
+        """The answer to one DER OCSP request sent to /ocsp/`ca_name`, signed here if it must be;
+        never raises for bad input."""
+        prepared = self.prepare(ca_name, request_der)
+        if isinstance(prepared, SignJob):
+            return self.complete(prepared, prepared.sign_here())
+        return prepared
+
+    def complete(self, job: SignJob, signature: bytes) -> OcspAnswer:
+        """The response of a `SignJob` once its `tbs` is signed (remembered when cacheable)."""
+        signer = job.endpoint.signer
+        assert signer is not None
+        der = finish_response(signer, job.tbs, signature)
+        self.stats["signed"] += 1
+        next_update = job.produced + self.policy.validity.total_seconds()
+        # an answer signed here is kept until the pre-signed one would be refreshed
+        answer = OcspAnswer(der, job.produced, next_update, cacheable=job.cacheable, signed_now=True,
+                            states=job.states, checked_at=self.monotonic(),
+                            drop_at=next_update - self.policy.refresh_before.total_seconds())
+        if answer.cacheable:
+            self._remember(job.key, answer)
+        return answer
+
+    def try_later(self) -> OcspAnswer:
+        self.stats["try_later"] += 1
+        return OcspAnswer(TRY_LATER)
+
+    def prepare(self, ca_name: str, request_der: bytes) -> OcspAnswer | SignJob:
+        """The answer to one request when no signature is needed now, else the `SignJob`."""
         self.poll()
         key = (ca_name, request_der)
         cached = self._cache.get(key)
@@ -193,8 +284,8 @@ class StatusService:
         except MalformedOcspRequest:
             self.stats["errors"] += 1
             return OcspAnswer(MALFORMED)
-        answer = self._answer(endpoint, request)
-        if answer.cacheable:
+        answer = self._answer(endpoint, request, key)
+        if isinstance(answer, OcspAnswer) and answer.cacheable:
             self._remember(key, answer)
         return answer
 
@@ -218,14 +309,13 @@ class StatusService:
                            .where(c.ca_id == ca_id, c.serial == serial)).first()
         return None if row is None or row.status == "reserved" else (row.status, row.status_changed_at)
 
-    def _answer(self, endpoint: Endpoint, request: OcspRequestInfo) -> OcspAnswer:
+    def _answer(self, endpoint: Endpoint, request: OcspRequestInfo, key: tuple[str, bytes]) -> OcspAnswer | SignJob:
         mine = [endpoint.names(cid) for cid in request.cert_ids]
         if not any(mine):
             return OcspAnswer(UNAUTHORIZED)
         ca_id = endpoint.ca.id
-        presignable = (request.nonce is None and len(request.cert_ids) == 1
+        presignable = ((request.nonce is None or self.nonce_policy == "presigned") and len(request.cert_ids) == 1
                        and request.cert_ids[0].hash_algorithm == "sha1")
-        c, r = certificates.c, ocsp_responses.c
         answers, states = [], []
         stored = None
         with self.engine.connect() as conn:
@@ -234,12 +324,7 @@ class StatusService:
                     answers.append((cert_id, "unknown", None, None))
                     continue
                 serial = f"{cert_id.serial:x}"
-                row = conn.execute(
-                    sa.select(c.status, c.status_changed_at, c.revoked_at, c.revocation_reason,
-                              r.der, r.cert_status, r.cert_changed_at, r.signer, r.this_update, r.next_update)
-                    .select_from(certificates.outerjoin(ocsp_responses,
-                                                        sa.and_(r.ca_id == c.ca_id, r.serial == c.serial)))
-                    .where(c.ca_id == ca_id, c.serial == serial)).first()
+                row = conn.execute(_STATUS_QUERY, {"ca_id": ca_id, "serial": serial}).first()
                 if row is None or row.status == "reserved":
                     answers.append((cert_id, "unknown", None, None))
                     states.append((ca_id, serial, None))
@@ -252,19 +337,15 @@ class StatusService:
         if stored is not None:
             self.stats["presigned"] += 1
             this_update, next_update = stored.this_update.timestamp(), stored.next_update.timestamp()
-            return OcspAnswer(stored.der, this_update, next_update, cacheable=True, states=tuple(states),
-                              checked_at=mono,
+            # a request with a nonce answered pre-signed (nonce_policy "presigned") is not kept:
+            # its bytes never come again
+            return OcspAnswer(stored.der, this_update, next_update, cacheable=request.nonce is None,
+                              states=tuple(states), checked_at=mono,
                               drop_at=next_update - self.policy.serve_margin.total_seconds())
         if endpoint.signer is None:
-            return OcspAnswer(TRY_LATER)
-        now = self.clock.now()
-        der = sign_response(endpoint.signer, answers, now=now, policy=self.policy, nonce=request.nonce)
-        self.stats["signed"] += 1
-        next_update = (now + self.policy.validity).timestamp()
-        # an answer signed here is kept until the pre-signed one would be refreshed
-        return OcspAnswer(der, now.timestamp(), next_update, cacheable=request.nonce is None, signed_now=True,
-                          states=tuple(states), checked_at=mono,
-                          drop_at=next_update - self.policy.refresh_before.total_seconds())
+            return self.try_later()
+        return SignJob(endpoint, key, answers, self.clock.now(), request.nonce, self.policy, request.nonce is None,
+                       tuple(states))
 
     def _stored_is_current(self, endpoint: Endpoint, row: Any) -> bool:
         if row.der is None:

@@ -252,7 +252,7 @@ def _chain(cert_der: bytes, trust_roots, revocation: RevocationData | None, now:
         return INVALID, ChainStatus(False, "the certificate is revoked"), RevocationStatus(
             "revoked", getattr(exc, "revocation_dt", None), str(getattr(reason, "native", reason) or "") or None)
     except PathBuildingError:
-        verdict = INVALID if home is not None and home[0] in ("held", "revoked") else INDETERMINATE
+        verdict = INVALID if home is not None and home[0] == "revoked" else INDETERMINATE
         return verdict, ChainStatus(False, "no chain to a trusted root"), _home_revocation(home)
     except (ExpiredError, NotYetValidError) as exc:
         return INDETERMINATE, ChainStatus(False, f"a certificate on the path is expired or not yet valid "
@@ -270,8 +270,10 @@ def _chain(cert_der: bytes, trust_roots, revocation: RevocationData | None, now:
     chain = ChainStatus(True, None, subjects)
     if home is not None:
         status, revoked_at, reason = home
-        if status in ("held", "revoked"):
-            return INVALID, chain, RevocationStatus("revoked" if status == "revoked" else "held", revoked_at, reason)
+        if status == "revoked":
+            return INVALID, chain, RevocationStatus("revoked", revoked_at, reason)
+        if status == "held":             # a hold may be released: cannot be decided now (as for PDF)
+            return INDETERMINATE, chain, RevocationStatus("held", revoked_at, reason)
         return VALID, chain, RevocationStatus("good")
     if covered_by(cert, crls, ocsps):
         return VALID, chain, RevocationStatus("good")
@@ -504,9 +506,9 @@ def _verify_one(package: OfdPackage, signatures_path: str, entries: list[_Entry]
         chain_verdict, chain, revocation_status = _chain(data.signer_cert, roots, revocation, now, distid, extra,
                                                          certificate_status)
         s.add("chain", chain_verdict, "to " + chain.path[-1] if chain.trusted and chain.path else (chain.reason or ""))
-        rev_verdict = INVALID if revocation_status.status in ("revoked", "held") else (
-            VALID if revocation_status.status == "good" else INDETERMINATE)
-        if rev_verdict == INDETERMINATE and not chain.trusted:
+        rev_verdict = INVALID if revocation_status.status == "revoked" else (
+            VALID if revocation_status.status == "good" else INDETERMINATE)     # held: may be released
+        if rev_verdict == INDETERMINATE and not chain.trusted and revocation_status.status != "held":
             s.add("revocation", SKIPPED, "not decided: no trusted chain")
         else:
             s.add("revocation", rev_verdict, revocation_status.status + (
