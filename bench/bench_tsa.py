@@ -177,11 +177,13 @@ def make_tsa_home(directory: Path, algorithm: str) -> Path:
     from pki.ca import CertificateAuthority
     from pki.home import Home
     from pki.tsa import TimestampAuthority
+    from bench_accounts import logged_in
     home = Home.open(directory / "home")
+    people = logged_in(home, ("ca-op", ["ca_operator"]), ("ra-gu", ["ra_officer"]))
     CertificateAuthority(home).init_ca(name="bench", subject=f"/C=CN/O=Bench/CN=Bench TSA CA {algorithm}",
-                                       algorithm=algorithm, password=PASSWORD, days=3650)
+                                       algorithm=algorithm, password=PASSWORD, days=3650, actor=people["ca-op"])
     TimestampAuthority(home).init("bench-tsa", ca="bench", ca_password=PASSWORD, password=TSA_PASSWORD,
-                                  operator="bench")
+                                  actor=people["ca-op"], approver=people["ra-gu"])
     home.store.engine.dispose()
     return directory / "home"
 
@@ -279,8 +281,11 @@ def bench_flood(base: Path, args: argparse.Namespace) -> list[dict[str, object]]
     # a TSA in the same home, for the client within its share
     from pki.home import Home
     from pki.tsa import TimestampAuthority
+    from bench_accounts import logged_in
     h = Home.open(home)
-    TimestampAuthority(h).init("bench-tsa", ca=CA, ca_password=PASSWORD, password=TSA_PASSWORD, operator="bench")
+    people = logged_in(h, ("ca-op", ["ca_operator"]), ("ra-gu", ["ra_officer"]))
+    TimestampAuthority(h).init("bench-tsa", ca=CA, ca_password=PASSWORD, password=TSA_PASSWORD,
+                               actor=people["ca-op"], approver=people["ra-gu"])
     h.store.engine.dispose()
     paths = [f"/ocsp/{CA}/{p}" for p in get_paths(directory, [s for s, _ in serials[:100]])]
     get_script = directory / "get.lua"

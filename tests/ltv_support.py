@@ -23,6 +23,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 import docflow.store  # noqa: F401  (the home's schema is the CLI's)
 import seal.store  # noqa: F401
 from ca_helpers import wall_clock
+from pki.accounts.actor import Actor
+from pki.accounts.testing import actor_for_tests
 from pki.ca import CertificateAuthority
 from pki.clock import FixedClock
 from pki.home import Home
@@ -32,7 +34,7 @@ from pki.x509 import certificate_to_pem
 from seal.pdf_placement import AnchorText
 from seal.records import SealRegistry
 from seal.service import SealService
-from seal_support import ORG, SEAL_INITIAL, SEAL_PASSWORD, document_pdf
+from seal_support import CAST, ORG, SEAL_INITIAL, SEAL_PASSWORD, document_pdf
 
 CA_PASSWORD = b"Ca-Password-2026!"
 TSA_PASSWORD = b"Tsa-Password-2026!"
@@ -57,21 +59,29 @@ class LtvWorld:
         self.doc.write_bytes(document_pdf())
         for name, algorithm in ALGORITHMS.items():
             info = self.ca.init_ca(name=name, subject=f"/C=CN/O=长期验证测试/CN={name} root", algorithm=algorithm,
-                                   password=CA_PASSWORD, days=7300, operator="ca-op",
+                                   password=CA_PASSWORD, days=7300, actor=self.actor("ca-op"),
                                    base_url="http://pki.yinxin.test")
             self.publish_crl(name)
-            self.tsa.init(f"{name}-tsa", ca=name, ca_password=CA_PASSWORD, password=TSA_PASSWORD, operator="ca-op")
+            self.tsa.init(f"{name}-tsa", ca=name, ca_password=CA_PASSWORD, password=TSA_PASSWORD,
+                          actor=self.actor("ca-op"), approver=self.actor("boss"))
+            self.actor("wang")
             self.registry.create(name=f"{name}-seal", organisation=ORG, seal_type="official", custodian="wang",
-                                 ca=name, password=SEAL_INITIAL, ca_password=CA_PASSWORD, operator="admin",
-                                 approver="boss")
-            self.registry.change_password(f"{name}-seal", SEAL_INITIAL, SEAL_PASSWORD, actor="wang")
+                                 ca=name, password=SEAL_INITIAL, ca_password=CA_PASSWORD, actor=self.actor("admin"),
+                                 approver=self.actor("boss"))
+            self.registry.change_password(f"{name}-seal", SEAL_INITIAL, SEAL_PASSWORD, actor=self.actor("wang"))
             self.root_pem(name).write_bytes(certificate_to_pem(info.certificate))
+
+    def actor(self, name: str) -> Actor:
+        """An actor of the seal tests' cast (tests/seal_support.py: CAST), "ca-op" a CA operator;
+        anyone else ("archivist") has no role."""
+        return actor_for_tests(self.home, name, roles=("ca_operator",) if name == "ca-op" else CAST.get(name, ()))
 
     def publish_crl(self, name: str) -> list[bytes]:
         """A full CRL and its delta (the full CRL names its deltas as the freshest CRL)."""
         info = self.ca.get(name)
         key = self.ca.load_key(info, CA_PASSWORD)
-        return [generate_crl(self.ca, info, key).der, generate_crl(self.ca, info, key, delta=True).der]
+        op = self.actor("ca-op")
+        return [generate_crl(self.ca, info, key, actor=op).der, generate_crl(self.ca, info, key, delta=True, actor=op).der]
 
     def root_pem(self, name: str) -> Path:
         return self.dir / f"{name}-root.pem"
@@ -85,7 +95,7 @@ class LtvWorld:
     def stamp(self, name: str, mode: str, out: Path | None = None, *, source: Path | None = None) -> Path:
         out = out or self.dir / f"{name}-{mode}.pdf"
         self.service.stamp_file(f"{name}-seal", SEAL_PASSWORD, source or self.doc, out, placement=AnchorText(ORG),
-                                actor="wang", timestamper=None if mode == "bb" else self.stamper(name),
+                                actor=self.actor("wang"), timestamper=None if mode == "bb" else self.stamper(name),
                                 with_validation_info=mode in ("blt", "blta"), archive_timestamp=mode == "blta")
         return out
 

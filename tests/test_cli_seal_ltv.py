@@ -27,11 +27,12 @@ def cli(tmp_path_factory) -> CliWorld:
     world.tsa_pw = world.secret("tsa.pw", TSA_PASSWORD)          # type: ignore[attr-defined]
     for name, alg in CAS.items():
         world.ok("ca", "init", "--name", name, "--subject", f"/C=CN/O=印信测试/CN={name}", "--algorithm", alg,
-                 "--days", "7300", "--base-url", "http://pki.yinxin.test", "--operator", "ca-admin")
-        world.ok("ca", "crl", "--ca", name, "--out", world.files / f"{name}.crl")
-        world.ok("ca", "crl", "--ca", name, "--delta", "--out", world.files / f"{name}-delta.crl")
+                 "--days", "7300", "--base-url", "http://pki.yinxin.test", "--session", world.session("ca-admin"))
+        world.ok("ca", "crl", "--ca", name, "--out", world.files / f"{name}.crl", "--session", world.session("ca-admin"))
+        world.ok("ca", "crl", "--ca", name, "--delta", "--out", world.files / f"{name}-delta.crl",
+                 "--session", world.session("ca-admin"))
         world.ok("tsa", "init", f"{name}-tsa", "--ca", name, "--tsa-password-file", world.tsa_pw,
-                 "--operator", "ca-admin")
+                 "--session", world.session("ca-admin"), "--approver-session", world.session("boss"))
         world.create_seal(f"{name}-seal", ca=name)
     world.doc = world.write("doc.pdf", document_pdf())          # type: ignore[attr-defined]
     return world
@@ -146,7 +147,7 @@ def test_extend_then_verify(cli, tmp_path):
     assert _stamp(cli, "ec", sealed).code == 0
     out = tmp_path / "extended.pdf"
     result = cli.run("seal", "extend", sealed, "--out", out, "--tsa", "ec-tsa", "--tsa-password-file", cli.tsa_pw,
-                     "--operator", "archivist", "--json")
+                     "--session", cli.session("li"), "--json")          # any account; li has no role
     assert result.code == 0, result
     assert out.read_bytes()[:sealed.stat().st_size] == sealed.read_bytes()
     report = cli.run("seal", "verify", out, "--json").json()

@@ -137,7 +137,8 @@ def test_pyhanko_pades_lta_accepts_an_rsa_seal_ten_years_on(ltv, sealed):
     from pki.status import generate_crl
     ca = CertificateAuthority(future)
     key = ca.load_key(ca.get("rsa"), CA_PASSWORD)
-    crl = [generate_crl(ca, ca.get("rsa"), key).der, generate_crl(ca, ca.get("rsa"), key, delta=True).der]
+    op = ltv.actor("ca-op")
+    crl = [generate_crl(ca, ca.get("rsa"), key, actor=op).der, generate_crl(ca, ca.get("rsa"), key, delta=True, actor=op).der]
     result = pyhanko_lta(sealed[("rsa", "blta")], [ltv.root("rsa")], later, crl)
     assert result.ades_subindic.name == "OK", result.failure_msg
     assert result.best_signature_time < ltv.clock.now() + timedelta(minutes=1)
@@ -151,13 +152,13 @@ def test_a_revocation_after_the_proven_time_does_not_invalidate_one_before_does(
     early = w.stamp("ec", "bt")                       # proven at once by its signature timestamp
     plain = w.stamp("ec", "bb", tmp_path / "plain.pdf")
     w.clock.advance(timedelta(days=30))
-    w.ca.revoke(w.registry.get("ec-seal").cert_serial, reason="keyCompromise", ca="ec")
+    w.ca.revoke(w.registry.get("ec-seal").cert_serial, reason="keyCompromise", ca="ec", actor=w.actor("ca-op"))
     w.publish_crl("ec")
     w.clock.advance(timedelta(days=30))
     w.publish_crl("ec")                                # CRLs are republished all the time (yinxin serve)
     # the plain seal gets its first proof only now, after the revocation: a document timestamp
     extended = tmp_path / "plain-extended.pdf"
-    w.service.extend(plain, extended, timestamper=w.stamper("ec"), actor="archivist")
+    w.service.extend(plain, extended, timestamper=w.stamper("ec"), actor=w.actor("archivist"))
     report = w.service.verify(early)
     (check,) = report.signatures
     assert report.verdict == "valid", report.problems
@@ -176,7 +177,7 @@ def test_a_revocation_after_the_proven_time_does_not_invalidate_one_before_does(
 def test_extend_renews_without_touching_earlier_signatures(ltv, sealed, tmp_path):
     source = sealed[("sm2", "blta")]
     out = tmp_path / "renewed.pdf"
-    result = ltv.service.extend(source, out, timestamper=ltv.stamper("sm2"), actor="archivist")
+    result = ltv.service.extend(source, out, timestamper=ltv.stamper("sm2"), actor=ltv.actor("archivist"))
     data, before = out.read_bytes(), source.read_bytes()
     assert data[:len(before)] == before                       # an incremental update only
     qpdf_check(out)

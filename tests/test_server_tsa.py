@@ -36,7 +36,8 @@ class Setup:
         authority = TimestampAuthority(world.home)
         for ca, algorithm in TSAS.items():
             world.init_ca(ca, algorithm)
-            info = authority.init(f"{ca}-tsa", ca=ca, ca_password=PASSWORD, password=TSA_PASSWORD, operator="op")
+            info = authority.init(f"{ca}-tsa", ca=ca, ca_password=PASSWORD, password=TSA_PASSWORD,
+                                  actor=world.op, approver=world.officer("bob"))
             self.tsa_pem[ca] = world.files / f"{ca}-tsa.pem"
             self.tsa_pem[ca].write_bytes(certificate_to_pem(info.certificate))
         _, csr = openssl_csr(world.files, "ecdsa-p256", "/O=印信测试/CN=leaf", stem="leaf")

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from asn1crypto import tsp
 
-from ca_helpers import openssl
+from ca_helpers import officer_for, openssl, person_for
 from pki.tsa import ClockBehind, RequestRefused, parse_token, verify_token
 from tsa_support import (DISTID, make_world, openssl_query, openssl_ts_verify, reply_text, sm2_token_verify,
                          token_of, token_parts)
@@ -204,10 +204,11 @@ def test_a_token_signed_by_a_non_tsa_certificate_is_invalid(tmp_path, data_file)
     from pki.tsa.authority import TsaSigner
     world = make_world(tmp_path / "w", "rsa2048")
     ca = CertificateAuthority(world.home)
-    app = ca.ra.apply(ca="root", profile="seal", subject="/C=CN/O=时间测试单位/CN=不是时间戳", applicant="a",
-                      generate_key_out=tmp_path / "seal.key", key_password=b"Key-Password-1")
-    ca.ra.approve(app.id, operator="b")
-    issued = ca.issue(app.id, password=b"Ca-Password-2026!", operator="b")
+    app = ca.ra.apply(ca="root", profile="seal", subject="/C=CN/O=时间测试单位/CN=不是时间戳",
+                      actor=person_for(world.home, "a"), generate_key_out=tmp_path / "seal.key",
+                      key_password=b"Key-Password-1")
+    ca.ra.approve(app.id, actor=officer_for(world.home, "b"))
+    issued = ca.issue(app.id, password=b"Ca-Password-2026!", actor=officer_for(world.home, "b"))
     import pki
     key = pki.load_private_key((tmp_path / "seal.key").read_bytes(), b"Key-Password-1")
     from dataclasses import replace

@@ -16,7 +16,8 @@ from typing import Any
 
 from asn1crypto import cms, tsp
 
-from ca_helpers import openssl, sql, wall_clock
+from ca_helpers import officer_for, op_for, openssl, sql, wall_clock
+from pki.accounts.testing import actor_for_tests
 from pg_fixture import prepare_home_database
 from pki.ca import CertificateAuthority
 from pki.clock import FixedClock
@@ -48,6 +49,11 @@ class TsaWorld:
         return sql(self.database, statement, params)
 
 
+def tsa_operator(home: Home) -> Any:
+    """The CA operator who sets TSAs up in these tests (only a CA operator: no RA role)."""
+    return actor_for_tests(home, "tsa-op", roles=("ca_operator",))
+
+
 def make_world(directory: Path, algorithm: str, *, name: str = "tsa1", accuracy_ms: int = 1000,
                days: int = 7300, clock: FixedClock | None = None) -> TsaWorld:
     directory.mkdir(parents=True, exist_ok=True)
@@ -56,10 +62,10 @@ def make_world(directory: Path, algorithm: str, *, name: str = "tsa1", accuracy_
     home = Home.open(directory / "home", clock=clock)
     ca = CertificateAuthority(home)
     root = ca.init_ca(name="root", subject="/C=CN/O=时间测试单位/CN=Time Test Root", algorithm=algorithm,
-                      password=CA_PASSWORD, days=days, operator="root-op")
+                      password=CA_PASSWORD, days=days, actor=op_for(home))
     authority = TimestampAuthority(home)
     info = authority.init(name, ca="root", ca_password=CA_PASSWORD, password=TSA_PASSWORD,
-                          accuracy_ms=accuracy_ms, operator="tsa-op")
+                          accuracy_ms=accuracy_ms, actor=tsa_operator(home), approver=officer_for(home, "ra-gu"))
     root_pem, tsa_pem = directory / "root.pem", directory / "tsa.pem"
     root_pem.write_bytes(certificate_to_pem(root.certificate))
     tsa_pem.write_bytes(certificate_to_pem(info.certificate))
