@@ -275,12 +275,12 @@ def test_held_seal_certificate_is_indeterminate_and_revoked_is_invalid(cli, noti
     serial = cli.create_seal("bj-ofd-hold", ca="sm2-root")["certificate_serial"]
     sealed = cli.files / "for-hold.ofd"
     assert cli.stamp(notice, sealed, "bj-ofd-hold", "--anchor", ORG).code == 0
-    cli.ok("ca", "hold", serial, "--ca", "sm2-root")
+    cli.ok("ca", "hold", serial, "--ca", "sm2-root", "--session", cli.session("boss"))
     code, report = verify(cli, sealed)
     assert code == 3 and report["verdict"] == "indeterminate"
     checks = {c["check"]: c for c in report["signatures"][0]["checks"]}
     assert checks["revocation"]["verdict"] == "indeterminate" and checks["revocation"]["detail"].startswith("held")
-    cli.ok("ca", "revoke", serial, "--ca", "sm2-root", "--reason", "keyCompromise")
+    cli.ok("ca", "revoke", serial, "--ca", "sm2-root", "--reason", "keyCompromise", "--session", cli.session("boss"))
     code, report = verify(cli, sealed)
     assert code == 1 and report["verdict"] == "invalid"
 
