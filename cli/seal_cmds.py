@@ -288,13 +288,16 @@ def seal_stamp(ctx: Context, input_pdf: str, output_pdf: str, seal_name: str, pa
                                 timestamper=stamper, with_validation_info=with_validation_info,
                                 archive_timestamp=archive_timestamp, riding_min_mm=riding_min_mm)
     fmt = getattr(result, "format", "pdf")
+    stamped_at = getattr(result, "timestamp_time", None)      # an OFD seal's SES_Signature.timeStamp
     ctx.emit({"format": fmt, "output": str(result.output), "field": result.field_name, "page": result.page,
               "rect": list(result.rect), "rect_units": "mm, top-left origin" if fmt == "ofd" else "pt, user space",
               "riding_pages": result.riding_pages,
               "signature_algorithm": result.signature_algorithm, "digest_algorithm": result.digest_algorithm,
-              "signing_time": result.signing_time.isoformat(), "size": result.size},
+              "signing_time": result.signing_time.isoformat(), "size": result.size}
+             | ({"timestamp": stamped_at.isoformat()} if stamped_at else {}),
              f"sealed with {seal_name} on page {result.page} ({result.signature_algorithm}"
-             f"{', GB/T 38540' if fmt == 'ofd' else ''}) → {result.output}")
+             f"{', GB/T 38540' if fmt == 'ofd' else ''}"
+             f"{f', timestamp {stamped_at:%Y-%m-%d %H:%M:%S} UTC' if stamped_at else ''}) → {result.output}")
 
 
 @seal_group.command("stamp-batch")

@@ -73,6 +73,11 @@ class ArchiveMixin(DeliveryMixin):
         assert data is not None
         sealed_digests = Digests.of(data)
         archive_timestamp = None
+        from seal.formats import OFD, detect_format
+        if timestamper is not None and detect_format(data) == OFD:
+            # OFD has no document timestamp (PAdES B-LTA is PDF's); an OFD seal proves its time by
+            # the timestamp in its own SES_Signature, made when it was sealed
+            timestamper = None
         if timestamper is not None:
             # B-LTA before anything is written: a TSA that cannot answer refuses the archive
             data, extended = self.seal_service.extend_bytes(data, timestamper=timestamper)
@@ -151,6 +156,7 @@ class ArchiveMixin(DeliveryMixin):
         done with each document looked at; a document that cannot be renewed stops nothing.  Each
         renewal is the secretary's decision, signed with their certificate where the organisation
         signs "archive-renew" (SigningKeyError before anything is done when it cannot be)."""
+        from seal.formats import OFD, detect_format
         from seal.pdf_timestamps import newest_archive_timestamp
         user = self._acting(actor)
         if within_days < 0:
@@ -180,6 +186,10 @@ class ArchiveMixin(DeliveryMixin):
         results: list[Renewal] = []
         for r in mine:
             _record, data = self.archived(r.doc_id)
+            if detect_format(data) == OFD:
+                results.append(Renewal(r.doc_id, False, "an OFD: it has no document timestamp to renew (its seal's "
+                                                        "own timestamp, if any, stays as made)", None, None))
+                continue
             newest = newest_archive_timestamp(data)
             if newest is not None and newest.not_after > horizon:
                 results.append(Renewal(r.doc_id, False, f"its archive timestamp's certificate holds until "

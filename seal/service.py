@@ -287,13 +287,10 @@ class SealService:
         if Path(output_path).resolve() == Path(input_path).resolve():
             raise ValueError("the output must not overwrite the input")
         if detect_format(input_path) == OFD:
-            if timestamper is not None or archive_timestamp:
-                from .ofd.errors import OfdSealError
-                raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: "
-                                   "stamp without --tsa/--archive-timestamp", option="timestamp")
             return self._stamp_ofd_file(seal_name, password, input_path, output_path, placement=placement,
                                         riding=riding, riding_min_mm=riding_min_mm, actor=actor,
-                                        timestamp_url=timestamp_url, with_validation_info=with_validation_info)
+                                        timestamper=_ofd_timestamper(timestamper, timestamp_url, with_validation_info,
+                                                                     archive_timestamp))
         record = self.registry.get(seal_name)
         options = self._options(record, timestamp_url, with_validation_info, timestamper, archive_timestamp)
         record, signer = self.open_signer(seal_name, password, actor=actor)
@@ -304,21 +301,13 @@ class SealService:
         return result
 
     def _stamp_ofd_file(self, seal_name: str, password: bytes, input_path, output_path, *, placement: Placement,
-                        riding: bool, riding_min_mm: float, actor: "Actor", timestamp_url: str | None,
-                        with_validation_info: bool) -> Any:
-        from .ofd.errors import OfdSealError
+                        riding: bool, riding_min_mm: float, actor: "Actor", timestamper: Any) -> Any:
         from .ofd.package import OfdPackage
         from .ofd.sign import stamp_ofd
         OfdPackage(input_path).close()     # a broken or oversized package: said before the seal is opened
-        if timestamp_url:
-            raise OfdSealError("OFD seals with a timestamp (SES_Signature.timeStamp) are not built yet: stamp "
-                               "without --timestamp-url", option="timestamp")
-        if with_validation_info:
-            raise OfdSealError("--with-validation-info is for PDF (its DSS); an OFD seal carries its certificate "
-                               "and the seal's, and the verifier brings the CRLs", option="with_validation_info")
         record, key = self.open_ofd_key(seal_name, password, actor=actor)
         result = stamp_ofd(input_path, output_path, key=key, placement=placement, riding=riding,
-                           riding_min_mm=riding_min_mm, **self._ofd_options(record))
+                           riding_min_mm=riding_min_mm, timestamper=timestamper, **self._ofd_options(record))
         self._audit_stamp(record, actor, result, Path(input_path))
         return result
 
@@ -329,19 +318,18 @@ class SealService:
               riding_min_mm: float = DEFAULT_MIN_SLICE_MM) -> StampOutcome:
         """Seal PDF or OFD bytes (told by content); returns the sealed bytes."""
         if detect_format(pdf) == OFD:
-            from .ofd.errors import OfdSealError
             from .ofd.sign import stamp_ofd_bytes
-            if timestamp_url or with_validation_info or timestamper is not None or archive_timestamp:
-                raise OfdSealError("timestamps and embedded validation data are for PDF seals in this build")
+            stamper = _ofd_timestamper(timestamper, timestamp_url, with_validation_info, archive_timestamp)
             record, key = self.open_ofd_key(seal_name, password, actor=actor)
             data, result = stamp_ofd_bytes(bytes(pdf), key=key, placement=placement, riding=riding,
-                                           riding_min_mm=riding_min_mm, **self._ofd_options(record))
+                                           riding_min_mm=riding_min_mm, timestamper=stamper,
+                                           **self._ofd_options(record))
             with self.home.store.transaction() as conn:
                 audit.append(conn, at=self.home.clock.now(), actor=actor.account_id, action="seal.stamp",
                              target=f"seal:{record.name}",
                              details={"input_sha256": hashlib.sha256(bytes(pdf)).hexdigest(), "format": OFD,
                                       "field": result.field_name, "page": result.page,
-                                      "riding_pages": result.riding_pages},
+                                      "riding_pages": result.riding_pages, **_timestamp_details(result)},
                              result_digest=hashlib.sha256(data).hexdigest())
             return StampOutcome(pdf=data, digest=hashlib.sha256(data).hexdigest(), field_name=result.field_name,
                                 result=result, format=OFD)
@@ -441,7 +429,7 @@ class SealService:
                          details={"input_sha256": _sha256_file(source), "output": str(result.output),
                                   "format": getattr(result, "format", PDF),
                                   "field": result.field_name, "page": result.page,
-                                  "riding_pages": result.riding_pages},
+                                  "riding_pages": result.riding_pages, **_timestamp_details(result)},
                          result_digest=_sha256_file(result.output))
 
     # ---------------------------------------------------------------- verification
@@ -600,3 +588,28 @@ class SealService:
             problems.append(f"seal {record.name} was not valid at signing time {at:%Y-%m-%d %H:%M} "
                             f"(valid {data.valid_start:%Y-%m-%d %H:%M} to {data.valid_end:%Y-%m-%d %H:%M})")
         return problems, ca.certificate.subject.human_friendly
+
+
+def _ofd_timestamper(timestamper: Any, timestamp_url: str | None, with_validation_info: bool,
+                     archive_timestamp: bool) -> Any:
+    """The timestamper of an OFD seal (SES_Signature.timeStamp), or None; the PDF-only options
+    refused in one line before anything is opened."""
+    from .ofd.errors import OfdSealError
+    if with_validation_info:
+        raise OfdSealError("--with-validation-info is for PDF (its DSS); an OFD seal carries its certificate "
+                           "and the seal's, and the verifier brings the CRLs", option="with_validation_info")
+    if archive_timestamp:
+        raise OfdSealError("--archive-timestamp (a PDF document timestamp, B-LTA) is for PDF; an OFD seal's "
+                           "timestamp (--tsa or --timestamp-url) goes into its SES_Signature", option="archive_timestamp")
+    if timestamper is not None and timestamp_url:
+        raise ValueError("give a timestamper or a timestamp URL, not both")
+    if timestamp_url:
+        from pki.tsa import HttpTimestamper
+        return HttpTimestamper(timestamp_url)
+    return timestamper
+
+
+def _timestamp_details(result: Any) -> dict[str, Any]:
+    """The audit event's note of an OFD seal's timestamp (nothing when it has none)."""
+    when = getattr(result, "timestamp_time", None)
+    return {} if when is None else {"timestamp": when.isoformat()}

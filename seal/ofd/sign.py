@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
@@ -70,6 +71,7 @@ class OfdStampResult:
     signature_algorithm: str = "sm3_sm2"
     digest_algorithm: str = "sm3"
     format: str = "ofd"
+    timestamp_time: datetime | None = None      # genTime of SES_Signature.timeStamp (SM3 imprint), when asked for
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def _seal_size(seal: bytes) -> tuple[float, float]:
 
 def _seal_into(package: OfdPackage, out, *, key: PrivateKey, certificate: bytes, seal: bytes,
                placement: Placement, riding: bool, riding_min_mm: float, when: datetime,
-               distid: bytes | None, output: Path) -> OfdStampResult:
+               distid: bytes | None, output: Path, timestamper: Any = None) -> OfdStampResult:
     if key.algorithm != "sm2":
         raise OfdSealError(f"a GB/T 38540 seal on an OFD is SM2 with SM3; this seal's key is {key.algorithm}: "
                            "use an SM2 seal", algorithm=key.algorithm)
@@ -267,23 +269,40 @@ def _seal_into(package: OfdPackage, out, *, key: PrivateKey, certificate: bytes,
     references.append(("/" + seal_path, sm3(seal)))
     signature_xml = _signature_xml(when=when, references=references, annots=annot_ids, seal_loc="/" + seal_path,
                                    signed_value_loc="/" + value_path)
+    stamped: dict[str, Any] = {}
     signed_value = build_signature(seal_der=seal, signing_time=when, data_hash=sm3(signature_xml),
                                    property_info="/" + signature_path, signer_key=key,
-                                   signer_cert_der=certificate, distid=distid)
+                                   signer_cert_der=certificate, distid=distid,
+                                   timestamp_for=None if timestamper is None else
+                                   lambda value: _token_over(timestamper, value, stamped))
     rewrite(package, out, replace=replace,
             add=[(seal_path, seal), (signature_path, signature_xml), (value_path, signed_value)], when=when)
     return OfdStampResult(output=output, field_name=sig_id, signature_path="/" + signature_path,
                           page=main.page.index + 1, rect=tuple(round(v, 3) for v in main.boundary),  # type: ignore[arg-type]
-                          riding_pages=len(annots) - 1, signing_time=when, size=out.tell())
+                          riding_pages=len(annots) - 1, signing_time=when, size=out.tell(),
+                          timestamp_time=stamped.get("time"))
+
+
+def _token_over(timestamper: Any, signature_value: bytes, stamped: dict[str, Any]) -> bytes:
+    """SES_Signature.timeStamp: a token over the signature value from `timestamper` (a
+    `pki.tsa.Timestamper`), with an SM3 imprint as for a PDF seal of an SM2 key (GM/T 0033: an SM2
+    TSA; one that refuses SM3, such as an RSA TSA, stops the seal with its badAlg)."""
+    from pki.tsa import parse_token
+    token = timestamper.timestamp(signature_value, "sm3")
+    stamped["time"] = parse_token(token).gen_time
+    return token
 
 
 def stamp_ofd(input: bytes | str | os.PathLike[str], output: str | os.PathLike[str], *, key: PrivateKey,
               certificate: bytes, seal: bytes, placement: Placement, riding: bool = False,
               riding_min_mm: float = DEFAULT_MIN_SLICE_MM, clock: pki.Clock = pki.SYSTEM_CLOCK,
-              distid: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> OfdStampResult:
+              distid: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS,
+              timestamper: Any = None) -> OfdStampResult:
     """Seal an OFD into `output` (written whole or not at all; see the module docstring).
 
-    `key`/`certificate` are the seal's SM2 key and certificate, `seal` its SES_Seal (DER).
+    `key`/`certificate` are the seal's SM2 key and certificate, `seal` its SES_Seal (DER);
+    `timestamper` (a `pki.tsa.Timestamper`) adds SES_Signature.timeStamp over the signature value
+    (a TSA that cannot answer stops the seal: nothing is written).
     Raises NotAnOfd, OfdTooLarge, OfdStructureError/UnsafeXml, PlacementError/AnchorNotFound,
     OfdSealError (not SM2); on any error no output file is written."""
     out_path = Path(output)
@@ -294,13 +313,13 @@ def stamp_ofd(input: bytes | str | os.PathLike[str], output: str | os.PathLike[s
         with atomic_output(out_path, mode=0o644) as (fh, _tmp):
             return _seal_into(package, fh, key=key, certificate=certificate, seal=seal, placement=placement,
                               riding=riding, riding_min_mm=riding_min_mm, when=when, distid=distid,
-                              output=out_path)
+                              output=out_path, timestamper=timestamper)
 
 
 def stamp_ofd_bytes(data: bytes, *, key: PrivateKey, certificate: bytes, seal: bytes, placement: Placement,
                     riding: bool = False, riding_min_mm: float = DEFAULT_MIN_SLICE_MM,
                     clock: pki.Clock = pki.SYSTEM_CLOCK, distid: bytes | None = None,
-                    limits: ReadLimits = DEFAULT_LIMITS) -> tuple[bytes, OfdStampResult]:
+                    limits: ReadLimits = DEFAULT_LIMITS, timestamper: Any = None) -> tuple[bytes, OfdStampResult]:
     """The sealed OFD as bytes (for documents held in memory, e.g. the document flow)."""
     import io
     when = clock.now().astimezone(timezone.utc).replace(microsecond=0)
@@ -308,6 +327,6 @@ def stamp_ofd_bytes(data: bytes, *, key: PrivateKey, certificate: bytes, seal: b
     with OfdPackage(data, limits=limits) as package:
         result = _seal_into(package, buffer, key=key, certificate=certificate, seal=seal, placement=placement,
                             riding=riding, riding_min_mm=riding_min_mm, when=when, distid=distid,
-                            output=Path("-"))
+                            output=Path("-"), timestamper=timestamper)
     return buffer.getvalue(), result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from asn1crypto import core
 
@@ -126,15 +127,22 @@ def _loaded_seal(seal_der: bytes) -> v4.SESeal:
 
 def build_signature(*, seal_der: bytes, signing_time: datetime, data_hash: bytes, property_info: str,
                     signer_key: PrivateKey, signer_cert_der: bytes, distid: bytes | None,
-                    timestamp: bytes | None = None) -> bytes:
+                    timestamp: bytes | None = None,
+                    timestamp_for: Callable[[bytes], bytes] | None = None) -> bytes:
     """A GB/T 38540 v4 SES_Signature: TBS_Sign {4, the SES_Seal as given, timeInfo, dataHash,
-    propertyInfo}, the signer's certificate, SM2-with-SM3 over the DER of TBS_Sign (DER r, s)."""
+    propertyInfo}, the signer's certificate, SM2-with-SM3 over the DER of TBS_Sign (DER r, s), and
+    optionally timeStamp: a DER TimeStampToken over the signature value — given as `timestamp`, or
+    obtained by `timestamp_for(signature_value)` once the signature exists."""
     if signer_key.algorithm != "sm2":
         raise ValueError("a GB/T 38540 signature is SM2 with SM3")
+    if timestamp is not None and timestamp_for is not None:
+        raise ValueError("give the timestamp or the function that obtains it, not both")
     when = signing_time.astimezone(timezone.utc).replace(microsecond=0)
     tbs = v4.TBSSign({"version": 4, "eseal": _loaded_seal(bytes(seal_der)), "time_info": when,
                       "data_hash": data_hash, "property_info": property_info}).dump()
     signature = signer_key.sign(tbs, distid=distid)
+    if timestamp_for is not None:
+        timestamp = timestamp_for(signature)
     value = {"to_sign": v4.TBSSign.load(tbs), "cert": signer_cert_der, "signature_alg_id": SM2_WITH_SM3,
              "signature": signature}
     if timestamp is not None:
