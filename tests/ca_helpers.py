@@ -245,7 +245,9 @@ def session_env(home_dir: Path, name: str = "operator", *roles: str) -> dict[str
     roles = roles or ("ca_operator", "ra_officer")
     path = Path(home_dir).parent / "sessions" / f"{Path(home_dir).name}-{name}.session"
     if not path.exists():
-        write_session(Home.open(home_dir), path, name, *roles)
+        home = Home.open(home_dir)
+        write_session(home, path, name, *roles)
+        home.store.engine.dispose()        # no idle connection of this process beside the CLI's
     return {"YINXIN_SESSION": str(path)}
 
 
