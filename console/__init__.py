@@ -12,16 +12,11 @@ Public API (imported on first use, PEP 562)::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pki.lazy import lazy_exports
 
 _LAZY = {"create_app": "app", "serve": "run", "ConsoleOptions": "options", "ConsoleError": "errors",
          "answer_for": "errors"}
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'console' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -13,8 +13,7 @@ Public API — everything else in the package is internal::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pki.lazy import lazy_exports
 
 # imported on first use (PEP 562): `import docflow.store` (the tables, for migrations) stays light
 _LAZY = {
@@ -36,8 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'docflow' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -8,6 +8,7 @@ from .errors import (AuditError, CertificateError, Conflict, InvalidSignature, K
                      NotFound, PkiError, PolicyError, StateError, StoreError, UnknownAlgorithm,
                      WrongPassword, YinxinError)
 from .rand import SYSTEM_RANDOM, RandomSource, SystemRandom
+from .lazy import lazy_exports
 from .version import __version__
 
 __all__ = [
@@ -39,9 +40,4 @@ _LAZY = {
 __all__ += sorted(_LAZY)
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pki' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

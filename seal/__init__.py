@@ -9,8 +9,7 @@ Public API (imported on first use, so that `import seal` stays light)::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pki.lazy import lazy_exports
 
 _LAZY = {
     "SealRegistry": "records", "SealRecord": "records", "TYPE_LABELS": "records",
@@ -38,8 +37,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seal' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

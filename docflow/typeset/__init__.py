@@ -12,8 +12,7 @@ Public API (imported on first use, PEP 562)::
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pki.lazy import lazy_exports
 
 _LAZY = {
     "Template": "template", "Header": "template", "load_template_dir": "template", "parse_template": "template",
@@ -30,8 +29,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'docflow.typeset' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -13,8 +13,7 @@ Acting APIs (`CertificateAuthority`, its RA, `SealRegistry`, `SealService`, `Doc
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 _LAZY = {
     "Accounts": "accounts", "Account": "accounts", "KeyInfo": "accounts", "check_roles": "accounts",
@@ -34,8 +33,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pki.accounts' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

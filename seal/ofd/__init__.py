@@ -5,8 +5,7 @@ GB/T 38540 SES_Signature, verifying the seals of any producer.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pki.lazy import lazy_exports
 
 _LAZY = {
     "OfdPackage": "package", "DocBody": "package", "is_ofd_bytes": "package",
@@ -20,8 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seal.ofd' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
