@@ -22,6 +22,10 @@ is signed.  Uniqueness rules (serial per CA, one active certificate per
 person and usage, CRL number per CA) are database constraints as well as
 checks in the calling code.  The store returns rows and raises StoreError /
 Conflict; it never formats messages for people.
+
+One reader besides: `pki.listing`, the read-only light path of `yinxin ca list` / `ca cas`, reads a
+home's own SQLite file with the standard library's sqlite3 (opened read-only, current schema only)
+so that a listing starts without SQLAlchemy; what both need lives in `pki.records`.
 """
 from __future__ import annotations
 
