@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ca_helpers import KEY_PASSWORD, World, apply_and_issue, assert_one_line_error, sql, yinxin
+from ca_helpers import (KEY_PASSWORD, DyingKey, PowerFailure, World, apply_and_issue, assert_one_line_error, sql,
+                        yinxin)
 from pg_fixture import backend, backend_name, prepare_home_database  # noqa: F401 - fixture
 from pki import listing
 from pki.ca import CertificateAuthority
@@ -38,24 +39,6 @@ RESERVED = "/C=CN/O=印信测试/CN=中断_50%"
 SUBJECT_FILTERS = (None, "", "张三", "100%", "%", "_", "0%_", "印信_", "/", "//", "CN=", "ALPHA", "Alpha", "李四",
                    "no such subject")
 STATUSES = (None, "reserved", "issued", "held", "revoked", "expired")
-
-
-class PowerFailure(Exception):
-    pass
-
-
-class DyingKey:
-    """A CA key that fails while signing: the issuance stops after step 2, leaving a reservation."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self.algorithm = real.algorithm
-
-    def sign(self, data: bytes, *, distid: bytes | None = None) -> bytes:
-        raise PowerFailure()
-
-    def public_key(self):  # type: ignore[no-untyped-def]
-        return self._real.public_key()
 
 
 @dataclass
@@ -171,7 +154,8 @@ def _cli(home: Path, *args: str, library: bool = False):  # type: ignore[no-unty
 
 CLI_CASES = [("list",), ("list", "--json"), ("list", "--status", "expired"), ("list", "--status", "held", "--json"),
              ("list", "--status", "reserved"), ("list", "--status", "revoked", "--ca", "sub"),
-             ("list", "--subject", "100%"), ("list", "--subject", "_", "--json"), ("list", "--subject", "张三", "--ca", "sub"),
+             ("list", "--subject", "100%"), ("list", "--subject", "_", "--json"),
+             ("list", "--subject", "张三", "--ca", "sub"),
              ("list", "--ca", "root", "--json"), ("cas",), ("cas", "--json")]
 CLI_ERRORS = [("list", "--ca", "nowhere"), ("list", "--ca", "nowhere", "--json"), ("list", "--status", "lost"),
               ("list", "--status", "lost", "--json"), ("list", "--status", "expired", "--ca", "")]
@@ -196,10 +180,12 @@ def test_the_command_lists_what_the_library_lists(listed: Listed) -> None:
     assert result.code == 0, result
     assert result.json()["certificates"] == [r.to_dict() for r in _library(listed.home)]
     held = _cli(listed.home, "list", "--status", "held")
-    assert held.code == 0 and len(held.out.splitlines()) == 2 and all(" held " in line for line in held.out.splitlines())
+    lines = held.out.splitlines()
+    assert held.code == 0 and len(lines) == 2 and all(" held " in line for line in lines)
 
 
-def test_a_postgresql_or_configured_home_lists_through_the_library(backend_name: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_postgresql_or_configured_home_lists_through_the_library(backend_name: str,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
     """A home whose config.yaml names its database (PostgreSQL, or a SQLite URL): the light path
     steps aside and the command lists what the library lists."""
     home = tmp_path / "configured-home"
