@@ -308,7 +308,10 @@ def ca_show(ctx: Context, serial: str, ca_name: str | None) -> None:
 @pass_ctx
 def ca_list(ctx: Context, status: str | None, subject: str | None, ca_name: str | None) -> None:
     """List certificates."""
-    records = _authority(ctx).list(status=status, subject=subject, ca=ca_name)
+    from pki.listing import list_certificates
+    records = list_certificates(ctx.home, database=ctx.database, status=status, subject=subject, ca=ca_name)
+    if records is None:  # not the home's own SQLite file at the current schema: through the library
+        records = _authority(ctx).list(status=status, subject=subject, ca=ca_name)
     if ctx.json:
         ctx.emit({"certificates": [r.to_dict() for r in records]})
         return
@@ -321,7 +324,10 @@ def ca_list(ctx: Context, status: str | None, subject: str | None, ca_name: str 
 @pass_ctx
 def ca_cas(ctx: Context) -> None:
     """List the CAs of this home."""
-    infos = _authority(ctx).cas()
+    from pki.listing import list_cas
+    infos = list_cas(ctx.home, database=ctx.database)
+    if infos is None:
+        infos = _authority(ctx).cas()
     if ctx.json:
         ctx.emit({"cas": [i.to_dict() for i in infos]})
         return

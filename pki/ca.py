@@ -33,6 +33,9 @@ from .keyfiles import open_key_file, write_file_atomic
 from .profiles import Profile
 from .ra import (Application, RegistrationAuthority, active_key, check_san, check_subject,
                  ensure_slot_free)
+from .records import CaInfo, CertificateRecord
+from .records import ca_info as _ca_info
+from .records import certificate_record as _record
 from .sm2 import DEFAULT_DISTID
 from .store import applications, cas, certificates
 from .x509 import (CertificateSpec, build_tbs_certificate, certificate_public_key, certificate_to_pem,
@@ -91,74 +94,6 @@ def parse_serial(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class CaInfo:
-    id: int
-    name: str
-    algorithm: str
-    subject: str
-    serial: str
-    parent: str | None
-    base_url: str | None
-    distid: bytes
-    cert_der: bytes
-    key_file: str
-
-    @property
-    def certificate(self) -> asn1_x509.Certificate:
-        return load_certificate(self.cert_der)
-
-    def public_key(self) -> PublicKey:
-        return certificate_public_key(self.certificate)
-
-    @property
-    def sign_distid(self) -> bytes | None:
-        return self.distid if self.algorithm == "sm2" else None
-
-    def urls(self) -> dict[str, str]:
-        if not self.base_url:
-            return {}
-        base = self.base_url.rstrip("/")
-        return {"ocsp": f"{base}/ocsp/{self.name}", "crl": f"{base}/crl/{self.name}.crl",
-                "delta_crl": f"{base}/crl/{self.name}-delta.crl", "ca_issuers": f"{base}/ca/{self.name}.crt"}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "algorithm": self.algorithm, "subject": self.subject,
-                "serial": self.serial.upper(), "parent": self.parent, "base_url": self.base_url,
-                "sm2_id": self.distid.decode("latin-1") if self.algorithm == "sm2" else None,
-                **({"urls": self.urls()} if self.base_url else {})}
-
-
-@dataclass(frozen=True)
-class CertificateRecord:
-    ca: str
-    serial: str
-    profile: str
-    subject: str
-    id_number: str | None
-    status: str
-    not_before: datetime
-    not_after: datetime
-    revoked_at: datetime | None
-    revocation_reason: str | None
-    released_at: datetime | None
-    application_id: int | None
-    predecessor_serial: str | None
-    cert_der: bytes | None
-    public_key_fp: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ca": self.ca, "serial": self.serial.upper(), "profile": self.profile, "subject": self.subject,
-                "id_number": self.id_number, "status": self.status,
-                "not_before": self.not_before.isoformat(), "not_after": self.not_after.isoformat(),
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-                "revocation_reason": self.revocation_reason,
-                "released_at": self.released_at.isoformat() if self.released_at else None,
-                "application": self.application_id,
-                "predecessor": self.predecessor_serial.upper() if self.predecessor_serial else None,
-                "public_key_sha256": self.public_key_fp}
-
-
-@dataclass(frozen=True)
 class Issued:
     record: CertificateRecord
     certificate: asn1_x509.Certificate
@@ -169,12 +104,6 @@ class Issued:
 
     def chain_pem(self) -> bytes:
         return b"".join(certificate_to_pem(c) for c in self.chain)
-
-
-def _ca_info(row: Any, parent: str | None) -> CaInfo:
-    return CaInfo(id=row["id"], name=row["name"], algorithm=row["algorithm"], subject=row["subject"],
-                  serial=row["serial"], parent=parent, base_url=row["base_url"], distid=row["distid"],
-                  cert_der=row["cert_der"], key_file=row["key_file"])
 
 
 def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
@@ -683,16 +612,6 @@ class _Now:
 
 
 _NOW = _Now()
-
-
-def _record(row: Any) -> CertificateRecord:
-    return CertificateRecord(
-        ca=row["ca_name"], serial=row["serial"], profile=row["profile"], subject=row["subject"],
-        id_number=row["id_number"], status=row["status"], not_before=row["not_before"],
-        not_after=row["not_after"], revoked_at=row["revoked_at"], revocation_reason=row["revocation_reason"],
-        released_at=row["released_at"], application_id=row["application_id"],
-        predecessor_serial=row["predecessor_serial"], cert_der=row["cert_der"],
-        public_key_fp=row["public_key_fp"])
 
 
 def _years_before(at: datetime, years: int) -> datetime:

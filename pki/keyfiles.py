@@ -16,7 +16,6 @@ from asn1crypto import algos, core, keys, pem
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from . import oids
 from .algorithms import (PrivateKey, PublicKey, SM2PrivateKey, _from_cryptography,
@@ -264,6 +263,7 @@ def load_public_key(data: bytes) -> PublicKey:
 def load_pkcs12(data: bytes, password: bytes | None) -> tuple[PrivateKey, bytes | None, list[bytes]]:
     """(key, certificate DER or None, other certificates DER) from an RSA/ECDSA PKCS#12 file."""
     try:
+        from cryptography.hazmat.primitives.serialization import pkcs12  # (with cryptography.x509: only here)
         key, cert, extra = pkcs12.load_key_and_certificates(data, password)
     except ValueError as exc:
         text = str(exc).lower()

@@ -22,6 +22,9 @@ EXTENDED_KEY_USAGES = frozenset({"server_auth", "client_auth", "code_signing", "
                                  "time_stamping", "ocsp_signing"})
 SUBJECT_ATTRIBUTES = frozenset({"C", "ST", "L", "O", "OU", "CN", "serialNumber", "emailAddress", "UID"})
 _PRESENCE = ("required", "optional", "forbidden")
+#: LibYAML's loader when PyYAML has it (the same safe constructor and resolver, ~6× faster on the
+#: profiles every `Home.open` reads), else PyYAML's own
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FIELDS = {"name", "description", "algorithms", "validity_days", "key_usage", "extended_key_usage",
            "subject", "id_number", "one_per_person", "subject_alt_names", "renewal_window_days",
            "retention_years", "ca", "path_length", "ocsp_no_check",
@@ -167,7 +170,7 @@ def load_profiles(policy_dir: str | Path | None = None) -> ProfileSet:
     profiles: dict[str, Profile] = {}
     for path in sorted(profile_dir.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read the policy file ({exc.strerror})", file=str(path)) from None
         except UnicodeDecodeError:

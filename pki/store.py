@@ -22,6 +22,10 @@ is signed.  Uniqueness rules (serial per CA, one active certificate per
 person and usage, CRL number per CA) are database constraints as well as
 checks in the calling code.  The store returns rows and raises StoreError /
 Conflict; it never formats messages for people.
+
+One reader besides: `pki.listing`, the read-only light path of `yinxin ca list` / `ca cas`, reads a
+home's own SQLite file with the standard library's sqlite3 (opened read-only, current schema only)
+so that a listing starts without SQLAlchemy; what both need lives in `pki.records`.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import json
 import operator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -39,6 +43,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .clock import SYSTEM_CLOCK
 from .errors import Conflict, StoreError
+from .records import SCHEMA_VERSION, from_stored_time, to_stored_time
 
 
 class UtcDateTime(sa.types.TypeDecorator):
@@ -48,14 +53,10 @@ class UtcDateTime(sa.types.TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return to_stored_time(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return from_stored_time(value)
 
 
 metadata = sa.MetaData()
@@ -198,10 +199,8 @@ _MIGRATIONS: list[tuple[int, str, Sequence[sa.Table], Step | None]] = [
                     audit_events, audit_head, audit_checkpoints), None),
 ]
 
-#: the newest schema version this code knows: the largest migration number of all packages (a
-#: test checks it against what every package registers).  A database whose schema is newer was
-#: written by a newer yinxin and is refused, never written to.
-SCHEMA_VERSION = 800
+#: SCHEMA_VERSION (kept in `pki.records`, which the light read path imports without SQLAlchemy) is
+#: the newest schema version this code knows: the largest migration number of all packages.
 
 
 def register_migration(version: int, description: str, tables: Sequence[sa.Table],

@@ -6,6 +6,7 @@
 * `op_for`, `officer_for`, `person_for` — the same actors for a bare Home
 * `openssl_csr`    — a key and a PKCS#10 request made by the OpenSSL command line
 * `apply_and_issue`— the RA + CA path for one certificate (apply, approve, issue)
+* `DyingKey`       — a CA key whose signing dies (`PowerFailure`): a reservation left behind
 * `db_snapshot`    — every row of every table, read with the sqlite3 module (not our store)
 * `yinxin`         — the real `yinxin` console script in a subprocess, for module-scoped homes
 * `openssl`        — the OpenSSL command line
@@ -26,6 +27,7 @@ from typing import Any, Sequence
 
 from pki.accounts.actor import Actor
 from pki.accounts.testing import actor_for_tests
+from pki.algorithms import PrivateKey
 from pki.ca import CaInfo, CertificateAuthority, Issued
 from pki.clock import FixedClock, SystemClock
 from pki.home import Home
@@ -196,6 +198,27 @@ class World:
         path = self.files / f"{stem}.pem"
         path.write_bytes(issued.pem())
         return path
+
+
+class PowerFailure(BaseException):
+    """The process dies while the CA key signs (raised by `DyingKey`)."""
+
+
+class DyingKey(PrivateKey):
+    """A CA key whose signing dies: an issuance stops after step 2, leaving its reservation behind."""
+
+    def __init__(self, real: PrivateKey) -> None:
+        self._real = real
+        self.algorithm = real.algorithm
+
+    def sign(self, data: bytes, *, distid: bytes | None = None) -> bytes:
+        raise PowerFailure()
+
+    def public_key(self):  # type: ignore[no-untyped-def]
+        return self._real.public_key()
+
+    def to_pkcs8_der(self) -> bytes:
+        return self._real.to_pkcs8_der()
 
 
 def apply_and_issue(world: World, *, ca: str, profile: str, subject: str, csr: bytes | None = None,

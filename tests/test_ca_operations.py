@@ -17,7 +17,8 @@ from pki.errors import CertificateError, NotFound, PolicyError, StateError
 from pki.store import certificates
 from pki.x509 import build_csr, csr_to_pem, parse_name
 
-from ca_helpers import (PASSWORD, World, apply_and_issue, db_snapshot, fixed_clock, openssl_out, sql)
+from ca_helpers import (PASSWORD, DyingKey, PowerFailure, World, apply_and_issue, db_snapshot, fixed_clock,
+                        openssl_out, sql)
 
 
 def _csr(subject: str, algorithm: str = "ecdsa-p256") -> tuple[PrivateKey, bytes]:
@@ -320,25 +321,6 @@ def test_tbs_stored_and_audited_before_signing(world: World) -> None:
     assert [e[1] for e in events] == ["certificate.signing", "certificate.signed", "certificate.issued"]
     assert json.loads(events[0][2])["tbs_sha256"] == hashlib.sha256(tbs_der).hexdigest()
     assert events[1][3] == events[2][3] == hashlib.sha256(issued.certificate.dump()).hexdigest()
-
-
-class PowerFailure(BaseException):
-    """The process dies while the CA key signs."""
-
-
-class DyingKey(PrivateKey):
-    def __init__(self, real: PrivateKey) -> None:
-        self._real = real
-        self.algorithm = real.algorithm
-
-    def sign(self, data: bytes, *, distid: bytes | None = None) -> bytes:
-        raise PowerFailure()
-
-    def public_key(self):  # type: ignore[no-untyped-def]
-        return self._real.public_key()
-
-    def to_pkcs8_der(self) -> bytes:
-        return self._real.to_pkcs8_der()
 
 
 def test_crash_while_signing_leaves_a_revocable_reservation(tmp_path) -> None:
