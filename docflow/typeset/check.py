@@ -10,6 +10,9 @@ had none).  The text is read by PDFium, not by the engine that wrote it.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any, Sequence
 
 from . import geometry as g
@@ -17,8 +20,36 @@ from .body import Fields
 from .layout import Box, Layout
 
 
-def page_chars(pdf: bytes) -> list[tuple[tuple[float, float], list[tuple[str, float, float]]]]:
-    """Per page: (size in points, [(character, centre x, centre y) in points])."""
+PageChars = tuple[tuple[tuple[float, float], tuple[tuple[str, float, float], ...]], ...]
+
+#: page_chars of the last few files read, keyed by the SHA-256 and length of their exact bytes: the
+#: flow compares the same signed-off and registered versions at registration, at 盖章 and at 发送
+_READ: OrderedDict[tuple[bytes, int], PageChars] = OrderedDict()
+_READ_LOCK = threading.Lock()
+_READ_KEEP = 16
+
+
+def page_chars(pdf: bytes) -> PageChars:
+    """Per page: (size in points, ((character, centre x, centre y) in points, …)).
+
+    A pure function of the bytes: what PDFium read of the same bytes (same SHA-256 and length)
+    before in this process is given again (immutable) instead of being read again."""
+    data = bytes(pdf)
+    key = (hashlib.sha256(data).digest(), len(data))
+    with _READ_LOCK:
+        found = _READ.get(key)
+        if found is not None:
+            _READ.move_to_end(key)
+            return found
+    out = _read_chars(data)
+    with _READ_LOCK:
+        _READ[key] = out
+        while len(_READ) > _READ_KEEP:
+            _READ.popitem(last=False)
+    return out
+
+
+def _read_chars(pdf: bytes) -> PageChars:
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
     doc = pdfium.PdfDocument(pdf)
@@ -39,12 +70,12 @@ def page_chars(pdf: bytes) -> list[tuple[tuple[float, float], list[tuple[str, fl
                     continue
                 x0, y0, x1, y1 = tp.get_charbox(i)
                 chars.append((ch, (x0 + x1) / 2, (y0 + y1) / 2))
-            out.append(((size[0], size[1]), chars))
+            out.append(((size[0], size[1]), tuple(chars)))
             tp.close()
             page.close()
     finally:
         doc.close()
-    return out
+    return tuple(out)
 
 
 def expected_fields(fields: Fields) -> dict[str, str]:
