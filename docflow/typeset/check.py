@@ -10,10 +10,9 @@ had none).  The text is read by PDFium, not by the engine that wrote it.
 """
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from typing import Any, Sequence
+
+from pki.memo import BytesMemo, bytes_key
 
 from . import geometry as g
 from .body import Fields
@@ -22,31 +21,18 @@ from .layout import Box, Layout
 
 PageChars = tuple[tuple[tuple[float, float], tuple[tuple[str, float, float], ...]], ...]
 
-#: page_chars of the last few files read, keyed by the SHA-256 and length of their exact bytes: the
-#: flow compares the same signed-off and registered versions at registration, at 盖章 and at 发送
-_READ: OrderedDict[tuple[bytes, int], PageChars] = OrderedDict()
-_READ_LOCK = threading.Lock()
-_READ_KEEP = 16
+#: what PDFium read of the last few files: the flow compares the same signed-off and registered
+#: versions at registration, at 盖章 and at 发送
+_READ = BytesMemo(16)
 
 
 def page_chars(pdf: bytes) -> PageChars:
     """Per page: (size in points, ((character, centre x, centre y) in points, …)).
 
-    A pure function of the bytes: what PDFium read of the same bytes (same SHA-256 and length)
-    before in this process is given again (immutable) instead of being read again."""
+    A pure function of the bytes: what was read of the same bytes (same SHA-256 and length) before
+    in this process is given again (immutable) instead of being read again (`pki.memo`)."""
     data = bytes(pdf)
-    key = (hashlib.sha256(data).digest(), len(data))
-    with _READ_LOCK:
-        found = _READ.get(key)
-        if found is not None:
-            _READ.move_to_end(key)
-            return found
-    out = _read_chars(data)
-    with _READ_LOCK:
-        _READ[key] = out
-        while len(_READ) > _READ_KEEP:
-            _READ.popitem(last=False)
-    return out
+    return _READ.get(bytes_key(data), lambda: _read_chars(data))
 
 
 def _read_chars(pdf: bytes) -> PageChars:
