@@ -97,8 +97,8 @@ class DeliveryMixin(StepsMixin):
                     registry.check_usable(record, self.home.clock.now())
                 except SealError as exc:
                     guard.fail(FlowStateError, exc.message)
-        guard.raise_if_any(doc=doc_id, user=user, seal=seal)
-        signer = self._signer(actor, org, "seal")      # before the stamp: a refusal leaves nothing behind
+            guard.raise_if_any(doc=doc_id, user=user, seal=seal)
+            signer = self._signer(actor, org, "seal", conn)   # before the stamp: a refusal leaves nothing behind
         assert signed is not None
         from seal.pdf_placement import AtPosition
         where = placement if placement is not None else \
@@ -205,8 +205,8 @@ class DeliveryMixin(StepsMixin):
                 check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed)
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
-        guard.raise_if_any(doc=doc_id, user=user, to=recipients)
-        signer = self._signer(actor, org, "send")
+            guard.raise_if_any(doc=doc_id, user=user, to=recipients)
+            signer = self._signer(actor, org, "send", conn)
         assert check is not None and sealed_bytes is not None
         now = self.home.clock.now()
         digests = Digests.of(sealed_bytes)

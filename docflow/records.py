@@ -94,14 +94,15 @@ class RecordsMixin(OrganisationsMixin):
         Accounts.of(self.home).require(actor)
         return actor.account_id
 
-    def _signer(self, actor: "Actor", org: Organisation, action: str) -> "Signer | None":
+    def _signer(self, actor: "Actor", org: Organisation, action: str, conn: Connection | None = None) -> "Signer | None":
         """Who signs the decision `action` of a person of `org`: their own certificate, unless the
         organisation does not sign that action.  SigningKeyError (nothing changed) when it must be
-        signed and cannot: no person certificate, or the session did not unlock the key."""
+        signed and cannot: no person certificate, or the session did not unlock the key.  `conn`:
+        looked up in the guard's read transaction (else in one of its own)."""
         if not org.signs(action):
             return None
         from pki.accounts import decisions
-        return decisions.signer_for(self.home, actor, what=f"{action} in {org.name}")
+        return decisions.signer_for(self.home, actor, conn=conn, what=f"{action} in {org.name}")
 
     def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
         """The document's row with its organisation's definition (one statement), and its pending list."""

@@ -250,8 +250,8 @@ class StepsMixin(RecordsMixin):
             guard = Guard()
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)
-        guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
-        signer = self._signer(actor, d.org, action)
+            guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
+            signer = self._signer(actor, d.org, action, conn)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             org_id = d.row["org_id"]
