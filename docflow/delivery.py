@@ -97,8 +97,8 @@ class DeliveryMixin(StepsMixin):
                     registry.check_usable(record, self.home.clock.now())
                 except SealError as exc:
                     guard.fail(FlowStateError, exc.message)
-        guard.raise_if_any(doc=doc_id, user=user, seal=seal)
-        signer = self._signer(actor, org, "seal")      # before the stamp: a refusal leaves nothing behind
+            guard.raise_if_any(doc=doc_id, user=user, seal=seal)
+            signer = self._signer(actor, org, "seal", conn)   # before the stamp: a refusal leaves nothing behind
         assert signed is not None
         from seal.pdf_placement import AtPosition
         where = placement if placement is not None else \
@@ -119,8 +119,9 @@ class DeliveryMixin(StepsMixin):
             number = d.row["current_version"] + 1
             self._add_version(conn, doc_id, number, "sealed", sealed, digests, now, user)
             pending, _ = self._entry(org, d.route, nxt, drafter=d.drafter, step_state={}, to=None, guard=Guard())
-            self._update(conn, d, now, current_version=number, sealed_version=number, sealed_sha256=digests.sha256,
-                         step=nxt.id, step_state=to_json({}))
+            values = dict(current_version=number, sealed_version=number, sealed_sha256=digests.sha256,
+                          step=nxt.id, step_state=to_json({}))
+            self._update(conn, d, now, **values)
             self._set_pending(conn, doc_id, nxt.id, pending, now)
             self._record_verification(conn, doc_id, None, "seal", now, user, check)
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=step.id, action="seal", org=org.name,
@@ -132,7 +133,7 @@ class DeliveryMixin(StepsMixin):
                                                 "signed_off_version": d.row["signed_off_version"],
                                                 "signed_off_sha256": d.row["signed_off_sha256"], "next": nxt.id,
                                                 "pending": pending})
-            return self._document(conn, doc_id)
+            return self._document_of(conn, self._written(d, now, values, pending))
 
     def send(self, doc_id: int, *, actor: "Actor", to: Sequence[str]) -> Document:
         """Send the sealed document to organisations; their receivers find it in their inbox.
@@ -204,8 +205,8 @@ class DeliveryMixin(StepsMixin):
                 check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed)
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
-        guard.raise_if_any(doc=doc_id, user=user, to=recipients)
-        signer = self._signer(actor, org, "send")
+            guard.raise_if_any(doc=doc_id, user=user, to=recipients)
+            signer = self._signer(actor, org, "send", conn)
         assert check is not None and sealed_bytes is not None
         now = self.home.clock.now()
         digests = Digests.of(sealed_bytes)
@@ -217,12 +218,13 @@ class DeliveryMixin(StepsMixin):
                     version=d.row["sealed_version"], sha256=digests.sha256, sent_at=now, sent_by=user))
             self._update(conn, d, now, state="sent", step=None)
             self._set_pending(conn, doc_id, None, [], now)
+            sent = self._written(d, now, {"state": "sent", "step": None}, [])
             self._record_verification(conn, doc_id, None, "send", now, user, check)
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=step.id if step else None, action="send",
                       org=org.name, version=d.row["sealed_version"], digests=digests,
                       signed={"to": recipients, "resend": resend, "seal_valid": check.valid},
                       details={"to": recipients, "deliveries": delivery_ids, "resend": resend})
-            return self._document(conn, doc_id)
+            return self._document_of(conn, sent)
 
     def _recipient_delivery(self, conn: Connection, doc_id: int, user: str, guard: Guard,
                             states: Sequence[str]) -> tuple[Organisation, dict[str, Any] | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -19,7 +19,7 @@ from pki import audit
 from pki.store import to_json
 
 from . import store as t
-from .directory import Organisation
+from .directory import Organisation, organisation_from_text
 from .elements import Digests, Elements
 from .errors import AttachmentError, ChangedMeanwhile, DocumentNotFound, IntegrityFailure
 from .model import AttachmentInfo, Delivery, Document, Guard, LogEntry, TodoItem, Version
@@ -36,6 +36,17 @@ _HEADS = (sa.select(t.doc_documents.c.id, t.doc_documents.c.kind, t.doc_document
                     t.doc_documents.c.route, t.doc_organisations.c.name.label("org_name"))
           .select_from(t.doc_documents)
           .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id))
+
+#: a document's row with its organisation's definition (what every guard reads first)
+_DOC_WITH_ORG = (sa.select(t.doc_documents, t.doc_organisations.c.definition.label("org_definition"))
+                 .select_from(t.doc_documents)
+                 .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id))
+
+
+def _in_directory_order(org: Organisation, people: Iterable[str]) -> tuple[str, ...]:
+    """People in the order of the organisation's directory (strangers last, by id as given)."""
+    order = {p.id: i for i, p in enumerate(org.people)}
+    return tuple(sorted(people, key=lambda p: order.get(p, 10**6)))
 
 
 @dataclass(frozen=True)
@@ -83,28 +94,40 @@ class RecordsMixin(OrganisationsMixin):
         Accounts.of(self.home).require(actor)
         return actor.account_id
 
-    def _signer(self, actor: "Actor", org: Organisation, action: str) -> "Signer | None":
+    def _signer(self, actor: "Actor", org: Organisation, action: str, conn: Connection | None = None) -> "Signer | None":
         """Who signs the decision `action` of a person of `org`: their own certificate, unless the
         organisation does not sign that action.  SigningKeyError (nothing changed) when it must be
-        signed and cannot: no person certificate, or the session did not unlock the key."""
+        signed and cannot: no person certificate, or the session did not unlock the key.  `conn`:
+        looked up in the guard's read transaction (else in one of its own)."""
         if not org.signs(action):
             return None
         from pki.accounts import decisions
-        return decisions.signer_for(self.home, actor, what=f"{action} in {org.name}")
+        return decisions.signer_for(self.home, actor, conn=conn, what=f"{action} in {org.name}")
 
     def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
-        row = conn.execute(sa.select(t.doc_documents).where(t.doc_documents.c.id == doc_id)).mappings().first()
-        if row is None:
+        """The document's row with its organisation's definition (one statement), and its pending list."""
+        found = conn.execute(_DOC_WITH_ORG.where(t.doc_documents.c.id == doc_id)).mappings().first()
+        if found is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
-        org = self._org_by_id(conn, row["org_id"])
+        row = dict(found)
+        org = organisation_from_text(row.pop("org_definition"))
         route = _route(row["route"], f"route of document {doc_id}")
         pending = tuple(r[0] for r in conn.execute(
             sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == doc_id)
             .order_by(t.doc_pending.c.person_id)))
-        order = {p.id: i for i, p in enumerate(org.people)}
-        pending = tuple(sorted(pending, key=lambda p: order.get(p, 10**6)))
-        return _Doc(row=dict(row), org=org, route=route, elements=Elements.from_dict(json.loads(row["elements"])),
-                    step_state=json.loads(row["step_state"]), pending=pending)
+        return _Doc(row=row, org=org, route=route, elements=Elements.from_dict(json.loads(row["elements"])),
+                    step_state=json.loads(row["step_state"]), pending=_in_directory_order(org, pending))
+
+    @staticmethod
+    def _written(d: _Doc, now: datetime, values: Mapping[str, Any], pending: Iterable[str]) -> _Doc:
+        """The document as `_update(conn, d, now, **values)` and `_set_pending(…, pending, …)` just
+        left it, without reading it back: the row the guard read with the values written (the JSON
+        columns as they were stored), and the pending list as `_read_doc` orders it."""
+        row = {**d.row, **values, "revision": d.row["revision"] + 1, "updated_at": now.astimezone(timezone.utc)}
+        elements = Elements.from_dict(json.loads(row["elements"])) if "elements" in values else d.elements
+        step_state = json.loads(row["step_state"]) if "step_state" in values else d.step_state
+        return _Doc(row=row, org=d.org, route=d.route, elements=elements, step_state=step_state,
+                    pending=_in_directory_order(d.org, sorted(dict.fromkeys(pending))))
 
     def _version_bytes(self, conn: Connection, doc_id: int, number: int) -> tuple[bytes, Digests, Mapping[str, Any]]:
         row = conn.execute(sa.select(t.doc_versions).where(t.doc_versions.c.doc_id == doc_id,
@@ -116,20 +139,25 @@ class RecordsMixin(OrganisationsMixin):
     def _intact(self, conn: Connection, doc_id: int, number: int, guard: Guard,
                 expect_sha256: str | None = None) -> bytes | None:
         """The bytes of a version if they still match every digest recorded for them."""
+        return self._intact_version(conn, doc_id, number, guard, expect_sha256)[0]
+
+    def _intact_version(self, conn: Connection, doc_id: int, number: int, guard: Guard,
+                        expect_sha256: str | None = None) -> tuple[bytes | None, Digests | None]:
+        """`_intact`, and the digests recorded for the version (which its bytes were just found to match)."""
         try:
             data, recorded, _ = self._version_bytes(conn, doc_id, number)
         except IntegrityFailure as exc:
             guard.fail(IntegrityFailure, exc.message)
-            return None
+            return None, None
         if not recorded.matches(data):
             guard.fail(IntegrityFailure, f"version {number} of document {doc_id} no longer matches its recorded "
                                          "SHA-256/SM3 digests: the stored bytes were changed")
-            return None
+            return None, None
         if expect_sha256 is not None and recorded.sha256 != expect_sha256:
             guard.fail(IntegrityFailure, f"version {number} of document {doc_id} is not the version that was "
                                          "signed off or sealed (digest mismatch)")
-            return None
-        return data
+            return None, None
+        return data, recorded
 
     def _attachments_intact(self, conn: Connection, d: _Doc, guard: Guard) -> None:
         rows = conn.execute(sa.select(t.doc_attachments).where(t.doc_attachments.c.doc_id == d.id)).mappings().all()
@@ -148,7 +176,12 @@ class RecordsMixin(OrganisationsMixin):
             return self._document(conn, doc_id)
 
     def _document(self, conn: Connection, doc_id: int) -> Document:
-        d = self._read_doc(conn, doc_id)
+        return self._document_of(conn, self._read_doc(conn, doc_id))
+
+    def _document_of(self, conn: Connection, d: _Doc) -> Document:
+        """The `Document` of a document read (or just written, `_written`): its versions,
+        attachments and deliveries read here."""
+        doc_id = d.id
         versions = tuple(Version(number=r["number"], purpose=r["purpose"],
                                  digests=Digests(r["sha256"], r["sm3"], r["size"]),
                                  created_at=r["created_at"], created_by=r["created_by"])

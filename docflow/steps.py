@@ -250,8 +250,8 @@ class StepsMixin(RecordsMixin):
             guard = Guard()
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)
-        guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
-        signer = self._signer(actor, d.org, action)
+            guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
+            signer = self._signer(actor, d.org, action, conn)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             org_id = d.row["org_id"]
@@ -266,16 +266,20 @@ class StepsMixin(RecordsMixin):
                     values["doc_number"] = number
             if elements is not None:
                 values["elements"] = to_json(elements.to_dict())
+            # the digests of the version acted on: recorded for the bytes the guard found intact
+            digests = plan.get("digests")
             if plan.get("typeset") is not None:     # the registry's typeset version (docflow.typeset)
                 from .typeset.registry import write_registration
                 version = d.row["current_version"] + 1
                 pdf, _ = write_registration(conn, d, plan["typeset"], elements, version, now)
-                self._add_version(conn, doc_id, version, "typeset", pdf, Digests.of(pdf), now, user)
+                digests = Digests.of(pdf)
+                self._add_version(conn, doc_id, version, "typeset", pdf, digests, now, user)
                 values["current_version"] = version
             self._update(conn, d, now, **values)
             self._set_pending(conn, doc_id, values.get("step", d.row["step"]), plan["pending"], now)
             version = values.get("current_version", d.row["current_version"])
-            _, digests, _ = self._version_bytes(conn, doc_id, version)
+            if digests is None:                     # a return or a resubmission: the guard read no bytes
+                _, digests, _ = self._version_bytes(conn, doc_id, version)
             details = dict(plan["details"])
             if elements is not None and plan.get("number_series"):
                 details[plan["number_field"]] = getattr(elements, plan["number_field"])
@@ -287,7 +291,7 @@ class StepsMixin(RecordsMixin):
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action=action,
                       org=d.org.name, opinion=opinion, version=version, digests=digests,
                       details=details | {"to": to, "pending": plan["pending"]}, signed=signed)
-            return self._document(conn, doc_id)
+            return self._document_of(conn, self._written(d, now, values, plan["pending"]))
 
     def _check_actor(self, d: _Doc, user: str, guard: Guard) -> bool:
         """The user may act on the document's current step at all (own draft, out of turn, role)."""
@@ -368,7 +372,7 @@ class StepsMixin(RecordsMixin):
                                                            "(--opinion): without one the step does not count")
         # integrity of what is being approved
         current = d.row["current_version"]
-        data = self._intact(conn, d.id, current, guard)
+        data, plan["digests"] = self._intact_version(conn, d.id, current, guard)
         state = dict(d.step_state)
         details: dict[str, Any] = {}
         if step.who.kind == "department_head" and state.get("only_head") == user:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Mapping, Protocol, Sequence
 
 from pki.errors import YinxinError
+from pki.memo import BytesMemo, bytes_key
 
 from .elements import Digests
 
@@ -41,25 +42,35 @@ class SealCheck:
         return dict(self.report)
 
 
+#: the signatures listed in the last few files (a parse of the bytes, no judgement): 发送 lists the
+#: same sealed bytes 盖章 listed
+_LISTED = BytesMemo(16)
+
+
 def _embedded_signatures(pdf: bytes, problems: list[str]) -> list[dict[str, Any]]:
     """(field, signer certificate DER, byte range, signing time) of each signature, oldest first."""
     from pyhanko.pdf_utils.misc import PdfError
-    from pyhanko.pdf_utils.reader import PdfFileReader
     try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        found = []
-        for sig in reader.embedded_signatures:
-            if sig.sig_object_type != "/Sig":
-                continue
-            cert = sig.signer_cert
-            found.append({"field": sig.field_name, "revision": sig.signed_revision,
-                          "certificate": cert.dump() if cert is not None else None,
-                          "byte_range": [int(v) for v in sig.sig_object["/ByteRange"]],
-                          "signing_time": sig.self_reported_timestamp})
-        return sorted(found, key=lambda s: s["revision"])
+        listed = _LISTED.get(bytes_key(pdf), lambda: tuple(_list_signatures(pdf)))
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         problems.append(f"the document's signatures cannot be read ({exc})")
         return []
+    return [dict(sig, byte_range=list(sig["byte_range"])) for sig in listed]
+
+
+def _list_signatures(pdf: bytes) -> list[dict[str, Any]]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    found = []
+    for sig in reader.embedded_signatures:
+        if sig.sig_object_type != "/Sig":
+            continue
+        cert = sig.signer_cert
+        found.append({"field": sig.field_name, "revision": sig.signed_revision,
+                      "certificate": cert.dump() if cert is not None else None,
+                      "byte_range": [int(v) for v in sig.sig_object["/ByteRange"]],
+                      "signing_time": sig.self_reported_timestamp})
+    return sorted(found, key=lambda s: s["revision"])
 
 
 def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_name: str | None,

@@ -42,7 +42,6 @@ import asyncio
 import os
 import io
 import shutil
-import threading
 import time
 import weakref
 import zlib
@@ -66,6 +65,7 @@ from pyhanko.stamp.base import BaseStamp, BaseStampStyle
 import pki
 from pki.keyfiles import atomic_output, write_file_atomic
 
+from .aio import run as run_coroutine
 from . import pdf_hex  # noqa: F401  (pyHanko reads the signatures' hex strings in blocks)
 from .cms_signer import KeySigner, signature_placeholder_size
 from .pdf_io import BackgroundCopy, SplicedFile
@@ -771,7 +771,7 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
         await post.post_signature_processing(out, chunk_size=CHUNK_SIZE)
 
     try:
-        _run(sign())
+        run_coroutine(sign())
     except SigningError as exc:
         raise PdfSealError(f"cannot seal the document: {exc}") from exc
     finally:
@@ -786,20 +786,6 @@ def _stamp_stream(fh: IO[bytes], input: bytes | str | os.PathLike[str], out_path
                        riding_pages=riding_pages, signature_algorithm=mech["algorithm"].native,
                        digest_algorithm=get_cms_hash_algo_for_mechanism(mech),
                        signing_time=signing_time, size=size)
-
-
-_loops = threading.local()
-
-
-def _run(coroutine):
-    """`asyncio.run` on an event loop kept per thread and process: making and closing a loop
-    for every seal costs about 0.4 ms.  A forked worker makes its own (an inherited loop's
-    selector belongs to the parent)."""
-    loop = getattr(_loops, "loop", None)
-    if loop is None or loop.is_closed() or _loops.pid != os.getpid():
-        loop = _loops.loop = asyncio.new_event_loop()
-        _loops.pid = os.getpid()
-    return loop.run_until_complete(coroutine)
 
 
 def _find_field_ref(writer, name: str):

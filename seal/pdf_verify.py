@@ -46,7 +46,6 @@ or content change appended after a seal does not.
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -67,6 +66,7 @@ from pyhanko.sign.validation import async_validate_pdf_signature, async_validate
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+from .aio import run as run_coroutine
 from . import pdf_hex  # noqa: F401  (pyHanko reads the signatures' hex strings in blocks)
 from .pdf_errors import EncryptedPdf, NotAPdf, PdfSealError
 from .verdicts import EXIT_CODES, INVALID, VALID, CheckResult, combine
@@ -341,7 +341,7 @@ def _undeclared_ocsp(cert: x509.Certificate, path, vc) -> tuple[datetime | None,
     if path is None:
         return None, None, False
     try:
-        asyncio.run(verify_ocsp_response(cert, path, vc))
+        run_coroutine(verify_ocsp_response(cert, path, vc))
     except RevokedError as exc:
         return exc.revocation_dt, _reason(exc.reason), True
     except Exception:  # unusable response: as if there were none
@@ -488,7 +488,7 @@ class _Verification:
             digest = tst["message_imprint"]["hash_algorithm"]["algorithm"].native
             with _pyhanko_warnings() as warnings:
                 vc = self._vc(control, newest=newest, extra_certs=ts.other_embedded_certs)
-                status = asyncio.run(async_validate_pdf_timestamp(ts, vc))
+                status = run_coroutine(async_validate_pdf_timestamp(ts, vc))
         except Exception as exc:   # a malformed token: it proves nothing
             message = " ".join(str(getattr(exc, "failure_message", None) or exc).split())
             return DocumentTimestampReport(ts.field_name, ts.signed_revision + 1, gen_time, serial, _tsa_name(cert),
@@ -547,7 +547,7 @@ class _Verification:
             try:
                 with _pyhanko_warnings() as warnings:
                     vc = self._vc(control, newest=newest)
-                    status = asyncio.run(validate_tst_signed_data(tst_signed_data, vc,
+                    status = run_coroutine(validate_tst_signed_data(tst_signed_data, vc,
                                                                   message_imprint_checker(sig.signer_info)))
                 tst = _tst_info(tst_signed_data)
                 cert = status.get("signing_cert")
@@ -595,7 +595,7 @@ class _Verification:
             try:
                 vc = self._vc(judged_at, signer=sig.signer_cert, extra_certs=sig.other_embedded_certs)
                 ts_vc = self._vc(control, newest=doc_proof is None)
-                status = asyncio.run(async_validate_pdf_signature(sig, vc, ts_validation_context=ts_vc))
+                status = run_coroutine(async_validate_pdf_signature(sig, vc, ts_validation_context=ts_vc))
             except Exception as exc:  # a malformed or tampered CMS: report it, don't crash
                 return _broken_report(self.reader, sig, exc, signed_revs)
         report = _report(self.reader, sig, status, warnings, self.seal_check, self.crls, self.ocsps,

@@ -23,6 +23,7 @@ from asn1crypto import x509 as asn1_x509
 from pki import audit
 from pki.errors import YinxinError
 from pki.home import Home
+from pki.memo import BytesMemo, bytes_key
 from pki.status import latest_crl
 
 from .cms_signer import make_signer
@@ -571,8 +572,10 @@ class SealService:
         Returns (problems, the maker's subject when its signature verifies)."""
         ca = self.registry.authority.get(record.ca)
         try:
-            data = verify_seal(record.ses_der, ca.public_key(), distid=ca.distid,
-                               accept_legacy=record.needs_resign)
+            data, maker = _MAKERS.get(
+                (bytes_key(record.ses_der), bytes_key(ca.cert_der), ca.distid, record.needs_resign),
+                lambda: (verify_seal(record.ses_der, ca.public_key(), distid=ca.distid,
+                                     accept_legacy=record.needs_resign), ca.certificate.subject.human_friendly))
         except YinxinError as exc:
             return [f"seal {record.name}: {exc.message}"], None
         problems = []
@@ -587,7 +590,13 @@ class SealService:
         elif not data.valid_start <= at <= data.valid_end:
             problems.append(f"seal {record.name} was not valid at signing time {at:%Y-%m-%d %H:%M} "
                             f"(valid {data.valid_start:%Y-%m-%d %H:%M} to {data.valid_end:%Y-%m-%d %H:%M})")
-        return problems, ca.certificate.subject.human_friendly
+        return problems, maker
+
+
+#: the seal maker's signature over a stored SES_Seal, verified: a pure function of the seal's bytes
+#: and the maker's certificate (its key), distid and the legacy rule — remembered for the last few
+#: (pki.memo); the time checks above are made on every call
+_MAKERS = BytesMemo(32)
 
 
 def _ofd_timestamper(timestamper: Any, timestamp_url: str | None, with_validation_info: bool,

@@ -10,14 +10,17 @@ import io
 import shutil
 import sqlite3
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from docflow import (DirectoryError, DocumentFlow, ElementError, FlowStateError, IntegrityFailure, NotAllowed,
                      VerificationFailed)
 from pki.accounts.testing import actor_for_tests
 from pki.ca import CertificateAuthority
+from pki.store import certificates
 from pki.clock import FixedClock
 from pki.home import Home
 from seal.errors import SealPasswordError
@@ -275,6 +278,17 @@ def test_sending_with_a_revoked_or_held_seal_certificate_is_refused(b: Bureau, c
         authority.hold(seal_serial(b, "official-sm2"), ca="issuing", actor=ca_admin(b))
     expected = "is revoked" if change == "revoke" else "is held"
     refused(b, VerificationFailed, expected, lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
+
+
+def test_sending_after_the_seal_certificate_expired_is_refused(b: Bureau) -> None:
+    """盖章 verified these very bytes in this process; at 发送 the seal is judged again at the time
+    of sending (nothing time-dependent is remembered between the two checks)."""
+    doc = ready_to_send(b)
+    with b.home.store.read() as conn:
+        not_after = conn.execute(sa.select(certificates.c.not_after).where(
+            certificates.c.serial == seal_serial(b, "official-sm2"))).scalar()
+    b.clock.advance(not_after - b.clock.now() + timedelta(days=1))
+    refused(b, VerificationFailed, "seal check", lambda: b.flow.send(doc.id, actor=b.actor("liu"), to=[OTHER]))
 
 
 def test_recipients_must_be_known_organisations_with_receivers(b: Bureau) -> None:

@@ -12,13 +12,30 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from pki.memo import BytesMemo, bytes_key
+
 from . import geometry as g
 from .body import Fields
 from .layout import Box, Layout
 
 
-def page_chars(pdf: bytes) -> list[tuple[tuple[float, float], list[tuple[str, float, float]]]]:
-    """Per page: (size in points, [(character, centre x, centre y) in points])."""
+PageChars = tuple[tuple[tuple[float, float], tuple[tuple[str, float, float], ...]], ...]
+
+#: what PDFium read of the last few files: the flow compares the same signed-off and registered
+#: versions at registration, at 盖章 and at 发送
+_READ = BytesMemo(16)
+
+
+def page_chars(pdf: bytes) -> PageChars:
+    """Per page: (size in points, ((character, centre x, centre y) in points, …)).
+
+    A pure function of the bytes: what was read of the same bytes (same SHA-256 and length) before
+    in this process is given again (immutable) instead of being read again (`pki.memo`)."""
+    data = bytes(pdf)
+    return _READ.get(bytes_key(data), lambda: _read_chars(data))
+
+
+def _read_chars(pdf: bytes) -> PageChars:
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
     doc = pdfium.PdfDocument(pdf)
@@ -39,12 +56,12 @@ def page_chars(pdf: bytes) -> list[tuple[tuple[float, float], list[tuple[str, fl
                     continue
                 x0, y0, x1, y1 = tp.get_charbox(i)
                 chars.append((ch, (x0 + x1) / 2, (y0 + y1) / 2))
-            out.append(((size[0], size[1]), chars))
+            out.append(((size[0], size[1]), tuple(chars)))
             tp.close()
             page.close()
     finally:
         doc.close()
-    return out
+    return tuple(out)
 
 
 def expected_fields(fields: Fields) -> dict[str, str]:
