@@ -58,6 +58,8 @@ class PageRenderer:
         self.cache_dir = Path(cache_dir)
         self._open: OrderedDict[str, Any] = OrderedDict()
         self._keep = open_documents
+        self._inflight: dict[Path, threading.Event] = {}
+        self._flight_lock = threading.Lock()
 
     def _dir(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -79,14 +81,37 @@ class PageRenderer:
             old.close()
         return doc
 
-    def sizes(self, sha256: str, data: Callable[[], bytes]) -> list[PageSize]:
-        """The displayed size of every page."""
-        path = self._dir(sha256) / "pages.json"
+    def _path(self, sha256: str, page: int, zoom: float) -> Path:
+        return self._dir(sha256) / f"p{page}-z{zoom:g}.png"
+
+    def cached(self, sha256: str, page: int, zoom: float = 1.0) -> bool:
+        """Whether the picture of that page is in the cache."""
+        return self._path(sha256, page, zoom).exists()
+
+    def mark(self, sha256: str, name: str) -> None:
+        """Leave a mark for the version (`Prerenderer`: its likely pages are drawn)."""
+        _atomic_write(self._dir(sha256) / f"{name}.mark", b"")
+
+    def marked(self, sha256: str, name: str) -> bool:
+        return (self._dir(sha256) / f"{name}.mark").exists()
+
+    @staticmethod
+    def _read_sizes(path: Path) -> list[PageSize] | None:
         try:
             return [PageSize(**p) for p in json.loads(path.read_text())]
         except (OSError, ValueError, TypeError):
-            pass
+            return None
+
+    def sizes(self, sha256: str, data: Callable[[], bytes]) -> list[PageSize]:
+        """The displayed size of every page."""
+        path = self._dir(sha256) / "pages.json"
+        found = self._read_sizes(path)
+        if found is not None:
+            return found
         with PDFIUM_LOCK:
+            found = self._read_sizes(path)      # written meanwhile by another thread of this worker
+            if found is not None:
+                return found
             doc = self._document(sha256, data)
             sizes = []
             for i in range(len(doc)):
@@ -103,11 +128,32 @@ class PageRenderer:
         """Page `page` (1-based) at `zoom` as PNG.  ValueError for a page or zoom out of range."""
         if zoom not in ZOOMS:
             raise ValueError(f"zoom is one of {', '.join(map(str, ZOOMS))}")
-        path = self._dir(sha256) / f"p{page}-z{zoom:g}.png"
+        path = self._path(sha256, page, zoom)
         try:
             return path.read_bytes()
         except OSError:
             pass
+        # one drawing of a picture at a time in this worker: a request for a page the pre-renderer
+        # (or another request) is drawing waits for that drawing instead of making a second one
+        with self._flight_lock:
+            event = self._inflight.get(path)
+            mine = event is None
+            if mine:
+                event = self._inflight[path] = threading.Event()
+        if not mine:
+            event.wait(30)
+            try:
+                return path.read_bytes()
+            except OSError:
+                return self._draw(sha256, data, page, zoom, path)    # that drawing failed: try here
+        try:
+            return self._draw(sha256, data, page, zoom, path)
+        finally:
+            with self._flight_lock:
+                self._inflight.pop(path, None)
+            event.set()
+
+    def _draw(self, sha256: str, data: Callable[[], bytes], page: int, zoom: float, path: Path) -> bytes:
         with PDFIUM_LOCK:
             doc = self._document(sha256, data)
             if not 1 <= page <= len(doc):
