@@ -74,25 +74,36 @@ class Console:
     def warm(self) -> None:
         """What a worker would otherwise do on its first requests, done before it takes any: import
         PDFium, Pillow, pikepdf and the flow's modules, compile the templates and the statements
-        that every request runs (token lookup, 待办).  Checks nothing and changes nothing."""
-        import pikepdf  # noqa: F401
-        import pypdfium2  # noqa: F401
-        from PIL import Image, PngImagePlugin  # noqa: F401
-        from docflow import listing, routes  # noqa: F401
-        from docflow.errors import DirectoryError
-        from pki.accounts.errors import SessionInvalid
-        from pki.errors import YinxinError
-        for name in self.templates.list_templates():
-            if name.endswith(".html"):
-                self.templates.get_template(name)
-        try:        # an unknown token: runs (and so compiles) the lookup, finds nothing
-            self.tokens.resume("yx1_" + "0" * 16 + "_" + "A" * 43)
-        except (SessionInvalid, YinxinError):
-            pass
-        try:
-            self.flow.todo("\u0000warm-up")
-        except DirectoryError:
-            pass
+        that every request runs (token lookup, 待办).  Checks nothing and changes nothing; a step
+        that fails is only logged (the first request then does it, as without warming)."""
+        def imports() -> None:
+            import pikepdf  # noqa: F401
+            import pypdfium2  # noqa: F401
+            from PIL import Image, PngImagePlugin  # noqa: F401
+            from docflow import listing, routes  # noqa: F401
+
+        def templates() -> None:
+            for name in self.templates.list_templates():
+                if name.endswith(".html"):
+                    self.templates.get_template(name)
+
+        def statements() -> None:
+            from docflow.errors import DirectoryError
+            from pki.accounts.errors import SessionInvalid
+            try:        # an unknown token: runs (and so compiles) the lookup, finds nothing
+                self.tokens.resume("yx1_" + "0" * 16 + "_" + "A" * 43)
+            except SessionInvalid:
+                pass
+            try:
+                self.flow.todo("-warm-up-")
+            except DirectoryError:
+                pass
+
+        for step in (imports, templates, statements):
+            try:
+                step()
+            except Exception as exc:
+                log.warning("warming the worker (%s): %s", step.__name__, exc)
 
     @property
     def seals(self) -> Any:
