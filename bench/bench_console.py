@@ -100,10 +100,10 @@ def one_page(i: int) -> bytes:
     return make_document_pdf(f"关于基准测试的第{i}号通知", ORG, "2026年5月8日", [f"第{i}份文件。" * 8, "特此通知。"])
 
 
-def hundred_pages(suffix: str = "") -> bytes:
+def hundred_pages() -> bytes:
     from docflow.sample import make_document_pdf
     paragraph = "为推进电子政务建设，经研究，决定在全市开展电子印章试点工作。现将有关事项通知如下。" * 3
-    return make_document_pdf("关于一百页文件的通知" + suffix, ORG, "2026年5月8日", [paragraph] * 520)
+    return make_document_pdf("关于一百页文件的通知", ORG, "2026年5月8日", [paragraph] * 520)
 
 
 class Server:
@@ -239,33 +239,64 @@ def bench_pages(ctx: dict[str, Any], server: Server, rounds: int) -> dict[str, A
         return elapsed
 
     out: dict[str, Any] = {"pages": pages}
-    # the first view right after the console stored the version (page 1 drawn ahead in the background)
-    out["stored_first_ms"] = get(1)
 
-    def first_view(doc: Any, *, listed: bool) -> float:
-        """Page 1 of a document the console did not store (made by the library, as `yinxin doc new`
-        would): opened straight away, or a second after its reader's 待办 page listed it."""
-        if listed:
-            conn.request("GET", "/todo", headers=headers)
-            answer = conn.getresponse()
-            if answer.status != 200 or f'data-doc-id="{doc.id}"'.encode() not in answer.read():
-                raise SystemExit("the 待办 page does not list the document")
-            time.sleep(1.0)
+    def view(doc: int) -> float:
         start = time.perf_counter()
-        conn.request("GET", f"/documents/{doc.id}/pages/1.png?v=1&zoom=1", headers=headers)
+        conn.request("GET", f"/documents/{doc}/pages/1.png?v=1&zoom=1", headers=headers)
         response = conn.getresponse()
         data = response.read()
         if response.status != 200 or not data.startswith(b"\x89PNG"):
-            raise SystemExit(f"first view of {doc.id}: {response.status} {data[:200]!r}")
+            raise SystemExit(f"first view of {doc}: {response.status} {data[:200]!r}")
         return (time.perf_counter() - start) * 1000
 
+    def variant(n: int) -> bytes:
+        """The long document with a comment after its end: other bytes (another SHA-256), same pages."""
+        return pdf + f"\n% bench copy {n}\n".encode()
+
+    # first views of page 1, `firsts` documents of each kind (each one's first view in any worker):
+    # (a) right after the console stored it — page 1 is drawn ahead in the background, the request
+    #     may find it drawn or wait for the drawing (in this worker or the other); and the same after
+    #     the document's HTML page, the order in which a browser asks;
+    # (b) stored by the library (as `yinxin doc new` does): nothing drawn ahead, read, checked, opened
+    #     and drawn on request; (c) the same, a second after the reader's 待办 page listed them
     from pki.accounts.testing import actor_for_tests
     sun = actor_for_tests(ctx["home"], "sun")
-    for key, listed in (("elsewhere_first_ms", False), ("listed_first_ms", True)):
-        body_pdf = hundred_pages(f"（{key}）")
-        doc = ctx["flow"].new_document(kind="upward", title=f"关于一百页文件的通知{key}", pdf=body_pdf, actor=sun,
+    firsts = 5
+    stored, opened = [], []
+    for n in range(2 * firsts):
+        body, ctype = multipart([("kind", "upward"), ("title", f"关于一百页文件的通知{n}"), ("to", "chen")], variant(n))
+        conn.request("POST", "/api/v1/documents", body=body,
+                     headers={"Authorization": f"Bearer {ctx['sun_token']}", "Content-Type": ctype})
+        response = conn.getresponse()
+        made = json.loads(response.read())
+        if response.status != 201:
+            raise SystemExit(f"could not create a long document: {made}")
+        if n < firsts:
+            stored.append(view(made["id"]))
+        else:       # the browser's order: the document's page, then the pictures it shows
+            conn.request("GET", f"/documents/{made['id']}", headers=headers)
+            answer = conn.getresponse()
+            if answer.status != 200:
+                raise SystemExit(f"document page {made['id']}: {answer.status}")
+            answer.read()
+            opened.append(view(made["id"]))
+    elsewhere = []
+    for n in range(2 * firsts, 3 * firsts):
+        doc = ctx["flow"].new_document(kind="upward", title=f"关于一百页文件的通知{n}", pdf=variant(n), actor=sun,
                                        to="chen")
-        out[key] = first_view(doc, listed=listed)
+        elsewhere.append(view(doc.id))
+    docs = [ctx["flow"].new_document(kind="upward", title=f"关于一百页文件的通知{n}", pdf=variant(n), actor=sun,
+                                     to="chen").id for n in range(3 * firsts, 4 * firsts)]
+    conn.request("GET", "/todo", headers=headers)
+    answer = conn.getresponse()
+    listing = answer.read()
+    if answer.status != 200 or not all(f'data-doc-id="{d}"'.encode() in listing for d in docs):
+        raise SystemExit("the 待办 page does not list the documents")
+    time.sleep(1.0)
+    listed = [view(d) for d in docs]
+    for key, values in (("stored_first", stored), ("stored_page_first", opened), ("elsewhere_first", elsewhere),
+                        ("listed_first", listed)):
+        out[key] = {"median_ms": statistics.median(values), "max_ms": max(values), "all_ms": values}
     for page in (1, 100):
         shutil.rmtree(cache, ignore_errors=True)
         first = get(page)
@@ -388,13 +419,17 @@ def main() -> None:
         print(f"   ratio API / library         {s['ratio']:7.2f}   goal ≥ 0.70: {'met' if s['ratio'] >= 0.7 else 'NOT met'}")
         print(f"\n2. page pictures of a {pages['pages']}-page document (zoom 1, 96 dpi)")
         worst = 0.0
-        print(f"   first view of page 1 right after the console stored the document   {pages['stored_first_ms']:6.1f} ms")
-        print(f"   first view of page 1 of a document the library stored (not drawn ahead) {pages['elsewhere_first_ms']:6.1f} ms")
-        print(f"   first view of page 1 a second after the reader's 待办 page listed it    {pages['listed_first_ms']:6.1f} ms")
+        print("   first view of page 1 (median / max of 5 documents each):")
+        for key, label in (("stored_first", "right after the console stored the document"),
+                           ("stored_page_first", "the same, after the document's page (the browser's order)"),
+                           ("elsewhere_first", "of a document the library stored (nothing drawn ahead)"),
+                           ("listed_first", "a second after the reader's 待办 page listed it")):
+            print(f"     {label:56s} {pages[key]['median_ms']:6.1f} / {pages[key]['max_ms']:6.1f} ms")
         for page in (1, 100):
             p = pages[f"page_{page}"]
-            worst = max(worst, p["cold_p99_ms"], p["first_ms"], pages["stored_first_ms"], pages["elsewhere_first_ms"],
-                        pages["listed_first_ms"])
+            worst = max(worst, p["cold_p99_ms"], p["first_ms"], pages["stored_first"]["max_ms"],
+                        pages["stored_page_first"]["max_ms"],
+                        pages["elsewhere_first"]["max_ms"], pages["listed_first"]["max_ms"])
             print(f"   page {page:>3}: first view {p['first_ms']:6.1f} ms; rendered p50 {p['cold_p50_ms']:6.1f} "
                   f"p99 {p['cold_p99_ms']:6.1f} ms; cached p50 {p['cached_p50_ms']:5.1f} p99 {p['cached_p99_ms']:5.1f} ms")
         print(f"   goal p99 ≤ 150 ms: {'met' if worst <= 150 else 'NOT met'} (worst {worst:.1f} ms, first views included)")

@@ -2,8 +2,7 @@
 
 Opening a document shows page 1 first, and a sealed version is looked at where its seal is.  A
 worker renders those pages of a document's current version into the shared picture cache
-(`PageRenderer`, named by the version's SHA-256) in a background thread of its own, at a lower CPU
-priority, when the console stored the version (a new document, a revision, a seal, a document
+(`PageRenderer`, named by the version's SHA-256) in a background thread of its own when the console stored the version (a new document, a revision, a seal, a document
 received) and when it lists the document in someone's 待办 — so no request waits for it.  Nothing is
 shown from here: a picture is still served only to an actor allowed to see the document, and the
 bytes are read through `DocumentFlow.pdf`, checked against their recorded digests, as a request
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import queue
 import threading
 import time
@@ -59,12 +57,11 @@ class Prerenderer:
     """One worker's background renderer of first pages (a daemon thread, started on first use)."""
 
     def __init__(self, renderer: Any, flow: Any, *, zoom: float = 1.0, max_queue: int = 256,
-                 recheck: float = 60.0, nice: int = 10) -> None:
+                 recheck: float = 60.0) -> None:
         self.renderer = renderer
         self.flow = flow
         self.zoom = zoom
         self.recheck = recheck
-        self.nice = nice
         self._queue: queue.Queue[int] = queue.Queue(maxsize=max_queue)
         self._queued: OrderedDict[int, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -99,10 +96,8 @@ class Prerenderer:
         return self._idle.wait(timeout)
 
     def _loop(self) -> None:
-        try:        # Linux: a thread has its own nice value; requests go first
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-        except (AttributeError, OSError):
-            pass
+        # at the worker's own CPU priority: a request may be waiting for this very drawing (a lower
+        # one starved it on a busy machine, and the request with it)
         while True:
             doc_id = self._queue.get()
             try:
@@ -123,11 +118,13 @@ class Prerenderer:
         if self.renderer.marked(sha, MARK):
             return []
         data = self.flow.pdf(doc_id, version.number)        # checked against the recorded digests
-        sizes = self.renderer.sizes(sha, lambda: data)
-        pages = [1] + [p for p in seal_pages(data) if p != 1]
         done = []
-        for page in pages:
-            if page <= len(sizes) and not self.renderer.cached(sha, page, self.zoom):
+        if not self.renderer.cached(sha, 1, self.zoom):     # page 1 first: it may be asked for any moment
+            self.renderer.png(sha, lambda: data, 1, self.zoom)
+            done.append(1)
+        count = len(self.renderer.sizes(sha, lambda: data))
+        for page in seal_pages(data):
+            if 1 < page <= count and not self.renderer.cached(sha, page, self.zoom):
                 self.renderer.png(sha, lambda: data, page, self.zoom)
                 done.append(page)
         self.renderer.mark(sha, MARK)

@@ -4,7 +4,9 @@ A version is named by its SHA-256, so a cached picture can never show other byte
 was made from; the cache lives on disk (``HOME/cache/pages``) and is shared by every worker of a
 node.  PDFium is not thread-safe: every use of it in a console process holds `PDFIUM_LOCK` (so does
 stamping with an anchor text, which searches the text with PDFium).  Each worker also keeps the
-last few documents open, so that page 100 of a long document does not mean parsing it again.
+last few documents open, so that page 100 of a long document does not mean parsing it again, and
+draws each picture once: a request for a page being drawn (by `console.prerender`'s background
+thread, another request, or another worker of the node) waits for that drawing.
 
 Displayed pages: PDFium renders the page as displayed — the CropBox (clipped to the MediaBox),
 turned by /Rotate — which is the box `seal.AtPosition` measures from, so a point on a picture maps
@@ -133,8 +135,9 @@ class PageRenderer:
             return path.read_bytes()
         except OSError:
             pass
-        # one drawing of a picture at a time in this worker: a request for a page the pre-renderer
-        # (or another request) is drawing waits for that drawing instead of making a second one
+        # one drawing of a picture at a time: a request for a page this worker's pre-renderer (or
+        # another request) is drawing waits for that drawing instead of making a second one, and so
+        # does one in another worker of the node (a lock file beside the picture)
         with self._flight_lock:
             event = self._inflight.get(path)
             mine = event is None
@@ -145,13 +148,23 @@ class PageRenderer:
             try:
                 return path.read_bytes()
             except OSError:
-                return self._draw(sha256, data, page, zoom, path)    # that drawing failed: try here
+                return self._draw_once(sha256, data, page, zoom, path)    # that drawing failed: try here
         try:
-            return self._draw(sha256, data, page, zoom, path)
+            return self._draw_once(sha256, data, page, zoom, path)
         finally:
             with self._flight_lock:
                 self._inflight.pop(path, None)
             event.set()
+
+    def _draw_once(self, sha256: str, data: Callable[[], bytes], page: int, zoom: float, path: Path) -> bytes:
+        import fcntl
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)        # released when closed, or when a worker dies
+            try:
+                return path.read_bytes()            # drawn by another worker meanwhile
+            except OSError:
+                return self._draw(sha256, data, page, zoom, path)
 
     def _draw(self, sha256: str, data: Callable[[], bytes], page: int, zoom: float, path: Path) -> bytes:
         with PDFIUM_LOCK:
