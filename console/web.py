@@ -365,14 +365,6 @@ class UploadStore:
 
 # --------------------------------------------------------------------------- answers
 
-def headers_for(request: Request) -> dict[str, str]:
-    headers = dict(SECURITY_HEADERS)
-    headers["cache-control"] = "no-store"
-    if request.scope.get("scheme") == "https":
-        headers[HSTS[0]] = HSTS[1]
-    return headers
-
-
 def _raw(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
     return tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
 
