@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from . import ops
 from .errors import ConsoleError, bad_request
-from .web import JsonResponse, Who, api, console_of, read_form, run, secret_field, text_field, upload_field, with_headers
+from .web import JsonResponse, Who, api, api_blocking, console_of, read_form, run, secret_field, text_field, upload_field, with_headers
 
 OPENAPI = Path(__file__).resolve().parent / "openapi.json"
 
@@ -43,12 +43,11 @@ async def me(request: Request, who: Who) -> Response:
     return JsonResponse(data)
 
 
-@api
-async def todo(request: Request, who: Who) -> Response:
-    console = console_of(request)
-    from docflow import DirectoryError
+@api_blocking
+def todo(console: Any, who: Who, request: Request) -> Response:
+    from docflow.errors import DirectoryError
     try:
-        items = await run(console.flow.todo, who.id)
+        items = console.flow.todo(who.id)
     except DirectoryError:
         items = []
     return JsonResponse({"items": [i.to_dict() for i in items]})

@@ -109,11 +109,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return page_error(request, error, None)
 
 
-def create_app(home: Any, options: ConsoleOptions | None = None) -> Any:
-    """One worker's ASGI application on `home` (a pki.home.Home)."""
+def create_app(home: Any, options: ConsoleOptions | None = None, *, warm: bool = False) -> Any:
+    """One worker's ASGI application on `home` (a pki.home.Home); `warm`: do before returning what
+    the first requests would otherwise wait for (`Console.warm`)."""
     options = options or ConsoleOptions()
     app = Starlette(routes=routes(), exception_handlers={404: _not_found, 405: _not_found})
     app.state.console = Console(home, options)
+    if warm:
+        app.state.console.warm()
     return BodyLimit(app, max_bytes=options.max_upload_bytes)
 
 

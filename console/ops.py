@@ -111,10 +111,12 @@ def new_document(console: Console, who: Who, *, kind: str, title: str, pdf: byte
     from .web import check_pdf
     check_pdf(pdf, "the body")
     unlock_with_pin(console, who, pin)
-    return console.flow.new_document(
+    doc = console.flow.new_document(
         kind=kind, title=title, pdf=pdf, actor=who.actor,
         attachments=[Attachment(name, data) for name, data in attachments], declared_attachments=declared,
         main_recipients=main_recipients, copy_to=copy_to, urgency=urgency, note=note, to=to)
+    console.prerender.documents([doc.id], force=True)       # page 1 drawn before anyone opens it
+    return doc
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,19 @@ def act(console: Console, who: Who, doc_id: int, action: str, *, opinion: str | 
     if seen is not None and seen != doc.updated_at.isoformat():
         raise ChangedMeanwhile(f"document {doc_id} changed since you opened it: look at it again", doc=doc_id)
     unlock_with_pin(console, who, pin)
-    flow, actor = console.flow, who.actor
+    result = _act(console, who, doc, action, opinion=opinion, to=to, recipients=recipients,
+                  seal_password=seal_password, where=where, pdf=pdf)
+    # a new version (revised, sealed) or a new document (received): its likely pages drawn ahead
+    if action in ("revise", "seal"):
+        console.prerender.documents([doc_id], force=True)
+    elif action == "receive" and result.receipt is not None and result.receipt.incoming_doc_id is not None:
+        console.prerender.documents([result.receipt.incoming_doc_id], force=True)
+    return result
+
+
+def _act(console: Console, who: Who, doc: Any, action: str, *, opinion: str | None, to: str | None,
+         recipients: Sequence[str], seal_password: bytes | None, where: Any, pdf: bytes | None) -> ActResult:
+    flow, actor, doc_id = console.flow, who.actor, doc.id
     if action in STEP_ACTIONS:
         return ActResult(action, document=flow.act(doc_id, actor=actor, action=action, opinion=opinion, to=to))
     if action == "revise":

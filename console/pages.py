@@ -160,6 +160,8 @@ async def _list(request: Request, who: Who, box: str) -> Response:
             items = await run(console.flow.todo, who.id)
         except DirectoryError:
             notice = "您不在任何机构的人员名单中：没有待办公文。"
+        # what is waiting is what will be opened: its first pages drawn meanwhile, in the background
+        console.prerender.documents(dict.fromkeys(i.doc_id for i in items))
     else:
         items = await run(documents, console.flow, who.id, box)
     return render(request, "list.html", {"box": box, "title": BOX_TITLES[box], "items": items, "notice": notice,

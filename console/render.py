@@ -4,7 +4,9 @@ A version is named by its SHA-256, so a cached picture can never show other byte
 was made from; the cache lives on disk (``HOME/cache/pages``) and is shared by every worker of a
 node.  PDFium is not thread-safe: every use of it in a console process holds `PDFIUM_LOCK` (so does
 stamping with an anchor text, which searches the text with PDFium).  Each worker also keeps the
-last few documents open, so that page 100 of a long document does not mean parsing it again.
+last few documents open, so that page 100 of a long document does not mean parsing it again, and
+draws each picture once: a request for a page being drawn (by `console.prerender`'s background
+thread, another request, or another worker of the node) waits for that drawing.
 
 Displayed pages: PDFium renders the page as displayed — the CropBox (clipped to the MediaBox),
 turned by /Rotate — which is the box `seal.AtPosition` measures from, so a point on a picture maps
@@ -58,6 +60,8 @@ class PageRenderer:
         self.cache_dir = Path(cache_dir)
         self._open: OrderedDict[str, Any] = OrderedDict()
         self._keep = open_documents
+        self._inflight: dict[Path, threading.Event] = {}
+        self._flight_lock = threading.Lock()
 
     def _dir(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -79,14 +83,37 @@ class PageRenderer:
             old.close()
         return doc
 
-    def sizes(self, sha256: str, data: Callable[[], bytes]) -> list[PageSize]:
-        """The displayed size of every page."""
-        path = self._dir(sha256) / "pages.json"
+    def _path(self, sha256: str, page: int, zoom: float) -> Path:
+        return self._dir(sha256) / f"p{page}-z{zoom:g}.png"
+
+    def cached(self, sha256: str, page: int, zoom: float = 1.0) -> bool:
+        """Whether the picture of that page is in the cache."""
+        return self._path(sha256, page, zoom).exists()
+
+    def mark(self, sha256: str, name: str) -> None:
+        """Leave a mark for the version (`Prerenderer`: its likely pages are drawn)."""
+        _atomic_write(self._dir(sha256) / f"{name}.mark", b"")
+
+    def marked(self, sha256: str, name: str) -> bool:
+        return (self._dir(sha256) / f"{name}.mark").exists()
+
+    @staticmethod
+    def _read_sizes(path: Path) -> list[PageSize] | None:
         try:
             return [PageSize(**p) for p in json.loads(path.read_text())]
         except (OSError, ValueError, TypeError):
-            pass
+            return None
+
+    def sizes(self, sha256: str, data: Callable[[], bytes]) -> list[PageSize]:
+        """The displayed size of every page."""
+        path = self._dir(sha256) / "pages.json"
+        found = self._read_sizes(path)
+        if found is not None:
+            return found
         with PDFIUM_LOCK:
+            found = self._read_sizes(path)      # written meanwhile by another thread of this worker
+            if found is not None:
+                return found
             doc = self._document(sha256, data)
             sizes = []
             for i in range(len(doc)):
@@ -103,11 +130,43 @@ class PageRenderer:
         """Page `page` (1-based) at `zoom` as PNG.  ValueError for a page or zoom out of range."""
         if zoom not in ZOOMS:
             raise ValueError(f"zoom is one of {', '.join(map(str, ZOOMS))}")
-        path = self._dir(sha256) / f"p{page}-z{zoom:g}.png"
+        path = self._path(sha256, page, zoom)
         try:
             return path.read_bytes()
         except OSError:
             pass
+        # one drawing of a picture at a time: a request for a page this worker's pre-renderer (or
+        # another request) is drawing waits for that drawing instead of making a second one, and so
+        # does one in another worker of the node (a lock file beside the picture)
+        with self._flight_lock:
+            event = self._inflight.get(path)
+            mine = event is None
+            if mine:
+                event = self._inflight[path] = threading.Event()
+        if not mine:
+            event.wait(30)
+            try:
+                return path.read_bytes()
+            except OSError:
+                return self._draw_once(sha256, data, page, zoom, path)    # that drawing failed: try here
+        try:
+            return self._draw_once(sha256, data, page, zoom, path)
+        finally:
+            with self._flight_lock:
+                self._inflight.pop(path, None)
+            event.set()
+
+    def _draw_once(self, sha256: str, data: Callable[[], bytes], page: int, zoom: float, path: Path) -> bytes:
+        import fcntl
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)        # released when closed, or when a worker dies
+            try:
+                return path.read_bytes()            # drawn by another worker meanwhile
+            except OSError:
+                return self._draw(sha256, data, page, zoom, path)
+
+    def _draw(self, sha256: str, data: Callable[[], bytes], page: int, zoom: float, path: Path) -> bytes:
         with PDFIUM_LOCK:
             doc = self._document(sha256, data)
             if not 1 <= page <= len(doc):

@@ -29,7 +29,7 @@ def check_exposure(options: ConsoleOptions) -> None:
 def _worker(home: Any, options: ConsoleOptions, sock: Any) -> None:
     import uvicorn
     from .app import create_app
-    app = create_app(home, options)
+    app = create_app(home, options, warm=True)     # before it accepts: no first request pays for imports
     config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False, log_config=None,
                             log_level="warning", server_header=False, timeout_keep_alive=15,
                             backlog=options.backlog, ssl_certfile=options.certfile, ssl_keyfile=options.keyfile,

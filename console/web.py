@@ -61,6 +61,8 @@ class Console:
         self.tokens = ApiTokens.of(home)
         cache = Path(options.cache_dir) if options.cache_dir else home.path / "cache"
         self.renderer = PageRenderer(cache / "pages")
+        from .prerender import Prerenderer
+        self.prerender = Prerenderer(self.renderer, self.flow)
         self.uploads = UploadStore(cache / "uploads", rand=home.rand)
         self.limiter = FailureLimiter(options.failures_per_minute)
         self.templates = Environment(loader=FileSystemLoader(str(HERE / "templates")),
@@ -68,6 +70,40 @@ class Console:
         self.templates.filters["fmt_time"] = _fmt_time
         self.templates.filters["jsontext"] = lambda value: __import__("json").dumps(
             value, ensure_ascii=False, sort_keys=True, default=str)
+
+    def warm(self) -> None:
+        """What a worker would otherwise do on its first requests, done before it takes any: import
+        PDFium, Pillow, pikepdf and the flow's modules, compile the templates and the statements
+        that every request runs (token lookup, 待办).  Checks nothing and changes nothing; a step
+        that fails is only logged (the first request then does it, as without warming)."""
+        def imports() -> None:
+            import pikepdf  # noqa: F401
+            import pypdfium2  # noqa: F401
+            from PIL import Image, PngImagePlugin  # noqa: F401
+            from docflow import listing, routes  # noqa: F401
+
+        def templates() -> None:
+            for name in self.templates.list_templates():
+                if name.endswith(".html"):
+                    self.templates.get_template(name)
+
+        def statements() -> None:
+            from docflow.errors import DirectoryError
+            from pki.accounts.errors import SessionInvalid
+            try:        # an unknown token: runs (and so compiles) the lookup, finds nothing
+                self.tokens.resume("yx1_" + "0" * 16 + "_" + "A" * 43)
+            except SessionInvalid:
+                pass
+            try:
+                self.flow.todo("-warm-up-")
+            except DirectoryError:
+                pass
+
+        for step in (imports, templates, statements):
+            try:
+                step()
+            except Exception as exc:
+                log.warning("warming the worker (%s): %s", step.__name__, exc)
 
     @property
     def seals(self) -> Any:
@@ -142,22 +178,33 @@ async def session_actor(request: Request) -> Who:
     return Who(actor=actor, cookie=cookie)
 
 
-async def token_actor(request: Request, *, pin: bytes | None = None) -> Who:
+def bearer_text(request: Request) -> str:
+    """The bearer token's text (401 without one; 429 for a client past its failures)."""
     console = console_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, text = header.partition(" ")
-    client = client_address(request)
     if scheme.lower() != "bearer" or not text.strip():
         raise ConsoleError(401, "unauthenticated", "send an API token: Authorization: Bearer <token> (yinxin account "
                                                    "token ID --name NAME makes one)")
-    console.limiter.check(client)
+    console.limiter.check(client_address(request))
+    return text.strip()
+
+
+def resume_token(console: Console, client: str, text: str, pin: bytes | None = None) -> Who:
+    """The actor of a bearer token, checked now (blocking: run in the thread pool); a failure counts
+    towards the client's limit."""
     try:
-        actor, info = await run(console.tokens.resume, text.strip(), pin=pin)
+        actor, info = console.tokens.resume(text, pin=pin)
     except YinxinError as exc:
         if type(exc).__name__ in ("SessionInvalid", "PinError"):
             console.limiter.failed(client)
         raise
-    return Who(actor=actor, token_text=text.strip(), token=info)
+    return Who(actor=actor, token_text=text, token=info)
+
+
+async def token_actor(request: Request, *, pin: bytes | None = None) -> Who:
+    text = bearer_text(request)
+    return await run(resume_token, console_of(request), client_address(request), text, pin)
 
 
 def client_address(request: Request) -> str:
@@ -318,17 +365,19 @@ class UploadStore:
 
 # --------------------------------------------------------------------------- answers
 
-def headers_for(request: Request) -> dict[str, str]:
-    headers = dict(SECURITY_HEADERS)
-    headers["cache-control"] = "no-store"
-    if request.url.scheme == "https":
-        headers[HSTS[0]] = HSTS[1]
-    return headers
+def _raw(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+
+
+_RAW_HEADERS = _raw({**dict(SECURITY_HEADERS), "cache-control": "no-store"})
+_RAW_HEADERS_TLS = _raw({**dict(SECURITY_HEADERS), "cache-control": "no-store", HSTS[0]: HSTS[1]})
 
 
 def with_headers(request: Request, response: Response) -> Response:
-    for name, value in headers_for(request).items():
-        response.headers.setdefault(name, value)
+    """The security headers (and no-store) on `response`, each unless the response set it already."""
+    raw = _RAW_HEADERS_TLS if request.scope.get("scheme") in ("https", "wss") else _RAW_HEADERS
+    present = {name for name, _ in response.raw_headers}
+    response.raw_headers.extend(h for h in raw if h[0] not in present)
     return response
 
 
@@ -436,6 +485,28 @@ def api(handler: Handler) -> Any:
     return endpoint
 
 
+def api_blocking(func: Callable[[Console, Who, Request], Response]) -> Any:
+    """A JSON endpoint whose work is one blocking call `func(console, who, request)`: the bearer
+    token is checked in the same pool thread, just before it (one hop to the thread pool instead of
+    two: 待办 is asked for all the time).  Same checks and answers as `api`."""
+    @functools.wraps(func)
+    async def endpoint(request: Request) -> Response:
+        console = console_of(request)
+        client = client_address(request)
+        with audit.context(client=client, via="api"):
+            try:
+                text = bearer_text(request)
+
+                def work() -> Response:
+                    who = resume_token(console, client, text)
+                    with audit.context(token=who.token.id):
+                        return func(console, who, request)
+                return with_headers(request, await run(work))
+            except Exception as exc:
+                return json_error(request, exc)
+    return endpoint
+
+
 def login_cookie_value(request: Request) -> str:
     value = request.cookies.get(LOGIN_COOKIE)
     if value and 16 <= len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
@@ -443,6 +514,7 @@ def login_cookie_value(request: Request) -> str:
     return secrets.token_urlsafe(18)
 
 
-__all__ = ["JsonResponse", "Console", "Who", "run", "console_of", "page", "api", "render", "redirect", "read_form", "text_field",
+__all__ = ["JsonResponse", "Console", "Who", "run", "console_of", "page", "api", "api_blocking", "render", "redirect", "read_form", "text_field",
            "secret_field", "upload_field", "check_pdf", "json_error", "set_session_cookie", "with_headers",
-           "client_address", "login_cookie_value", "token_actor", "UploadStore", "FailureLimiter"]
+           "client_address", "login_cookie_value", "token_actor", "bearer_text", "resume_token", "UploadStore",
+           "FailureLimiter"]

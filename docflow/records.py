@@ -21,7 +21,7 @@ from pki.store import to_json
 from . import store as t
 from .directory import Organisation, organisation_from_text
 from .elements import Digests, Elements
-from .errors import AttachmentError, ChangedMeanwhile, DocumentNotFound, IntegrityFailure
+from .errors import AttachmentError, ChangedMeanwhile, DirectoryError, DocumentNotFound, IntegrityFailure
 from .model import AttachmentInfo, Delivery, Document, Guard, LogEntry, TodoItem, Version
 from .routes import Route, Step, parse_route
 from .organisations import OrganisationsMixin
@@ -36,6 +36,28 @@ _HEADS = (sa.select(t.doc_documents.c.id, t.doc_documents.c.kind, t.doc_document
                     t.doc_documents.c.route, t.doc_organisations.c.name.label("org_name"))
           .select_from(t.doc_documents)
           .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id))
+#: 待办's statements, built once (asked for on every page of the console and by API clients)
+_WHOIS = (sa.select(t.doc_organisations.c.id, t.doc_organisations.c.definition)
+          .join(t.doc_people, t.doc_people.c.org_id == t.doc_organisations.c.id)
+          .where(t.doc_people.c.person_id == sa.bindparam("user")))
+_TODO_STEPS = (_HEADS.add_columns(t.doc_pending.c.since)
+               .join(t.doc_pending, t.doc_pending.c.doc_id == t.doc_documents.c.id)
+               .where(t.doc_pending.c.person_id == sa.bindparam("user"))
+               .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id))
+_TODO_INBOX = (_HEADS.add_columns(t.doc_deliveries.c.id.label("delivery_id"), t.doc_deliveries.c.sent_at,
+                                  t.doc_deliveries.c.state)
+               .join(t.doc_deliveries, t.doc_deliveries.c.doc_id == t.doc_documents.c.id)
+               .where(t.doc_deliveries.c.org_id == sa.bindparam("org_id"),
+                      t.doc_deliveries.c.state.in_(("delivered", "opened")))
+               .order_by(t.doc_deliveries.c.id))
+_RECIPIENT = t.doc_organisations.alias("recipient")
+_TODO_RETURNED = (sa.select(t.doc_deliveries, t.doc_documents.c.elements, t.doc_documents.c.kind,
+                            _RECIPIENT.c.name.label("org_name"))
+                  .join(t.doc_documents, t.doc_documents.c.id == t.doc_deliveries.c.doc_id)
+                  .join(_RECIPIENT, _RECIPIENT.c.id == t.doc_deliveries.c.org_id)
+                  .where(t.doc_documents.c.org_id == sa.bindparam("org_id"), t.doc_documents.c.state == "sent",
+                         t.doc_deliveries.c.state == "returned")
+                  .order_by(t.doc_deliveries.c.id))
 
 #: a document's row with its organisation's definition (what every guard reads first)
 _DOC_WITH_ORG = (sa.select(t.doc_documents, t.doc_organisations.c.definition.label("org_definition"))
@@ -260,38 +282,25 @@ class RecordsMixin(OrganisationsMixin):
         deliveries a recipient returned (the sender's secretaries).  A few statements whatever the
         number of documents (the console's 待办 is asked for on every page)."""
         with self.home.store.read() as conn:
-            org, person = self._whois(conn, user)
+            found = conn.execute(_WHOIS, {"user": user}).first()
+            if found is None:
+                raise DirectoryError(f"{user!r} is nobody in the organisation directory", person=user)
+            org_id = found.id
+            person = organisation_from_text(found.definition).person(user)
             items: list[TodoItem] = []
-            for r in conn.execute(_HEADS.add_columns(t.doc_pending.c.since)
-                                  .join(t.doc_pending, t.doc_pending.c.doc_id == t.doc_documents.c.id)
-                                  .where(t.doc_pending.c.person_id == user)
-                                  .order_by(t.doc_pending.c.since, t.doc_pending.c.doc_id)):
+            for r in conn.execute(_TODO_STEPS, {"user": user}):
                 step = _route(r.route, f"route of document {r.id}").step(r.step) \
                     if r.step not in (None, "draft") else None
                 items.append(TodoItem(what="step", doc_id=r.id, title=json.loads(r.elements)["title"], kind=r.kind,
                                       organisation=r.org_name, step=r.step,
                                       step_title=step.title if step else "退回拟稿人", since=r.since))
-            org_id = self._org_id(conn, org.name)
             if "receiver" in person.roles:
-                for r in conn.execute(_HEADS.add_columns(t.doc_deliveries.c.id.label("delivery_id"),
-                                                         t.doc_deliveries.c.sent_at, t.doc_deliveries.c.state)
-                                      .join(t.doc_deliveries, t.doc_deliveries.c.doc_id == t.doc_documents.c.id)
-                                      .where(t.doc_deliveries.c.org_id == org_id,
-                                             t.doc_deliveries.c.state.in_(("delivered", "opened")))
-                                      .order_by(t.doc_deliveries.c.id)):
+                for r in conn.execute(_TODO_INBOX, {"org_id": org_id}):
                     items.append(TodoItem(what="inbox", doc_id=r.id, title=json.loads(r.elements)["title"],
                                           kind=r.kind, organisation=r.org_name, step=None, step_title="收文",
                                           since=r.sent_at, delivery_id=r.delivery_id, detail=r.state))
             if "secretary" in person.roles:
-                recipient = t.doc_organisations.alias("recipient")
-                for r in conn.execute(sa.select(t.doc_deliveries, t.doc_documents.c.elements, t.doc_documents.c.kind,
-                                                recipient.c.name.label("org_name"))
-                                      .join(t.doc_documents, t.doc_documents.c.id == t.doc_deliveries.c.doc_id)
-                                      .join(recipient, recipient.c.id == t.doc_deliveries.c.org_id)
-                                      .where(t.doc_documents.c.org_id == org_id,
-                                             t.doc_documents.c.state == "sent",
-                                             t.doc_deliveries.c.state == "returned")
-                                      .order_by(t.doc_deliveries.c.id)).mappings():
+                for r in conn.execute(_TODO_RETURNED, {"org_id": org_id}).mappings():
                     if self._latest_delivery_state(conn, r["doc_id"], r["org_id"]) != "returned":
                         continue
                     items.append(TodoItem(what="returned", doc_id=r["doc_id"], title=json.loads(r["elements"])["title"],
