@@ -54,9 +54,18 @@ def _operator(ctx: Context, authority, session_file: str | None, operator: str |
 def ca_init(ctx: Context, name: str, subject: str, algorithm: str, days: int, parent: str | None,
             parent_password_file: str | None, base_url: str | None, sm2_id: str | None,
             ca_password_file: str | None, session_file: str | None, operator: str | None) -> None:
-    """Create a self-signed root CA or a subordinate CA (a CA operator's act)."""
+    """Create a self-signed root CA or a subordinate CA (a CA operator's act).  A new home's first root,
+    before any account exists, needs no session (recorded as service:bootstrap); create the first
+    admin next (yinxin account create ID --roles admin)."""
     authority = _authority(ctx)
-    actor = _operator(ctx, authority, session_file, operator, "ca_operator")
+    actor = None
+    if session_file is None and operator is None and parent is None:
+        from pki.accounts.accounts import Accounts
+        accounts = Accounts.of(authority.home)
+        if accounts.bootstrap_open():
+            actor = accounts.bootstrap_actor()
+    if actor is None:
+        actor = _operator(ctx, authority, session_file, operator, "ca_operator")
     password = read_password(ca_password_file, env="YINXIN_CA_PASSWORD", prompt="New CA key password",
                              confirm=True)
     parent_pw = None

@@ -215,8 +215,18 @@ class CertificateAuthority:
     def init_ca(self, *, name: str, subject: str, algorithm: str, password: bytes, days: int = 3650,
                 parent: str | None = None, parent_password: bytes | None = None,
                 base_url: str | None = None, sm2_id: bytes | None = None, actor: "Actor") -> CaInfo:
-        """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`); a CA operator's act."""
-        operator = _require(self.home, actor, "ca_operator")
+        """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`); a CA operator's act
+        — or, for the first root of a home with no account and no CA yet, `Accounts.bootstrap_actor()`'s."""
+        from .accounts.accounts import Accounts
+        accounts = Accounts.of(self.home)
+        if getattr(actor, "account_id", None) == Accounts.BOOTSTRAP and actor.is_service:
+            accounts.require(actor, service_ok=True)            # genuine, of this home
+            if parent is not None or not accounts.bootstrap_open():
+                raise PolicyError("only a new home's first root CA is set up without a session: log in as a CA "
+                                  "operator", field="actor")
+            operator = actor.account_id
+        else:
+            operator = _require(self.home, actor, "ca_operator")
         if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise PolicyError("a CA name is letters, digits, - and _ (at most 64)", field="name")
         if algorithm not in ALGORITHMS:

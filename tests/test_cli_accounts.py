@@ -21,6 +21,7 @@ from ca_helpers import assert_one_line_error, cli_environment, console_script, d
 from docflow_support import bureau, document_pdf
 from pki.accounts import Accounts
 from pki.accounts.testing import TEST_PIN, actor_for_tests
+from pki.home import Home
 
 INITIAL = "seven lanterns at dusk"
 OWN = "quiet orchard in spring"
@@ -286,3 +287,48 @@ def test_login_prompts_on_a_terminal(h: Home_, tmp_path: Path) -> None:
     assert proc.returncode == 0, seen
     assert out.exists() and (out.stat().st_mode & 0o777) == 0o600
     assert json.loads(out.read_text())["account"] == "sun"
+
+
+def test_a_new_homes_first_root_ca_needs_no_session_and_nothing_after_it_does(tmp_path: Path) -> None:
+    """`yinxin ca init` on a new install (issue 13's first step): while the home has no account and no
+    CA nobody can log in, so its first root is set up without a session — the same window in which
+    anybody may create the first admin — and recorded as service:bootstrap; then every act needs one."""
+    home = tmp_path / "home"
+    pw = tmp_path / "ca.pw"
+    pw.write_bytes(b"Bootstrap-ca-pass-1\n")
+    env = {"YINXIN_SESSION": None}
+    first = yinxin(home, "ca", "init", "--name", "root", "--subject", "/C=CN/CN=Bootstrap Root", "--algorithm",
+                   "ecdsa-p256", "--ca-password-file", pw, env=env)
+    assert first.code == 0, first
+    con = sqlite3.connect(home / "yinxin.db")
+    try:
+        assert con.execute("SELECT actor, action FROM audit_events WHERE action = 'ca.init'").fetchall() == [
+            ("service:bootstrap", "ca.init")]
+    finally:
+        con.close()
+    before = db_snapshot(home / "yinxin.db")
+    for args in (("--name", "root2", "--subject", "/CN=Second Root"),                       # a second root
+                 ("--name", "sub", "--subject", "/CN=Sub", "--parent", "root")):            # a subordinate
+        refused = yinxin(home, "ca", "init", *args, "--algorithm", "ecdsa-p256", "--ca-password-file", pw,
+                         "--parent-password-file", pw, env=env)
+        assert_one_line_error(refused, "log in first")
+        assert refused.code == 2
+    assert db_snapshot(home / "yinxin.db") == before and not (home / "cas" / "root2").exists()
+    # a home with an account (the first admin made first) has no bootstrap either
+    other = tmp_path / "other"
+    admin_pw = tmp_path / "admin.pw"
+    admin_pw.write_bytes(b"a kettle of jasmine tea\n")
+    made = yinxin(other, "account", "create", "admin", "--name", "管理员", "--roles", "admin", "--password-file",
+                  admin_pw, env=env)
+    assert made.code == 0, made
+    refused = yinxin(other, "ca", "init", "--name", "root", "--subject", "/CN=R", "--algorithm", "ecdsa-p256",
+                     "--ca-password-file", pw, env=env)
+    assert_one_line_error(refused, "log in first")
+    assert not (other / "cas" / "root").exists()
+    # the library: the bootstrap actor exists only in that window, and sets up nothing but the first root
+    opened = Home.open(home)
+    try:
+        with pytest.raises(Exception, match="log in first"):
+            Accounts.of(opened).bootstrap_actor()
+    finally:
+        opened.store.engine.dispose()

@@ -170,6 +170,26 @@ class Accounts:
     def service_actor(self, name: str) -> Actor:
         return service_actor(name, home_id=self.home_id())
 
+    #: who sets up a home's first root CA before anybody can log in (see `bootstrap_actor`)
+    BOOTSTRAP = "service:bootstrap"
+
+    def bootstrap_open(self) -> bool:
+        """True while the home has neither an account nor a CA: nobody can log in yet."""
+        from ..store import cas
+        with self.home.store.read() as conn:
+            return (conn.execute(sa.select(accounts.c.id).limit(1)).first() is None
+                    and conn.execute(sa.select(cas.c.id).limit(1)).first() is None)
+
+    def bootstrap_actor(self) -> Actor:
+        """The actor of a fresh home's first act, its root CA (`yinxin ca init` on a new install):
+        only while the home has no account and no CA — the same window in which anybody may create the
+        first admin.  Recorded in the audit log as `service:bootstrap`; once an account or a CA
+        exists, every act needs a session.  NotPermitted outside that window."""
+        if not self.bootstrap_open():
+            raise NotPermitted("this home has accounts or a CA already: log in first (yinxin login ID "
+                               "--session-out FILE) and give --session FILE or set YINXIN_SESSION")
+        return service_actor("bootstrap", home_id=self.home_id())
+
     # ---------------------------------------------------------------- queries
 
     def get(self, account_id: str) -> Account:
