@@ -218,8 +218,8 @@ class CertificateAuthority:
         """A self-signed root, or a subordinate CA signed by `parent` (profile `subca`); a CA operator's act
         — or, for the first root of a home with no account and no CA yet, `Accounts.bootstrap_actor()`'s."""
         from .accounts.accounts import Accounts
-        accounts = Accounts.of(self.home)
         if getattr(actor, "account_id", None) == Accounts.BOOTSTRAP and actor.is_service:
+            accounts = Accounts.of(self.home)
             accounts.require(actor, service_ok=True)            # genuine, of this home
             if parent is not None or not accounts.bootstrap_open():
                 raise PolicyError("only a new home's first root CA is set up without a session: log in as a CA "

@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -33,6 +32,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps.api import TimeStamper
 
+from .aio import run as run_coroutine
 from .pdf_errors import NotAPdf, PdfSealError
 from .pdf_validation import RevocationData, validation_context
 
@@ -151,7 +151,7 @@ def extend_pdf(input: bytes | str | os.PathLike[str], output: str | os.PathLike[
         fh.flush()
         fh.seek(0)
         try:
-            paths_added = asyncio.run(run(fh))
+            paths_added = run_coroutine(run(fh))
         except pki.YinxinError:
             raise
         except Exception as exc:

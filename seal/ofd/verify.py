@@ -23,7 +23,6 @@ with `SignatureReport`s, as for PDF.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -37,6 +36,7 @@ from asn1crypto import cms, tsp, x509
 import pki
 from pki.sm2 import DEFAULT_DISTID, compute_z, sm3
 
+from ..aio import run as run_coroutine
 from ..limits import DEFAULT_LIMITS, MiB, ReadLimits
 from ..pdf_validation import RevocationData, covered_by, validation_context
 from ..pdf_verify import ChainStatus, RevocationStatus, SignatureReport, VerificationReport
@@ -246,7 +246,7 @@ def _chain(cert_der: bytes, trust_roots, revocation: RevocationData | None, now:
         vc = validation_context(trust_roots, moment=now, revocation=revocation, other_certs=list(others),
                                 signer=cert, distid=distid)
         validator = CertificateValidator(cert, intermediate_certs=list(others), validation_context=vc)
-        path = asyncio.run(validator.async_validate_usage(set()))
+        path = run_coroutine(validator.async_validate_usage(set()))
     except RevokedError as exc:
         reason = getattr(exc, "reason", None)
         return INVALID, ChainStatus(False, "the certificate is revoked"), RevocationStatus(
