@@ -16,7 +16,9 @@ is bounded (`wrk -d` seconds).  Two parts:
    keep-alive connections for `--duration` seconds (a Lua `response()` counts replies that are not granted);
    tokens/s = granted replies per second; then the TSA's `tsa_tokens` rows are counted: every
    granted token must be there (each was committed before it was sent);
-4. the same, paced at half that rate (connections pause between requests): p50/p99 latency;
+4. the same, offered at half that rate on a schedule (`bench/pacing.py`: each wrk thread's requests
+   are due at fixed intervals, whatever the response times): p50/p99 latency, and how many requests
+   started late (every connection busy: the rate was then not offered);
 5. `openssl ts -reply` run as a process per query (what an operator would otherwise script):
    seconds per token, and our per-token cost beside it (RSA only: OpenSSL 3.0's `ts -reply`
    cannot sign with SM2).
@@ -51,11 +53,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pacing import paced_delay  # noqa: E402
 
 PASSWORD = b"bench-password"
 TSA_PASSWORD = b"bench-tsa-password"
 SPEED_SECONDS = 3
-PAUSE_MS = 5
 
 LUA_POST = """\
 local f = io.open("%(body)s", "rb")
@@ -65,7 +67,7 @@ f:close()
 wrk.headers["Content-Type"] = "%(ctype)s"
 %(delay)s
 bad = 0
-local threads = {}
+threads = {}
 function setup(thread) table.insert(threads, thread) end
 function response(status, headers, body)
   %(check)s
@@ -73,10 +75,12 @@ end
 function done(summary, latency, requests)
   local b = 0
   for _, t in ipairs(threads) do b = b + t:get("bad") end
+  local l = 0
+  for _, t in ipairs(threads) do l = l + (t:get("late") or 0) end
   io.write(string.format('@@{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
-    '"max_us": %%d, "errors": %%d, "bad": %%d}\\n', summary.requests, summary.duration, latency:percentile(50),
-    latency:percentile(90), latency:percentile(99), latency.max, summary.errors.connect + summary.errors.read +
-    summary.errors.write + summary.errors.status + summary.errors.timeout, b))
+    '"max_us": %%d, "errors": %%d, "bad": %%d, "late": %%d}\\n', summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, summary.errors.connect +
+    summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout, b, l))
 end
 """
 #: a TimeStampResp 30 82 LL LL 30 03 02 01 00: byte 9 is the status (0 granted)
@@ -122,7 +126,8 @@ def wrk(url: str, script: Path, *, connections: int, duration: int, threads: int
     good = data["requests"] - data["bad"]
     return {"rps": data["requests"] / seconds, "good_rps": good / seconds, "good": good, "bad": data["bad"],
             "errors": data["errors"], "p50_ms": data["p50_us"] / 1000, "p90_ms": data["p90_us"] / 1000,
-            "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000}
+            "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000, "late": data.get("late", 0),
+            "requests": data["requests"]}
 
 
 def openssl_speed(algorithm: str) -> float:
@@ -242,15 +247,12 @@ def bench_tsa(algorithm: str, base: Path, args: argparse.Namespace) -> dict[str,
         full = wrk(f"{url}/tsa/bench-tsa", script, connections=args.tsa_connections, duration=args.duration)
         time.sleep(0.5)
         recorded = count_tokens(home) - tokens_before
-        # paced at half the measured rate: each connection pauses PAUSE_MS between requests
+        # offered at half the measured rate on a schedule, enough connections that one is free when due
         rate = full["good_rps"] / 2
         paced_script = directory / "post-paced.lua"
         paced_script.write_text(LUA_POST % {"body": query, "ctype": "application/timestamp-query",
-                                            "delay": f"function delay() return {PAUSE_MS} end", "check": CHECK_TSA})
-        connections = max(1, round(rate * (PAUSE_MS + full["p50_ms"]) / 1000))
-        for _ in range(2):                   # two short trials bring the rate near half
-            trial = wrk(f"{url}/tsa/bench-tsa", paced_script, connections=connections, duration=2)
-            connections = max(1, round(connections * rate / max(trial["rps"], 1.0)))
+                                            "delay": paced_delay(rate, 2), "check": CHECK_TSA})
+        connections = args.tsa_connections
         paced = wrk(f"{url}/tsa/bench-tsa", paced_script, connections=connections, duration=args.duration)
     finally:
         stop(process)
@@ -261,7 +263,8 @@ def bench_tsa(algorithm: str, base: Path, args: argparse.Namespace) -> dict[str,
         "tokens_per_s": full["good_rps"], "refused": full["bad"], "errors": full["errors"],
         "p50_ms": full["p50_ms"], "p99_ms": full["p99_ms"], "granted": full["good"], "recorded": recorded,
         "ratio": full["good_rps"] / reference, "paced_rps": paced["good_rps"], "paced_p50_ms": paced["p50_ms"],
-        "paced_p99_ms": paced["p99_ms"], "paced_connections": connections, "load": load[0]}
+        "paced_p99_ms": paced["p99_ms"], "paced_connections": connections, "paced_late": paced["late"],
+        "paced_requests": paced["requests"], "paced_offered": rate, "load": load[0]}
     if algorithm.startswith("rsa"):
         per_process = openssl_ts_reply(directory, home, query, args.ts_reply_count)
         row["openssl_ts_reply_s_per_token"] = per_process
@@ -373,11 +376,11 @@ def inside(args: argparse.Namespace) -> None:
         print(f"\nA. timestamp tokens over HTTP (yinxin serve --workers 2{nice}) vs openssl speed -elapsed -multi 2 "
               "(same key type)")
         print(f"{'alg':<8} {'openssl sign/s':>14} {'tokens/s':>9} {'ratio':>6} {'p99 ms':>7} {'refused':>7} "
-              f"{'recorded':>9} {'½-rate/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'load':>18}")
+              f"{'recorded':>9} {'½-rate/s':>9} {'late':>5} {'p50 ms':>7} {'p99 ms':>7} {'load':>18}")
         for r in tsa_rows:
             print(f"{r['algorithm']:<8} {r['openssl_speed_multi2']:>14.0f} {r['tokens_per_s']:>9.0f} "
                   f"{r['ratio']:>6.2f} {r['p99_ms']:>7.1f} {r['refused']:>7} {r['recorded']:>9} "
-                  f"{r['paced_rps']:>9.0f} {r['paced_p50_ms']:>7.2f} {r['paced_p99_ms']:>7.2f} {r['load']:>18}")
+                  f"{r['paced_rps']:>9.0f} {r['paced_late']:>5} {r['paced_p50_ms']:>7.2f} {r['paced_p99_ms']:>7.2f} {r['load']:>18}")
         for r in tsa_rows:
             if "openssl_ts_reply_s_per_token" in r:
                 print(f"{r['algorithm']}: openssl ts -reply as a process per query: "

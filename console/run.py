@@ -1,6 +1,7 @@
-"""Running the console: one listening socket (TLS when given a certificate), N worker processes.
+"""Running the console: N worker processes, each on its own listening socket of one address
+(SO_REUSEPORT: the kernel spreads connections over them; TLS when given a certificate).
 
-The parent opens the home (migrating its schema), binds the socket and forks the workers, then only
+The parent opens the home (migrating its schema), binds the sockets and forks the workers, then only
 supervises them (`pki.server.run.supervise`: a worker that dies is started again; SIGTERM/SIGINT stop
 them all).  Each worker runs uvicorn (uvloop and httptools when installed) with its own database
 connections; the workers of a node — and the nodes sharing one PostgreSQL — hold no state of their
@@ -28,6 +29,7 @@ def check_exposure(options: ConsoleOptions) -> None:
 
 def _worker(home: Any, options: ConsoleOptions, sock: Any) -> None:
     import uvicorn
+    from pki.server.run import freeze_heap
     from .app import create_app
     app = create_app(home, options, warm=True)     # before it accepts: no first request pays for imports
     config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False, log_config=None,
@@ -35,25 +37,27 @@ def _worker(home: Any, options: ConsoleOptions, sock: Any) -> None:
                             backlog=options.backlog, ssl_certfile=options.certfile, ssl_keyfile=options.keyfile,
                             proxy_headers=options.proxy_headers, forwarded_allow_ips=options.forwarded_allow_ips,
                             date_header=True)
+    freeze_heap()
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve(home: Any, options: ConsoleOptions, *, on_ready: Callable[[str, int], None] | None = None) -> None:
     """Serve the console until SIGTERM/SIGINT; `on_ready(host, port)` once the socket listens."""
-    from pki.server.run import bind, supervise
+    from pki.server.run import bind_each, supervise
     check_exposure(options)
     if options.tls:
         import ssl
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(options.certfile, options.keyfile)    # a bad pair fails here, not in a worker
-    sock = bind(options.host, options.port, options.backlog)
-    host, port = sock.getsockname()[:2]
+    sockets = bind_each(options.host, options.port, options.backlog, options.workers)
+    host, port = sockets[0].getsockname()[:2]
     home.store.engine.dispose()              # no connection crosses a fork
     if on_ready is not None:
         on_ready(host, port)
     sys.stdout.flush()
     sys.stderr.flush()
-    supervise([(f"worker {i + 1}", lambda: _worker(home, options, sock)) for i in range(options.workers)], sock,
+    supervise([(f"worker {i + 1}", (lambda sock: lambda: _worker(home, options, sock))(sockets[i]))
+               for i in range(options.workers)], sockets,
               name="console")
 
 

@@ -433,6 +433,35 @@ def page_error(request: Request, exc: BaseException, who: Who | None) -> Respons
     return response
 
 
+#: refusals written to the audit log (ASVS 5.0 16.3.2, failed authorization attempts are logged):
+#: what an authenticated actor was refused — not allowed (403: role, turn, CSRF, origin) or no such
+#: object for them (404: another organisation's document).  Refusals before anyone is
+#: authenticated are not written (they are counted per client, 429 past the limit): otherwise
+#: anybody could fill the database.  Wrong seal passwords and PINs are audited by the library.
+_AUDITED_REFUSALS = {(403, "forbidden"), (403, "csrf"), (404, "not_found")}
+
+
+async def audit_refusal(request: Request, exc: BaseException, who: "Who | None") -> None:
+    """Write the audit event of a refused request, if it is one of `_AUDITED_REFUSALS` (inside the
+    request's audit context: the client address and the edge go with it)."""
+    if who is None:
+        return
+    answer = answer_for(exc)
+    if (answer.status, answer.code) not in _AUDITED_REFUSALS:
+        return
+    console = console_of(request)
+
+    def write() -> None:
+        with console.home.store.transaction() as conn:
+            audit.append(conn, at=console.home.clock.now(), actor=who.id, action="console.refused",
+                         target=f"{request.method} {request.url.path}",
+                         details={"status": answer.status, "code": answer.code, "message": answer.message})
+    try:
+        await run(write)
+    except Exception:  # the refusal is answered whatever happens to its record
+        log.exception("auditing a refused request failed")
+
+
 # --------------------------------------------------------------------------- endpoint wrappers
 
 Handler = Callable[..., Awaitable[Response]]
@@ -466,6 +495,7 @@ def page(handler: Handler | None = None, *, auth: bool = True) -> Any:
             except Exception as exc:   # every error becomes its page; never a trace
                 if not isinstance(exc, YinxinError):
                     log.error("error answering %s %s", request.method, request.url.path, exc_info=exc)
+                await audit_refusal(request, exc, who)
                 return page_error(request, exc, who)
     return endpoint
 
@@ -475,12 +505,16 @@ def api(handler: Handler) -> Any:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         with audit.context(client=client_address(request), via="api"):
+            who: Who | None = None
             try:
                 who = await token_actor(request)
                 with audit.context(token=who.token.id):
                     response = await handler(request, who)
                 return with_headers(request, response)
             except Exception as exc:
+                if who is not None:
+                    with audit.context(token=who.token.id):
+                        await audit_refusal(request, exc, who)
                 return json_error(request, exc)
     return endpoint
 
@@ -494,15 +528,20 @@ def api_blocking(func: Callable[[Console, Who, Request], Response]) -> Any:
         console = console_of(request)
         client = client_address(request)
         with audit.context(client=client, via="api"):
+            found: list[Who] = []
             try:
                 text = bearer_text(request)
 
                 def work() -> Response:
                     who = resume_token(console, client, text)
+                    found.append(who)
                     with audit.context(token=who.token.id):
                         return func(console, who, request)
                 return with_headers(request, await run(work))
             except Exception as exc:
+                if found:
+                    with audit.context(token=found[0].token.id):
+                        await audit_refusal(request, exc, found[0])
                 return json_error(request, exc)
     return endpoint
 
@@ -517,4 +556,4 @@ def login_cookie_value(request: Request) -> str:
 __all__ = ["JsonResponse", "Console", "Who", "run", "console_of", "page", "api", "api_blocking", "render", "redirect", "read_form", "text_field",
            "secret_field", "upload_field", "check_pdf", "json_error", "set_session_cookie", "with_headers",
            "client_address", "login_cookie_value", "token_actor", "bearer_text", "resume_token", "UploadStore",
-           "FailureLimiter"]
+           "FailureLimiter", "audit_refusal"]

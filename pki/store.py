@@ -408,17 +408,26 @@ class _Compiled:
 _COMPILED: dict[tuple[Any, ...], _Compiled] = {}
 
 
-def _compile(conn: Connection, key: tuple[Any, ...], statement: Any, types: Mapping[str, Any]) -> _Compiled:
+def _compile(conn: Connection, key: tuple[Any, ...], statement: Callable[[], Any],
+             types: Callable[[], Mapping[str, Any]]) -> _Compiled:
+    """The statement `statement()` builds, compiled once per dialect and `key` (built only then,
+    with its bind names' `types()`: making the statement objects cost more than the rows of a
+    small batch)."""
     dialect = conn.dialect
     key = (dialect.name, dialect.paramstyle) + key
     compiled = _COMPILED.get(key)
     if compiled is None:
-        done = statement.compile(dialect=dialect)
+        done = statement().compile(dialect=dialect)
         names = tuple(done.positiontup) if done.positional else tuple(done.binds)
+        typed = types()
         compiled = _COMPILED[key] = _Compiled(
             done.string, names,
-            tuple(types[name].dialect_impl(dialect).bind_processor(dialect) for name in names), done.positional)
+            tuple(typed[name].dialect_impl(dialect).bind_processor(dialect) for name in names), done.positional)
     return compiled
+
+
+def _insert_statement(table: sa.Table, columns: Sequence[str]) -> Any:
+    return table.insert().values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
 
 
 _NOTHING = object()
@@ -498,8 +507,8 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
         conn.exec_driver_sql(sql, tuple(_column_arrays(conn, table, columns,
                                                        [tuple(row[c] for c in columns) for row in rows])))
         return
-    statement = table.insert().values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
-    compiled = _compile(conn, ("insert", table.name, columns), statement, {c: table.c[c].type for c in columns})
+    compiled = _compile(conn, ("insert", table.name, columns), lambda: _insert_statement(table, columns),
+                        lambda: {c: table.c[c].type for c in columns})
     conn.exec_driver_sql(compiled.sql, _parameters(compiled, rows))
 
 
@@ -529,9 +538,9 @@ class Appender:
             self._conn = self.store.engine.connect()
         conn = self._conn
         columns = tuple(rows[0])
-        statement = self.table.insert().values({c: sa.bindparam(c, type_=self.table.c[c].type) for c in columns})
-        compiled = _compile(conn, ("insert", self.table.name, columns), statement,
-                            {c: self.table.c[c].type for c in columns})
+        table = self.table
+        compiled = _compile(conn, ("insert", table.name, columns), lambda: _insert_statement(table, columns),
+                            lambda: {c: table.c[c].type for c in columns})
         raw = conn.connection.dbapi_connection
         try:
             raw.execute("BEGIN IMMEDIATE")
@@ -602,11 +611,10 @@ def update_many(conn: Connection, table: sa.Table,
                                 [tuple(match[c] for c in where) + tuple(change[c] for c in values)
                                  for match, change in rows])
         return conn.exec_driver_sql(sql, tuple(arrays)).rowcount
-    types = {f"w_{c}": table.c[c].type for c in where} | {f"v_{c}": table.c[c].type for c in values}
-    statement = sa.update(table).where(*(table.c[c] == sa.bindparam(f"w_{c}", type_=table.c[c].type)
-                                         for c in where)) \
-        .values({c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in values})
-    compiled = _compile(conn, ("update", table.name, where, values), statement, types)
+    compiled = _compile(conn, ("update", table.name, where, values), lambda: sa.update(table).where(
+        *(table.c[c] == sa.bindparam(f"w_{c}", type_=table.c[c].type) for c in where)).values(
+        {c: sa.bindparam(f"v_{c}", type_=table.c[c].type) for c in values}),
+        lambda: {f"w_{c}": table.c[c].type for c in where} | {f"v_{c}": table.c[c].type for c in values})
     renamed = [{**{f"w_{c}": v for c, v in match.items()}, **{f"v_{c}": v for c, v in change.items()}}
                for match, change in rows]
     return conn.exec_driver_sql(compiled.sql, _parameters(compiled, renamed)).rowcount

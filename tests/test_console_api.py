@@ -13,7 +13,7 @@ import pytest
 
 from ca_helpers import write_session, yinxin
 from console_support import (OTHER, SEAL_PASSWORD, WRONG_SEAL_PASSWORD, Client, ConsoleServer, document_pdf,
-                             domain_rows, make_world, pdf_file, sql)
+                             audit_events, domain_rows, make_world, pdf_file, sql)
 from pdf_fixtures import flip_signed_byte
 from seal_support import sm2_attrs_verify
 
@@ -180,6 +180,11 @@ def test_another_organisations_document_is_404_like_a_missing_one(env: Any) -> N
     error(outsider.post(f"/api/v1/documents/{doc_id}/actions", json_body={"action": "approve", "opinion": "x"}),
           404, "not_found")
     assert domain_rows(world.db) == before
+    probes = [e for e in audit_events(world.db, "console.refused") if e["actor"] == "t_sun"]   # ASVS 16.3.2
+    assert {e["target"] for e in probes} >= {f"GET /api/v1/documents/{doc_id}",
+                                            f"GET /api/v1/documents/{doc_id}/file",
+                                            f"POST /api/v1/documents/{doc_id}/actions"}
+    assert all(e["details"]["request"]["via"] == "api" and e["details"]["request"]["token"] for e in probes)
 
 
 def test_bad_requests(env: Any) -> None:

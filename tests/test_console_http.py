@@ -190,6 +190,10 @@ def test_state_changing_forms_need_the_sessions_csrf_token(env: Any, case: str) 
     answer = act(chen, doc_id, "approve", csrf=token, headers=headers)
     assert answer.status == 403 and error_of(answer)[0] == "csrf"
     assert domain_rows(world.db) == before
+    refused = audit_events(world.db, "console.refused")[-1]                  # ASVS 16.3.2
+    assert refused["actor"] == "chen" and refused["target"] == f"POST /documents/{doc_id}/act"
+    assert refused["details"]["status"] == 403 and refused["details"]["code"] == "csrf"
+    assert refused["details"]["request"]["client"] == "127.0.0.1"
     assert act(chen, doc_id, "approve").status == 303       # with its own token it goes through
 
 
@@ -247,6 +251,9 @@ def test_a_person_sees_only_documents_of_their_organisation_and_route(env: Any) 
     answer = act(outsider, doc_id, "approve", csrf=outsider.csrf())
     assert answer.status == 404
     assert domain_rows(world.db) == before
+    probes = [e for e in audit_events(world.db, "console.refused") if e["actor"] == "t_sun"]
+    assert {e["target"] for e in probes} >= {f"GET /documents/{doc_id}", f"POST /documents/{doc_id}/act"}
+    assert all(e["details"]["status"] == 404 and e["details"]["request"]["via"] == "console" for e in probes)
     missing = outsider.get("/documents/999999")
     assert missing.status == 404 and error_of(missing)[1] == error_of(outsider.get(f"/documents/{doc_id}"))[1] \
         .replace(str(doc_id), "999999")
@@ -272,6 +279,7 @@ def test_admin_pages_need_the_admin_role(env: Any) -> None:
     before = domain_rows(world.db)
     for path in ("/admin/accounts", "/admin/organisations", "/admin/audit", "/admin/audit.csv"):
         assert person.get(path).status == 403, path
+        assert audit_events(world.db, "console.refused")[-1]["target"] == f"GET {path}"
     token = person.csrf()
     for path, fields in (("/admin/accounts", [("account", "x1"), ("name", "x"), ("initial_password", "Some-Long-Pw-123")]),
                          ("/admin/accounts/chen/disable", []), ("/admin/accounts/chen/roles", [("roles", "admin")]),
@@ -284,6 +292,7 @@ def test_admin_pages_need_the_admin_role(env: Any) -> None:
 def test_every_route_refuses_the_anonymous(env: Any) -> None:
     world, server = env
     from console.app import routes
+    refused_before = audit_events(world.db, "console.refused")[-1:]
     anonymous = Client(server.url)
     for route in routes():
         path = getattr(route, "path", "")
@@ -300,6 +309,7 @@ def test_every_route_refuses_the_anonymous(env: Any) -> None:
                 assert answer.status == 303 and answer.location.startswith("/login"), (method, concrete, answer.status)
             else:
                 assert answer.status == 401, (method, concrete, answer.status)
+    assert audit_events(world.db, "console.refused")[-1:] == refused_before     # nobody to audit: none written
 
 
 # --------------------------------------------------------------------------- bad uploads
