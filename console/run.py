@@ -1,5 +1,6 @@
 """Running the console: N worker processes, each on its own listening socket of one address
-(SO_REUSEPORT: the kernel spreads connections over them; TLS when given a certificate).
+(SO_REUSEPORT: the kernel spreads connections over them; TLS when given a certificate), keep-alive
+connections kept spread fairly (`console.balance`).
 
 The parent opens the home (migrating its schema), binds the sockets and forks the workers, then only
 supervises them (`pki.server.run.supervise`: a worker that dies is started again; SIGTERM/SIGINT stop
@@ -27,12 +28,18 @@ def check_exposure(options: ConsoleOptions) -> None:
                          "in front and say --proxy-headers")
 
 
-def _worker(home: Any, options: ConsoleOptions, sock: Any) -> None:
+def _worker(home: Any, options: ConsoleOptions, sock: Any, shares: Any = None, index: int = 0) -> None:
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
     from pki.server.run import freeze_heap
     from .app import create_app
-    app = create_app(home, options, warm=True)     # before it accepts: no first request pays for imports
-    config = uvicorn.Config(app, loop="auto", http="auto", lifespan="off", access_log=False, log_config=None,
+    from .balance import CloseOverShare, counting_protocol
+    app: Any = create_app(home, options, warm=True)     # before it accepts: no first request pays for imports
+    protocol: Any = "auto"
+    if shares is not None:                              # several workers: keep-alive connections spread fairly
+        shares.reset(index)
+        app, protocol = CloseOverShare(app, shares, index), counting_protocol(AutoHTTPProtocol, shares, index)
+    config = uvicorn.Config(app, loop="auto", http=protocol, lifespan="off", access_log=False, log_config=None,
                             log_level="warning", server_header=False, timeout_keep_alive=15,
                             backlog=options.backlog, ssl_certfile=options.certfile, ssl_keyfile=options.keyfile,
                             proxy_headers=options.proxy_headers, forwarded_allow_ips=options.forwarded_allow_ips,
@@ -56,7 +63,9 @@ def serve(home: Any, options: ConsoleOptions, *, on_ready: Callable[[str, int], 
         on_ready(host, port)
     sys.stdout.flush()
     sys.stderr.flush()
-    supervise([(f"worker {i + 1}", (lambda sock: lambda: _worker(home, options, sock))(sockets[i]))
+    from .balance import ConnectionShares
+    shares = ConnectionShares(options.workers) if options.workers > 1 else None
+    supervise([(f"worker {i + 1}", (lambda index: lambda: _worker(home, options, sockets[index], shares, index))(i))
                for i in range(options.workers)], sockets,
               name="console")
 
