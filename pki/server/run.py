@@ -235,7 +235,7 @@ def supervise(children: Sequence[tuple[str, Callable[[], None] | None]],
     """Fork one process per (role, target), start again any that dies (at most once a second), until
     SIGTERM/SIGINT; then stop them all (SIGTERM, SIGKILL after 10 s), close `sockets` and call
     `cleanup`.  A role whose target is None forks itself through `forked_by[role](spawn)` (the
-    signer processes set up their channels before forking).  The caller binds `sock` and disposes of
+    signer processes set up their channels before forking).  The caller binds `sockets` and disposes of
     its database connections before: nothing crosses a fork open."""
     targets = dict(children)
     forkers = forked_by or {}
