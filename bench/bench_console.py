@@ -216,14 +216,20 @@ def bench_pages(ctx: dict[str, Any], server: Server, rounds: int) -> dict[str, A
     from console.security import SessionCookie
     from pki.accounts.testing import session_for_tests
     pdf = hundred_pages()
-    body, ctype = multipart([("kind", "upward"), ("title", "关于一百页文件的通知"), ("to", "chen")], pdf)
     conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
-    conn.request("POST", "/api/v1/documents", body=body,
-                 headers={"Authorization": f"Bearer {ctx['sun_token']}", "Content-Type": ctype})
-    response = conn.getresponse()
-    created = json.loads(response.read())
-    if response.status != 201:
-        raise SystemExit(f"could not create the 100-page document: {created}")
+
+    def create(title: str, data: bytes) -> dict[str, Any]:
+        """A new document through the API (sun's token), its JSON."""
+        body, ctype = multipart([("kind", "upward"), ("title", title), ("to", "chen")], data)
+        conn.request("POST", "/api/v1/documents", body=body,
+                     headers={"Authorization": f"Bearer {ctx['sun_token']}", "Content-Type": ctype})
+        response = conn.getresponse()
+        made = json.loads(response.read())
+        if response.status != 201:
+            raise SystemExit(f"could not create {title}: {made}")
+        return made
+
+    created = create("关于一百页文件的通知", pdf)
     doc_id, sha = created["id"], created["versions"][0]["sha256"]
     pages = len(__import__("pikepdf").open(__import__("io").BytesIO(pdf)).pages)
     if pages < 100:
@@ -233,26 +239,18 @@ def bench_pages(ctx: dict[str, Any], server: Server, rounds: int) -> dict[str, A
     cache = ctx["home"].path / "cache" / "pages" / sha[:2] / sha
     headers = {"Cookie": f"__Host-yinxin={cookie}"}
 
-    def get(page: int) -> float:
+    def picture(doc: int, page: int) -> float:
+        """ms to fetch one page's picture (checked to be a PNG)."""
         start = time.perf_counter()
-        conn.request("GET", f"/documents/{doc_id}/pages/{page}.png?v=1&zoom=1", headers=headers)
+        conn.request("GET", f"/documents/{doc}/pages/{page}.png?v=1&zoom=1", headers=headers)
         response = conn.getresponse()
         data = response.read()
         elapsed = (time.perf_counter() - start) * 1000
         if response.status != 200 or not data.startswith(b"\x89PNG"):
-            raise SystemExit(f"page {page}: {response.status} {data[:200]!r}")
+            raise SystemExit(f"document {doc} page {page}: {response.status} {data[:200]!r}")
         return elapsed
 
     out: dict[str, Any] = {"pages": pages}
-
-    def view(doc: int) -> float:
-        start = time.perf_counter()
-        conn.request("GET", f"/documents/{doc}/pages/1.png?v=1&zoom=1", headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 200 or not data.startswith(b"\x89PNG"):
-            raise SystemExit(f"first view of {doc}: {response.status} {data[:200]!r}")
-        return (time.perf_counter() - start) * 1000
 
     def variant(n: int) -> bytes:
         """The long document with a comment after its end: other bytes (another SHA-256), same pages."""
@@ -269,27 +267,21 @@ def bench_pages(ctx: dict[str, Any], server: Server, rounds: int) -> dict[str, A
     firsts = 5
     stored, opened = [], []
     for n in range(2 * firsts):
-        body, ctype = multipart([("kind", "upward"), ("title", f"关于一百页文件的通知{n}"), ("to", "chen")], variant(n))
-        conn.request("POST", "/api/v1/documents", body=body,
-                     headers={"Authorization": f"Bearer {ctx['sun_token']}", "Content-Type": ctype})
-        response = conn.getresponse()
-        made = json.loads(response.read())
-        if response.status != 201:
-            raise SystemExit(f"could not create a long document: {made}")
+        made = create(f"关于一百页文件的通知{n}", variant(n))
         if n < firsts:
-            stored.append(view(made["id"]))
+            stored.append(picture(made["id"], 1))
         else:       # the browser's order: the document's page, then the pictures it shows
             conn.request("GET", f"/documents/{made['id']}", headers=headers)
             answer = conn.getresponse()
             if answer.status != 200:
                 raise SystemExit(f"document page {made['id']}: {answer.status}")
             answer.read()
-            opened.append(view(made["id"]))
+            opened.append(picture(made["id"], 1))
     elsewhere = []
     for n in range(2 * firsts, 3 * firsts):
         doc = ctx["flow"].new_document(kind="upward", title=f"关于一百页文件的通知{n}", pdf=variant(n), actor=sun,
                                        to="chen")
-        elsewhere.append(view(doc.id))
+        elsewhere.append(picture(doc.id, 1))
     docs = [ctx["flow"].new_document(kind="upward", title=f"关于一百页文件的通知{n}", pdf=variant(n), actor=sun,
                                      to="chen").id for n in range(3 * firsts, 4 * firsts)]
     conn.request("GET", "/todo", headers=headers)
@@ -298,19 +290,19 @@ def bench_pages(ctx: dict[str, Any], server: Server, rounds: int) -> dict[str, A
     if answer.status != 200 or not all(f'data-doc-id="{d}"'.encode() in listing for d in docs):
         raise SystemExit("the 待办 page does not list the documents")
     time.sleep(1.0)
-    listed = [view(d) for d in docs]
+    listed = [picture(d, 1) for d in docs]
     for key, values in (("stored_first", stored), ("stored_page_first", opened), ("elsewhere_first", elsewhere),
                         ("listed_first", listed)):
         out[key] = {"median_ms": statistics.median(values), "max_ms": max(values), "all_ms": values}
     for page in (1, 100):
         shutil.rmtree(cache, ignore_errors=True)
-        first = get(page)
+        first = picture(doc_id, page)
         cold, warm = [], []
         for _ in range(rounds):
             for png in cache.glob("p*.png"):
                 png.unlink()
-            cold.append(get(page))
-            warm.append(get(page))
+            cold.append(picture(doc_id, page))
+            warm.append(picture(doc_id, page))
         out[f"page_{page}"] = {"first_ms": first, "cold_p50_ms": statistics.median(cold),
                                "cold_p99_ms": percentile(cold, 99), "cached_p50_ms": statistics.median(warm),
                                "cached_p99_ms": percentile(warm, 99)}

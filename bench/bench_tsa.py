@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import socket
 import sqlite3
@@ -53,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pacing import paced_delay  # noqa: E402
+from pacing import LATE_SUM, paced_delay  # noqa: E402
 
 PASSWORD = b"bench-password"
 TSA_PASSWORD = b"bench-tsa-password"
@@ -72,11 +71,11 @@ function setup(thread) table.insert(threads, thread) end
 function response(status, headers, body)
   %(check)s
 end
+""" + LATE_SUM + """\
 function done(summary, latency, requests)
   local b = 0
   for _, t in ipairs(threads) do b = b + t:get("bad") end
-  local l = 0
-  for _, t in ipairs(threads) do l = l + (t:get("late") or 0) end
+  local l = yx_late()
   io.write(string.format('@@{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
     '"max_us": %%d, "errors": %%d, "bad": %%d, "late": %%d}\\n', summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, summary.errors.connect +

@@ -229,7 +229,7 @@ def signing_keys(served: list[ServedCa], tsas: list[Any]) -> list[SigningKey]:
 
 
 def supervise(children: Sequence[tuple[str, Callable[[], None] | None]],
-              sockets: socket.socket | Sequence[socket.socket], *,
+              sockets: Sequence[socket.socket], *,
               name: str = "status service", forked_by: dict[str, Callable[[Spawn], int]] | None = None,
               cleanup: Callable[[], None] | None = None) -> None:
     """Fork one process per (role, target), start again any that dies (at most once a second), until
@@ -294,7 +294,7 @@ def supervise(children: Sequence[tuple[str, Callable[[], None] | None]],
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-        for sock in [sockets] if isinstance(sockets, socket.socket) else sockets:
+        for sock in sockets:
             sock.close()
         if cleanup is not None:
             cleanup()
