@@ -168,7 +168,8 @@ def _worker_main(authority: CertificateAuthority, served: list[ServedCa], sock: 
                             cache_size=options.cache_size, nonce_policy=options.nonce_policy)
     timestamps = None
     if tsas:
-        ledger = TokenLedger(Store.open(authority.home.store.engine.url.render_as_string(hide_password=False)))
+        ledger = TokenLedger(Store.open(authority.home.store.engine.url.render_as_string(hide_password=False)),
+                             saturated=(lambda: pool.backlog) if pool is not None else None)
         timestamps = TimestampService({t.info.name: (t, key_index(f"tsa:{t.info.name}")) for t in tsas}, ledger, pool)
     app = StatusApp(service, max_age=options.max_age, pool=pool, timestamps=timestamps)
     # "auto": uvloop and httptools when installed (the dependencies name them), else asyncio and h11.

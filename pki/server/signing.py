@@ -238,6 +238,11 @@ class SigningPool:
             for channel in self._channels:
                 self._loop.add_reader(channel.sock.fileno(), channel.on_readable)
 
+    @property
+    def backlog(self) -> bool:
+        """Requests are waiting for a signer: the signers are the bottleneck (every core busy)."""
+        return bool(self._queues)
+
     def admits(self, client: str) -> bool:
         return self._total < self.options.capacity and self._held.get(client, 0) < self.options.per_client
 

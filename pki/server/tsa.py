@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..store import Appender, Store
 from ..tsa.authority import TsaSigner
@@ -42,8 +42,12 @@ __all__ = ["TokenLedger", "TimestampService", "TsaReply"]
 REPLY_TYPE = b"application/timestamp-reply"
 #: at most this many rows in one commit
 BATCH = 512
-#: under load, after the first row of a commit, wait this long for more (seconds)
-GATHER_SECONDS = 0.001
+#: when the signers are saturated, after the first row of a commit, wait this long for more
+#: (seconds).  Measured with bench/bench_tsa.py (RSA-2048, 32 connections): 1 ms gave 0.47–0.50×
+#: openssl's signing rate, 2 ms 0.55–0.56× (fewer commits, each ~0.2 ms of a worker's CPU), 3 ms
+#: 0.57×.  Gathering whenever rows came in pairs (not only when saturated) put SM2's half-rate
+#: p99 at 7.7–9.1 ms with 2 ms (goal 10 ms): the wait buys nothing while a core is idle
+GATHER_SECONDS = 0.002
 
 
 class TokenLedger:
@@ -52,8 +56,9 @@ class TokenLedger:
     The rows of one event-loop iteration travel to the thread together, and the futures of one
     commit come back together: one thread wake-up each way per batch, not per token."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, saturated: Callable[[], bool] | None = None) -> None:
         self.store = store
+        self._saturated = saturated
         self._appender = Appender(store, tsa_tokens)
         self._lock_fd: int | None = None
         database = store.engine.url.database
@@ -96,10 +101,12 @@ class TokenLedger:
             batches = [first]
             count = len(first[0])
             # under load (more hand-overs already waiting, or the last commit carried several
-            # tokens) gather for a moment: a commit costs CPU (~0.2 ms) and an fsync, so more tokens
-            # per commit pay for the wait; when the ledger is idle, commit at once — the wait would
-            # only be added to every token's time
-            window = GATHER_SECONDS if last > 1 or not self._queue.empty() else 0.0
+            # tokens) and with the signers saturated (requests queued for them: no core to spare)
+            # gather for a moment: a commit costs CPU (~0.2 ms) and an fsync, so more tokens per
+            # commit leave more CPU for signing; otherwise commit at once — the wait would only be
+            # added to every token's time
+            loaded = last > 1 or not self._queue.empty()
+            window = GATHER_SECONDS if loaded and (self._saturated is None or self._saturated()) else 0.0
             deadline = time.monotonic() + window
             while count < BATCH:
                 try:
