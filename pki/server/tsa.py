@@ -54,7 +54,9 @@ class TokenLedger:
     """Commits token rows in batches from a thread; `await record(row)` returns once its row is durable.
 
     The rows of one event-loop iteration travel to the thread together, and the futures of one
-    commit come back together: one thread wake-up each way per batch, not per token."""
+    commit come back together: one thread wake-up each way per batch, not per token.
+    `saturated()` says whether the signers are the bottleneck (`SigningPool.backlog`); only then
+    does a commit wait `GATHER_SECONDS` for more rows (None: whenever the ledger is under load)."""
 
     def __init__(self, store: Store, saturated: Callable[[], bool] | None = None) -> None:
         self.store = store
