@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 OPEN_STATES = ("draft", "in_flow")
 
 
+#: asked by many acts: built once
+_ORG_BY_NAME = sa.select(t.doc_organisations).where(t.doc_organisations.c.name == sa.bindparam("name"))
+_ORG_OF_PERSON = (sa.select(t.doc_organisations.c.definition)
+                  .join(t.doc_people, t.doc_people.c.org_id == t.doc_organisations.c.id)
+                  .where(t.doc_people.c.person_id == sa.bindparam("user")))
+_ORG_ID = sa.select(t.doc_organisations.c.id).where(t.doc_organisations.c.name == sa.bindparam("name"))
+
+
 class OrganisationsMixin:
     """Organisations of one home."""
 
@@ -138,8 +146,7 @@ class OrganisationsMixin:
 
     def organisation(self, name: str) -> Organisation:
         with self.home.store.read() as conn:
-            row = conn.execute(sa.select(t.doc_organisations).where(
-                t.doc_organisations.c.name == name)).mappings().first()
+            row = conn.execute(_ORG_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
@@ -168,9 +175,7 @@ class OrganisationsMixin:
             return self._whois(conn, user)
 
     def _whois(self, conn: Connection, user: str) -> tuple[Organisation, Person]:
-        row = conn.execute(sa.select(t.doc_organisations.c.definition)
-                           .join(t.doc_people, t.doc_people.c.org_id == t.doc_organisations.c.id)
-                           .where(t.doc_people.c.person_id == user)).first()
+        row = conn.execute(_ORG_OF_PERSON, {"user": user}).first()
         if row is None:
             raise DirectoryError(f"{user!r} is nobody in the organisation directory", person=user)
         org = organisation_from_text(row[0])
@@ -182,6 +187,5 @@ class OrganisationsMixin:
         return organisation_from_text(row[0])
 
     def _org_id(self, conn: Connection, name: str) -> int | None:
-        return conn.execute(sa.select(t.doc_organisations.c.id)
-                            .where(t.doc_organisations.c.name == name)).scalar()
+        return conn.execute(_ORG_ID, {"name": name}).scalar()
 

@@ -64,6 +64,35 @@ _DOC_WITH_ORG = (sa.select(t.doc_documents, t.doc_organisations.c.definition.lab
                  .select_from(t.doc_documents)
                  .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id))
 
+# The statements of every act, built once: building a statement (and its cache key) costs SQLAlchemy
+# ~90 µs, running a built one ~40 µs on SQLite (bench: a document runs ~300 statements)
+_DOC_BY_ID = _DOC_WITH_ORG.where(t.doc_documents.c.id == sa.bindparam("doc_id"))
+_PENDING = (sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == sa.bindparam("doc_id"))
+            .order_by(t.doc_pending.c.person_id))
+_VERSION = sa.select(t.doc_versions).where(t.doc_versions.c.doc_id == sa.bindparam("doc_id"),
+                                           t.doc_versions.c.number == sa.bindparam("number"))
+_ATTACHMENTS = sa.select(t.doc_attachments).where(t.doc_attachments.c.doc_id == sa.bindparam("doc_id"))
+_VERSION_LIST = (sa.select(t.doc_versions.c.number, t.doc_versions.c.purpose, t.doc_versions.c.sha256,
+                           t.doc_versions.c.sm3, t.doc_versions.c.size, t.doc_versions.c.created_at,
+                           t.doc_versions.c.created_by)
+                 .where(t.doc_versions.c.doc_id == sa.bindparam("doc_id")).order_by(t.doc_versions.c.number))
+_ATTACHMENT_LIST = (sa.select(t.doc_attachments.c.position, t.doc_attachments.c.name, t.doc_attachments.c.sha256,
+                              t.doc_attachments.c.sm3, t.doc_attachments.c.size)
+                    .where(t.doc_attachments.c.doc_id == sa.bindparam("doc_id"))
+                    .order_by(t.doc_attachments.c.position))
+_DELIVERY_LIST = (sa.select(t.doc_deliveries, t.doc_organisations.c.name.label("org_name"))
+                  .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_deliveries.c.org_id)
+                  .where(t.doc_deliveries.c.doc_id == sa.bindparam("doc_id")).order_by(t.doc_deliveries.c.id))
+# an UPDATE whose SET lists exactly the columns given at execution (SQLAlchemy compiles one per set of keys)
+_DOC_UPDATE = sa.update(t.doc_documents).where(t.doc_documents.c.id == sa.bindparam("doc_id"),
+                                               t.doc_documents.c.revision == sa.bindparam("old_revision"))
+_PENDING_CLEAR = sa.delete(t.doc_pending).where(t.doc_pending.c.doc_id == sa.bindparam("doc_id"))
+_PENDING_INSERT = t.doc_pending.insert()
+_LAST_ACTION = sa.select(sa.func.max(t.doc_actions.c.seq)).where(t.doc_actions.c.doc_id == sa.bindparam("doc_id"))
+_ACTION_INSERT = t.doc_actions.insert()
+_VERSION_INSERT = t.doc_versions.insert()
+_VERIFICATION_INSERT = t.doc_verifications.insert()
+
 
 def _in_directory_order(org: Organisation, people: Iterable[str]) -> tuple[str, ...]:
     """People in the order of the organisation's directory (strangers last, by id as given)."""
@@ -128,15 +157,13 @@ class RecordsMixin(OrganisationsMixin):
 
     def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
         """The document's row with its organisation's definition (one statement), and its pending list."""
-        found = conn.execute(_DOC_WITH_ORG.where(t.doc_documents.c.id == doc_id)).mappings().first()
+        found = conn.execute(_DOC_BY_ID, {"doc_id": doc_id}).mappings().first()
         if found is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
         row = dict(found)
         org = organisation_from_text(row.pop("org_definition"))
         route = _route(row["route"], f"route of document {doc_id}")
-        pending = tuple(r[0] for r in conn.execute(
-            sa.select(t.doc_pending.c.person_id).where(t.doc_pending.c.doc_id == doc_id)
-            .order_by(t.doc_pending.c.person_id)))
+        pending = tuple(r[0] for r in conn.execute(_PENDING, {"doc_id": doc_id}))
         return _Doc(row=row, org=org, route=route, elements=Elements.from_dict(json.loads(row["elements"])),
                     step_state=json.loads(row["step_state"]), pending=_in_directory_order(org, pending))
 
@@ -152,8 +179,7 @@ class RecordsMixin(OrganisationsMixin):
                     pending=_in_directory_order(d.org, sorted(dict.fromkeys(pending))))
 
     def _version_bytes(self, conn: Connection, doc_id: int, number: int) -> tuple[bytes, Digests, Mapping[str, Any]]:
-        row = conn.execute(sa.select(t.doc_versions).where(t.doc_versions.c.doc_id == doc_id,
-                                                           t.doc_versions.c.number == number)).mappings().first()
+        row = conn.execute(_VERSION, {"doc_id": doc_id, "number": number}).mappings().first()
         if row is None:
             raise IntegrityFailure(f"document {doc_id} has lost version {number}", doc=doc_id, version=number)
         return bytes(row["pdf"]), Digests(row["sha256"], row["sm3"], row["size"]), row
@@ -182,7 +208,7 @@ class RecordsMixin(OrganisationsMixin):
         return data, recorded
 
     def _attachments_intact(self, conn: Connection, d: _Doc, guard: Guard) -> None:
-        rows = conn.execute(sa.select(t.doc_attachments).where(t.doc_attachments.c.doc_id == d.id)).mappings().all()
+        rows = conn.execute(_ATTACHMENTS, {"doc_id": d.id}).mappings().all()
         names = []
         for r in rows:
             names.append(r["name"])
@@ -207,18 +233,9 @@ class RecordsMixin(OrganisationsMixin):
         versions = tuple(Version(number=r["number"], purpose=r["purpose"],
                                  digests=Digests(r["sha256"], r["sm3"], r["size"]),
                                  created_at=r["created_at"], created_by=r["created_by"])
-                         for r in conn.execute(sa.select(t.doc_versions.c.number, t.doc_versions.c.purpose,
-                                                         t.doc_versions.c.sha256, t.doc_versions.c.sm3,
-                                                         t.doc_versions.c.size, t.doc_versions.c.created_at,
-                                                         t.doc_versions.c.created_by)
-                                               .where(t.doc_versions.c.doc_id == doc_id)
-                                               .order_by(t.doc_versions.c.number)).mappings())
+                         for r in conn.execute(_VERSION_LIST, {"doc_id": doc_id}).mappings())
         attachments = tuple(AttachmentInfo(r["position"], r["name"], Digests(r["sha256"], r["sm3"], r["size"]))
-                            for r in conn.execute(sa.select(t.doc_attachments.c.position, t.doc_attachments.c.name,
-                                                            t.doc_attachments.c.sha256, t.doc_attachments.c.sm3,
-                                                            t.doc_attachments.c.size)
-                                                  .where(t.doc_attachments.c.doc_id == doc_id)
-                                                  .order_by(t.doc_attachments.c.position)).mappings())
+                            for r in conn.execute(_ATTACHMENT_LIST, {"doc_id": doc_id}).mappings())
         step = d.step
         return Document(
             id=doc_id, organisation=d.org.name, kind=d.row["kind"], drafter=d.drafter, state=d.state,
@@ -231,10 +248,7 @@ class RecordsMixin(OrganisationsMixin):
             updated_at=d.row["updated_at"])
 
     def _deliveries(self, conn: Connection, doc_id: int) -> tuple[Delivery, ...]:
-        rows = conn.execute(sa.select(t.doc_deliveries, t.doc_organisations.c.name.label("org_name"))
-                            .join(t.doc_organisations, t.doc_organisations.c.id == t.doc_deliveries.c.org_id)
-                            .where(t.doc_deliveries.c.doc_id == doc_id)
-                            .order_by(t.doc_deliveries.c.id)).mappings().all()
+        rows = conn.execute(_DELIVERY_LIST, {"doc_id": doc_id}).mappings().all()
         return tuple(_delivery(r) for r in rows)
 
     def pdf(self, doc_id: int, version: int | None = None) -> bytes:
@@ -315,18 +329,18 @@ class RecordsMixin(OrganisationsMixin):
             .order_by(t.doc_deliveries.c.id.desc()).limit(1)).scalar()
 
     def _update(self, conn: Connection, d: _Doc, now: datetime, **values: Any) -> None:
-        result = conn.execute(sa.update(t.doc_documents).where(
-            t.doc_documents.c.id == d.id, t.doc_documents.c.revision == d.row["revision"])
-            .values(revision=d.row["revision"] + 1, updated_at=now, **values))
+        result = conn.execute(_DOC_UPDATE, {"doc_id": d.id, "old_revision": d.row["revision"],
+                                            "revision": d.row["revision"] + 1, "updated_at": now, **values})
         if result.rowcount != 1:
             raise ChangedMeanwhile(f"document {d.id} changed while this operation was checked; look again "
                                    "(yinxin doc show) and retry", doc=d.id)
 
     @staticmethod
     def _set_pending(conn: Connection, doc_id: int, step: str | None, people: Iterable[str], now: datetime) -> None:
-        conn.execute(sa.delete(t.doc_pending).where(t.doc_pending.c.doc_id == doc_id))
-        for pid in dict.fromkeys(people):
-            conn.execute(t.doc_pending.insert().values(doc_id=doc_id, person_id=pid, step=step or "", since=now))
+        conn.execute(_PENDING_CLEAR, {"doc_id": doc_id})
+        rows = [{"doc_id": doc_id, "person_id": pid, "step": step or "", "since": now} for pid in dict.fromkeys(people)]
+        if rows:
+            conn.execute(_PENDING_INSERT, rows)
 
     def _log(self, conn: Connection, doc_id: int, *, at: datetime, actor: "Actor", signer: "Signer | None",
              step: str | None, action: str, org: str, opinion: str | None = None, version: int | None = None,
@@ -336,8 +350,7 @@ class RecordsMixin(OrganisationsMixin):
         with a `signer` — its signed decision in the document's chain (`doc:ID`): the document, the
         organisation, step, action, opinion, the version's number and SHA-256/SM3 digests, and the
         `signed` extras (who is next, the seal, the recipients …)."""
-        seq = (conn.execute(sa.select(sa.func.max(t.doc_actions.c.seq))
-                            .where(t.doc_actions.c.doc_id == doc_id)).scalar() or 0) + 1
+        seq = (conn.execute(_LAST_ACTION, {"doc_id": doc_id}).scalar() or 0) + 1
         details = dict(details or {})
         decision_seq = None
         if signer is not None:
@@ -354,17 +367,18 @@ class RecordsMixin(OrganisationsMixin):
                          "sha256": digests.sha256 if digests else None, "sm3": digests.sm3 if digests else None,
                          **details},
                 result_digest=digests.sha256 if digests else None)
-        conn.execute(t.doc_actions.insert().values(
-            doc_id=doc_id, seq=seq, at=at, actor=actor.account_id, step=step, action=action, opinion=opinion,
-            version=version, sha256=digests.sha256 if digests else None, sm3=digests.sm3 if digests else None,
-            details=to_json(details), audit_seq=audit_seq, decision_seq=decision_seq))
+        conn.execute(_ACTION_INSERT, {
+            "doc_id": doc_id, "seq": seq, "at": at, "actor": actor.account_id, "step": step, "action": action,
+            "opinion": opinion, "version": version, "sha256": digests.sha256 if digests else None,
+            "sm3": digests.sm3 if digests else None, "details": to_json(details), "audit_seq": audit_seq,
+            "decision_seq": decision_seq})
         return audit_seq
 
     def _add_version(self, conn: Connection, doc_id: int, number: int, purpose: str, data: bytes,
                      digests: Digests, now: datetime, actor: str) -> None:
-        conn.execute(t.doc_versions.insert().values(
-            doc_id=doc_id, number=number, purpose=purpose, pdf=data, sha256=digests.sha256, sm3=digests.sm3,
-            size=digests.size, created_at=now, created_by=actor))
+        conn.execute(_VERSION_INSERT, {
+            "doc_id": doc_id, "number": number, "purpose": purpose, "pdf": data, "sha256": digests.sha256,
+            "sm3": digests.sm3, "size": digests.size, "created_at": now, "created_by": actor})
 
     def _next_number(self, conn: Connection, org_id: int, series: str, year: int) -> int:
         current = conn.execute(sa.select(t.doc_counters.c.last).where(
@@ -388,9 +402,9 @@ class RecordsMixin(OrganisationsMixin):
     @staticmethod
     def _record_verification(conn: Connection, doc_id: int, delivery_id: int | None, purpose: str, at: datetime,
                              actor: str, check: SealCheck) -> None:
-        conn.execute(t.doc_verifications.insert().values(
-            doc_id=doc_id, delivery_id=delivery_id, purpose=purpose, at=at, actor=actor, valid=check.valid,
-            sha256=check.report["sha256"], report=to_json(check.to_dict())))
+        conn.execute(_VERIFICATION_INSERT, {
+            "doc_id": doc_id, "delivery_id": delivery_id, "purpose": purpose, "at": at, "actor": actor,
+            "valid": check.valid, "sha256": check.report["sha256"], "report": to_json(check.to_dict())})
 
 
 @lru_cache(maxsize=64)

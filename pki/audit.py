@@ -79,6 +79,14 @@ def _checkpoint_message(seq: int, event_hash: str, at: datetime, ca_name: str) -
     return f"yinxin-audit-checkpoint|{seq}|{event_hash}|{at.isoformat()}|{ca_name}".encode()
 
 
+#: the statements of every append, built once (building one costs more than running it on SQLite)
+_HEAD_MOVE = (sa.update(audit_head).where(audit_head.c.id == 1)
+              .values(last_seq=audit_head.c.last_seq + sa.bindparam("count", type_=sa.Integer))
+              .returning(audit_head.c.last_seq, audit_head.c.last_hash))
+_HEAD_HASH = sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=sa.bindparam("new_hash"))
+_EVENT_INSERT = audit_events.insert()
+
+
 def append(conn: Connection, *, at: datetime, actor: str, action: str, target: str,
            details: Mapping[str, Any] | None = None, result_digest: str | None = None) -> int:
     """Append one event inside the caller's transaction; returns its sequence number.
@@ -86,9 +94,7 @@ def append(conn: Connection, *, at: datetime, actor: str, action: str, target: s
     The single `audit_head` row is updated in the same statement sequence, which
     serialises concurrent appenders on every engine (row lock on PostgreSQL,
     the write lock on SQLite)."""
-    head = conn.execute(sa.update(audit_head).where(audit_head.c.id == 1)
-                        .values(last_seq=audit_head.c.last_seq + 1)
-                        .returning(audit_head.c.last_seq, audit_head.c.last_hash)).first()
+    head = conn.execute(_HEAD_MOVE, {"count": 1}).first()
     if head is None:
         conn.execute(audit_head.insert().values(id=1, last_seq=1, last_hash=GENESIS))
         seq, prev = 1, GENESIS
@@ -96,10 +102,10 @@ def append(conn: Connection, *, at: datetime, actor: str, action: str, target: s
         seq, prev = head.last_seq, head.last_hash
     details_text = to_json(_with_request(details))
     digest = _event_hash(seq, at, actor, action, target, details_text, result_digest, prev)
-    conn.execute(audit_events.insert().values(seq=seq, at=at, actor=actor, action=action, target=target,
-                                              details=details_text, result_digest=result_digest,
-                                              prev_hash=prev, hash=digest))
-    conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=digest))
+    conn.execute(_EVENT_INSERT, {"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
+                                 "details": details_text, "result_digest": result_digest, "prev_hash": prev,
+                                 "hash": digest})
+    conn.execute(_HEAD_HASH, {"new_hash": digest})
     return seq
 
 
@@ -122,9 +128,7 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[int]:
     if not events:
         return []
     count = len(events)
-    head = conn.execute(sa.update(audit_head).where(audit_head.c.id == 1)
-                        .values(last_seq=audit_head.c.last_seq + count)
-                        .returning(audit_head.c.last_seq, audit_head.c.last_hash)).first()
+    head = conn.execute(_HEAD_MOVE, {"count": count}).first()
     if head is None:
         conn.execute(audit_head.insert().values(id=1, last_seq=count, last_hash=GENESIS))
         first, prev = 1, GENESIS

@@ -106,6 +106,17 @@ class Issued:
         return b"".join(certificate_to_pem(c) for c in self.chain)
 
 
+#: statements every seal and verification runs, built once (building one costs SQLAlchemy more than
+#: running it on SQLite)
+_CA_BY_NAME = sa.select(cas).where(cas.c.name == sa.bindparam("name"))
+_CA_NAME_BY_ID = sa.select(cas.c.name).where(cas.c.id == sa.bindparam("id"))
+_CA_LIST = sa.select(cas).order_by(cas.c.id)
+_CERTIFICATE_BY_SERIAL = (sa.select(certificates, cas.c.name.label("ca_name"))
+                          .join(cas, cas.c.id == certificates.c.ca_id)
+                          .where(certificates.c.serial == sa.bindparam("serial")))
+_CERTIFICATE_BY_SERIAL_IN_CA = _CERTIFICATE_BY_SERIAL.where(cas.c.name == sa.bindparam("ca"))
+
+
 def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
     """The CA row by name; with no name, the configured default or the only CA."""
     if name is None:
@@ -117,7 +128,7 @@ def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
         if not rows:
             raise NotFound("this home has no CA yet: run `yinxin ca init` first")
         raise PolicyError("this home has several CAs: name one with --ca", field="ca")
-    row = conn.execute(sa.select(cas).where(cas.c.name == name)).mappings().first()
+    row = conn.execute(_CA_BY_NAME, {"name": name}).mappings().first()
     if row is None:
         raise NotFound(f"no CA named {name!r}", ca=name)
     return dict(row)
@@ -191,12 +202,12 @@ class CertificateAuthority:
             row = get_ca_row(conn, self.home, name)
             parent = None
             if row["parent_id"] is not None:
-                parent = conn.execute(sa.select(cas.c.name).where(cas.c.id == row["parent_id"])).scalar()
+                parent = conn.execute(_CA_NAME_BY_ID, {"id": row["parent_id"]}).scalar()
         return _ca_info(row, parent)
 
     def cas(self) -> list[CaInfo]:
         with self.home.store.read() as conn:
-            rows = conn.execute(sa.select(cas).order_by(cas.c.id)).mappings().all()
+            rows = conn.execute(_CA_LIST).mappings().all()
             names = {r["id"]: r["name"] for r in rows}
         return [_ca_info(r, names.get(r["parent_id"])) for r in rows]
 
@@ -549,11 +560,8 @@ class CertificateAuthority:
     def show(self, serial: str, *, ca: str | None = None) -> CertificateRecord:
         stored = parse_serial(serial)
         with self.home.store.read() as conn:
-            query = sa.select(certificates, cas.c.name.label("ca_name")).join(
-                cas, cas.c.id == certificates.c.ca_id).where(certificates.c.serial == stored)
-            if ca is not None:
-                query = query.where(cas.c.name == ca)
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(_CERTIFICATE_BY_SERIAL, {"serial": stored}).mappings().all() if ca is None else \
+                conn.execute(_CERTIFICATE_BY_SERIAL_IN_CA, {"serial": stored, "ca": ca}).mappings().all()
         if not rows:
             raise NotFound(f"no certificate with serial {stored.upper()}" + (f" in CA {ca}" if ca else ""),
                            serial=stored.upper())

@@ -102,11 +102,17 @@ def generate_crl(authority: CertificateAuthority, ca: CaInfo, key: PrivateKey, *
                      len(entries), der)
 
 
+#: the newest full CRL / delta CRL of a CA (read by every verification), built once
+_LATEST_FULL_CRL = (sa.select(crls.c.der).where(crls.c.ca_id == sa.bindparam("ca_id"), crls.c.delta_base.is_(None))
+                    .order_by(crls.c.number.desc()).limit(1))
+_LATEST_DELTA_CRL = (sa.select(crls.c.der).where(crls.c.ca_id == sa.bindparam("ca_id"),
+                                                 crls.c.delta_base.is_not(None))
+                     .order_by(crls.c.number.desc()).limit(1))
+
+
 def latest_crl(authority: CertificateAuthority, ca: CaInfo, *, delta: bool = False) -> bytes | None:
     with authority.home.store.read() as conn:
-        cond = crls.c.delta_base.is_not(None) if delta else crls.c.delta_base.is_(None)
-        return conn.execute(sa.select(crls.c.der).where(crls.c.ca_id == ca.id, cond)
-                            .order_by(crls.c.number.desc()).limit(1)).scalar()
+        return conn.execute(_LATEST_DELTA_CRL if delta else _LATEST_FULL_CRL, {"ca_id": ca.id}).scalar()
 
 
 def certificate_statuses(authority: CertificateAuthority, ca: CaInfo, request: OcspRequestInfo,

@@ -107,6 +107,11 @@ def _record(row: Any) -> SealRecord:
         "maker_rule")}, ca=row["ca_name"], drawing_data=row["drawing"])
 
 
+#: looked up by every stamp and every verification: built once
+_SEAL_BY_NAME = sa.select(seals).where(seals.c.name == sa.bindparam("name"))
+_SEAL_BY_CERTIFICATE = sa.select(seals).where(seals.c.cert_der == sa.bindparam("cert_der"))
+
+
 class SealRegistry:
     """Seal records of one home."""
 
@@ -121,7 +126,7 @@ class SealRegistry:
 
     def get(self, name: str) -> SealRecord:
         with self.home.store.read() as conn:
-            row = conn.execute(sa.select(seals).where(seals.c.name == name)).mappings().first()
+            row = conn.execute(_SEAL_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             raise SealNotFound(f"no seal named {name!r}", seal=name)
         return _record(row)
@@ -132,7 +137,7 @@ class SealRegistry:
 
     def find_by_certificate(self, cert_der: bytes) -> SealRecord | None:
         with self.home.store.read() as conn:
-            row = conn.execute(sa.select(seals).where(seals.c.cert_der == cert_der)).mappings().first()
+            row = conn.execute(_SEAL_BY_CERTIFICATE, {"cert_der": cert_der}).mappings().first()
         return _record(row) if row is not None else None
 
     # ---------------------------------------------------------------- creation

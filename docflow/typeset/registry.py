@@ -72,13 +72,17 @@ def _row(purpose: str, base: int | None, template: Template, variant: str, sourc
             "layout": to_json(layout.to_dict()), "created_at": created}
 
 
+_TYPESET_INSERT = doc_typeset.insert()
+_TYPESET_OF = sa.select(doc_typeset).where(doc_typeset.c.doc_id == sa.bindparam("doc_id"),
+                                           doc_typeset.c.version == sa.bindparam("version"))
+
+
 def record(conn: Any, doc_id: int, version: int, row: Mapping[str, Any]) -> None:
-    conn.execute(doc_typeset.insert().values(doc_id=doc_id, version=version, **row))
+    conn.execute(_TYPESET_INSERT, {"doc_id": doc_id, "version": version, **row})
 
 
 def row_of(conn: Any, doc_id: int, version: int) -> Mapping[str, Any] | None:
-    return conn.execute(sa.select(doc_typeset).where(doc_typeset.c.doc_id == doc_id,
-                                                     doc_typeset.c.version == version)).mappings().first()
+    return conn.execute(_TYPESET_OF, {"doc_id": doc_id, "version": version}).mappings().first()
 
 
 # --------------------------------------------------------------------------- registration

@@ -123,6 +123,17 @@ def check_roles(roles: Iterable[str]) -> frozenset[str]:
     return chosen
 
 
+#: every act reads its actor's account and session with this one statement, built once
+_ACTOR_NOW = (sa.select(accounts.c.roles, accounts.c.disabled, accounts.c.locked,
+                        account_sessions.c.id.label("session_id"), account_sessions.c.account_id,
+                        account_sessions.c.expires_at, account_sessions.c.last_seen_at,
+                        account_sessions.c.idle_seconds)
+              .select_from(accounts.outerjoin(account_sessions, sa.and_(
+                  account_sessions.c.account_id == accounts.c.id,
+                  account_sessions.c.id == sa.bindparam("session_id"))))
+              .where(accounts.c.id == sa.bindparam("account_id")))
+
+
 class Accounts:
     """The accounts of one home."""
 
@@ -242,15 +253,8 @@ class Accounts:
         now = self.home.clock.now()
         with self.home.store.read() as conn:
             # one statement: the account and (if any) the actor's session
-            found = conn.execute(
-                sa.select(accounts.c.roles, accounts.c.disabled, accounts.c.locked,
-                          account_sessions.c.id.label("session_id"), account_sessions.c.account_id,
-                          account_sessions.c.expires_at, account_sessions.c.last_seen_at,
-                          account_sessions.c.idle_seconds)
-                .select_from(accounts.outerjoin(account_sessions, sa.and_(
-                    account_sessions.c.account_id == accounts.c.id,
-                    account_sessions.c.id == (actor.session_id or ""))))
-                .where(accounts.c.id == actor.account_id)).mappings().first()
+            found = conn.execute(_ACTOR_NOW, {"session_id": actor.session_id or "",
+                                              "account_id": actor.account_id}).mappings().first()
         row = None if found is None else _Row(found)
         session = None
         if found is not None and found["session_id"] is not None:

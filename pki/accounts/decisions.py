@@ -160,23 +160,33 @@ def _active_certificate(conn: Any, account_id: str) -> Any:
         .order_by(account_keys.c.id.desc()).limit(1)).mappings().first()
 
 
+def _signing_key_statement() -> Any:
+    from ..store import cas, certificates
+    # one statement: the active key, its certificate's status and validity, its CA's distinguishing ID
+    return (sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name,
+                      account_keys.c.cert_serial, cas.c.distid, certificates.c.status, certificates.c.not_before,
+                      certificates.c.not_after, certificates.c.revoked_at, certificates.c.revocation_reason)
+            .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
+                         .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
+                                                          certificates.c.serial == account_keys.c.cert_serial)))
+            .where(account_keys.c.account_id == sa.bindparam("account_id"), account_keys.c.state == "active")
+            .order_by(account_keys.c.id.desc()).limit(1))
+
+
+#: the statements of every signed act, built once (building one costs more than running it on SQLite)
+_SIGNING_KEY = _signing_key_statement()
+_CHAIN_HEAD = (sa.select(decisions.c.seq, decisions.c.sha256).where(decisions.c.chain == sa.bindparam("chain"))
+               .order_by(decisions.c.seq.desc()).limit(1))
+_DECISION_INSERT = decisions.insert()
+
+
 def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this act") -> Signer:
     """The actor's signer, checked now: a key unlocked in the session, bound to the account, whose
     certificate is issued, not held or revoked, and valid.  SigningKeyError says what is missing."""
     if conn is None:
         with home.store.read() as c:
             return signer_for(home, actor, conn=c, what=what)
-    from ..store import cas, certificates
-    # one statement: the active key, its certificate's status and validity, its CA's distinguishing ID
-    row = conn.execute(
-        sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name, account_keys.c.cert_serial,
-                  cas.c.distid, certificates.c.status, certificates.c.not_before, certificates.c.not_after,
-                  certificates.c.revoked_at, certificates.c.revocation_reason)
-        .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
-                     .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
-                                                      certificates.c.serial == account_keys.c.cert_serial)))
-        .where(account_keys.c.account_id == actor.account_id, account_keys.c.state == "active")
-        .order_by(account_keys.c.id.desc()).limit(1)).mappings().first()
+    row = conn.execute(_SIGNING_KEY, {"account_id": actor.account_id}).mappings().first()
     if row is None or row["cert_serial"] is None:
         raise SigningKeyError(f"{what} is signed with the actor's own certificate, and {actor.account_id} holds no "
                               "person certificate (yinxin account key-request; an RA officer approves, a CA "
@@ -238,8 +248,7 @@ def append(conn: Any, home: Home, *, chain: str, actor: Actor, signer: Signer | 
         raise ValueError("an unsigned decision is only an RA bootstrap decision")
     if signer is not None and signer.account_id != actor.account_id:
         raise ValueError("the signer is not the actor")
-    last = conn.execute(sa.select(decisions.c.seq, decisions.c.sha256).where(decisions.c.chain == chain)
-                        .order_by(decisions.c.seq.desc()).limit(1)).first()
+    last = conn.execute(_CHAIN_HEAD, {"chain": chain}).first()
     seq = 1 if last is None else last.seq + 1
     record = dict(fields)
     record.update(kind=KIND, home=Accounts.of(home).home_id(), chain=chain, seq=seq,
@@ -251,10 +260,10 @@ def append(conn: Any, home: Home, *, chain: str, actor: Actor, signer: Signer | 
     data = canonical(record)
     signature = signer.key.sign(data, distid=signer.distid) if signer is not None else None
     digest = hashlib.sha256(data).hexdigest()
-    conn.execute(decisions.insert().values(
-        chain=chain, seq=seq, record=data, sha256=digest, signature=signature, signer=actor.account_id,
-        key_id=signer.key_id if signer else None, ca_name=signer.ca_name if signer else None,
-        cert_serial=signer.serial if signer else None, at=at))
+    conn.execute(_DECISION_INSERT, {
+        "chain": chain, "seq": seq, "record": data, "sha256": digest, "signature": signature,
+        "signer": actor.account_id, "key_id": signer.key_id if signer else None,
+        "ca_name": signer.ca_name if signer else None, "cert_serial": signer.serial if signer else None, "at": at})
     return Decision(chain, seq, data, digest, signature, actor.account_id, signer.ca_name if signer else None,
                     signer.serial if signer else None, at)
 
