@@ -192,3 +192,40 @@ def test_cli_template_check_and_a_bad_body(tmp_path: Path) -> None:
                                    "--session", str(sessions["sun"])], capture_output=True, text=True, env=env,
                          cwd=Path(__file__).parent.parent)
     assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr
+
+
+def _embedded_glyphs(pdf: bytes) -> int:
+    """Glyphs in every embedded TrueType program of a PDF."""
+    import pikepdf
+    from fontTools.ttLib import TTFont
+    count = 0
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        for obj in doc.objects:
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/FontDescriptor" and "/FontFile2" in obj:
+                count += TTFont(io.BytesIO(obj.FontFile2.read_bytes()))["maxp"].numGlyphs
+    return count
+
+
+def test_number_blocks_of_successive_documents_share_their_font_subsets() -> None:
+    """The registry's number changes with each document; its font subsets hold every digit, so they
+    are made (and registered with reportlab) once: documents whose numbers differ embed the same
+    font programs."""
+    from docflow.sample import make_document_pdf
+    from docflow.typeset import default_template
+    from docflow.typeset.body import Fields
+    from docflow.typeset.fonts import subset_ttf
+    from docflow.typeset.stamp import stamp_number_block
+
+    org = "北京市测试局"
+    body = make_document_pdf("关于试点工作的请示", org, "2026年5月8日", ["北京市示范区管理委员会：", "妥否，请批示。"],
+                             main_recipient="北京市示范区管理委员会")
+
+    def stamp(number: str) -> bytes:
+        return stamp_number_block(body, default_template(), organisation=org, upward=True,
+                                  fields=Fields(doc_number=number, signers=("吴明",))).pdf
+
+    stamp("京测〔2026〕3号")
+    made = subset_ttf.cache_info().misses
+    five, fifty_eight = stamp("京测〔2027〕5号"), stamp("京测〔2027〕58号")
+    assert subset_ttf.cache_info().misses == made          # no new subset for another number and year
+    assert _embedded_glyphs(fifty_eight) == _embedded_glyphs(five) > 0
