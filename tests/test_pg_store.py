@@ -218,6 +218,34 @@ def test_writers_wait_for_the_write_lock(pg_url: str) -> None:  # noqa: F811
             assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar() == 1
 
 
+def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> None:  # noqa: F811
+    """`Store.read()` on PostgreSQL: each statement commits by itself (READ COMMITTED gives each its own
+    snapshot anyway), so the server sees an idle session, not one "idle in transaction"; the pooled
+    connection afterwards writes in a real transaction again (a failed one leaves nothing)."""
+    database = new_pg_database("reads")
+    store = Store.open(database.url)
+    store.engine.pool.dispose()
+
+    def state(pid: int) -> str:
+        with database.connect() as watcher:
+            return watcher.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]
+
+    with store.read() as conn:
+        conn.execute(sa.text("SELECT 1")).scalar()
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        assert state(pid) == "idle"
+    with store.transaction() as conn:
+        conn.execute(sa.text("CREATE TABLE r (n integer)"))
+        assert conn.connection.dbapi_connection.info.backend_pid == pid      # the same pooled connection
+        assert state(pid) == "idle in transaction"
+    with pytest.raises(RuntimeError):
+        with store.transaction() as conn:
+            conn.execute(sa.text("INSERT INTO r VALUES (1)"))
+            raise RuntimeError("refused")
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM r")).scalar() == 0
+
+
 def test_audit_tampering_is_named_on_postgresql(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
     home_dir = tmp_path / "home"
     db = prepare_home_database(home_dir, backend_name="postgresql")
