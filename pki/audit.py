@@ -144,7 +144,7 @@ def append_many(conn: Connection, events: Sequence[Event]) -> list[int]:
                      "prev_hash": prev, "hash": digest})
         prev = digest
     insert_many(conn, audit_events, rows)
-    conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=prev))
+    conn.execute(_HEAD_HASH, {"new_hash": prev})
     return list(range(first, first + count))
 
 

@@ -224,7 +224,6 @@ def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> N
     connection afterwards writes in a real transaction again (a failed one leaves nothing)."""
     database = new_pg_database("reads")
     store = Store.open(database.url)
-    store.engine.pool.dispose()
 
     def state(pid: int) -> str:
         with database.connect() as watcher:

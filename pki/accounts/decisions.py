@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from ..algorithms import PrivateKey
 from ..errors import YinxinError
 from ..home import Home
+from ..store import cas, certificates
 from .actor import Actor, signing_key_of
 from .errors import SigningKeyError
 from .store import account_keys, accounts, decisions
@@ -130,7 +131,6 @@ def _decision(row: Any) -> Decision:
 
 def certificate_problem(conn: Any, ca_name: str, serial: str, at: datetime) -> str | None:
     """Why the certificate (ca, serial) cannot sign at `at`, or None if it can."""
-    from ..store import cas, certificates
     row = conn.execute(sa.select(certificates.c.status, certificates.c.not_before, certificates.c.not_after,
                                  certificates.c.revoked_at, certificates.c.revocation_reason)
                        .join(cas, cas.c.id == certificates.c.ca_id)
@@ -160,21 +160,17 @@ def _active_certificate(conn: Any, account_id: str) -> Any:
         .order_by(account_keys.c.id.desc()).limit(1)).mappings().first()
 
 
-def _signing_key_statement() -> Any:
-    from ..store import cas, certificates
-    # one statement: the active key, its certificate's status and validity, its CA's distinguishing ID
-    return (sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name,
-                      account_keys.c.cert_serial, cas.c.distid, certificates.c.status, certificates.c.not_before,
-                      certificates.c.not_after, certificates.c.revoked_at, certificates.c.revocation_reason)
-            .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
-                         .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
-                                                          certificates.c.serial == account_keys.c.cert_serial)))
-            .where(account_keys.c.account_id == sa.bindparam("account_id"), account_keys.c.state == "active")
-            .order_by(account_keys.c.id.desc()).limit(1))
-
-
-#: the statements of every signed act, built once (building one costs more than running it on SQLite)
-_SIGNING_KEY = _signing_key_statement()
+#: the statements of every signed act, built once (building one costs more than running it on SQLite).
+#: The signer's in one statement: the active key, its certificate's status and validity, its CA's
+#: distinguishing ID
+_SIGNING_KEY = (sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name,
+                          account_keys.c.cert_serial, cas.c.distid, certificates.c.status, certificates.c.not_before,
+                          certificates.c.not_after, certificates.c.revoked_at, certificates.c.revocation_reason)
+                .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
+                             .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
+                                                              certificates.c.serial == account_keys.c.cert_serial)))
+                .where(account_keys.c.account_id == sa.bindparam("account_id"), account_keys.c.state == "active")
+                .order_by(account_keys.c.id.desc()).limit(1))
 _CHAIN_HEAD = (sa.select(decisions.c.seq, decisions.c.sha256).where(decisions.c.chain == sa.bindparam("chain"))
                .order_by(decisions.c.seq.desc()).limit(1))
 _DECISION_INSERT = decisions.insert()
@@ -408,7 +404,6 @@ def verify_records(home: Home, chain: str, rows: Iterable[Decision], *,
 
 def _signature_problem(conn: Any, cas_: _CaKeys, d: Decision, fields: Mapping[str, Any]) -> str | None:
     from ..errors import InvalidSignature
-    from ..store import cas, certificates
     from ..x509 import certificate_public_key, load_certificate, verify_certificate_signature
     if d.signature is None:
         if fields.get("bootstrap") is True and fields.get("certificate") is None and d.chain.split(":")[0] in (
