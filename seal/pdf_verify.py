@@ -68,6 +68,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from .aio import run as run_coroutine
 from . import pdf_hex  # noqa: F401  (pyHanko reads the signatures' hex strings in blocks)
+from pki import name_match  # noqa: F401  (pyHanko's certificate lookups compare names through a memo)
 from .pdf_errors import EncryptedPdf, NotAPdf, PdfSealError
 from .verdicts import EXIT_CODES, INVALID, VALID, CheckResult, combine
 from .pdf_validation import (RevocationData, covered_by, declares_ocsp, ocsp_covers,
