@@ -36,7 +36,7 @@ from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
 from .pdf_timestamps import ExtendResult, extend_pdf
 from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
-from .records import SealRecord, SealRegistry
+from .records import SealRecord, SealRegistry, ca_named
 from .ses import verify_seal
 
 if TYPE_CHECKING:
@@ -222,8 +222,9 @@ class SealService:
         self.registry.require_custodian(record, actor)
         self.registry.check_usable(record, self.home.clock.now())
         key = self.registry.open_key(seal_name, password, actor=actor)
-        chain = self.registry.chain(record)
-        ca = self.registry.authority.get(record.ca)
+        cas = self.registry.authority.cas()       # one read for the issuing CA and its chain
+        chain = self.registry.chain(record, cas)
+        ca = ca_named(cas, record.ca) or self.registry.authority.get(record.ca)
         signer = make_signer(key, record.certificate, chain,
                              distid=ca.distid if key.algorithm == "sm2" else None)
         return record, signer
@@ -435,9 +436,10 @@ class SealService:
 
     # ---------------------------------------------------------------- verification
 
-    def trust_roots(self) -> list[asn1_x509.Certificate]:
-        """The home's root CAs: trusted by default."""
-        return [info.certificate for info in self.registry.authority.cas() if info.parent is None]
+    def trust_roots(self, cas: Sequence[Any] | None = None) -> list[asn1_x509.Certificate]:
+        """The home's root CAs (of `cas`, the home's CAs when read already): trusted by default."""
+        return [info.certificate for info in (self.registry.authority.cas() if cas is None else cas)
+                if info.parent is None]
 
     def certificate_status(self, cert: asn1_x509.Certificate) -> tuple[str, datetime | None, str | None] | None:
         """This home's record of a certificate one of its CAs issued: (status, revoked_at, reason),
@@ -510,18 +512,26 @@ class SealService:
         a revocation or hold recorded here before that time counts, one after it is a note.
         See `verify_offline` for a check without this home."""
         authority = self.registry.authority
-        crls = (*(der for info in authority.cas() for der in _latest_crls(authority, info)), *crls)
+        cas = authority.cas()          # read once: the CRLs, the trust roots and each seal's maker come from it
+        crls = (*(der for info in cas for der in _latest_crls(authority, info)), *crls)
+        seals: dict[bytes, SealRecord | None] = {}
+
+        def seal_of(cert_der: bytes) -> SealRecord | None:
+            """The seal of a certificate, looked up once per verification (asked by the check and the judge)."""
+            if cert_der not in seals:
+                seals[cert_der] = self.registry.find_by_certificate(cert_der)
+            return seals[cert_der]
 
         def seal_check(cert: asn1_x509.Certificate) -> SealCheck:
-            record = self.registry.find_by_certificate(cert.dump())
+            record = seal_of(cert.dump())
             if record is None:
                 return SealCheck(False, reason="the signing certificate belongs to no seal of this home")
             return SealCheck(True, seal=record.name)
 
-        engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(), *trust],
+        engine = verify_pdf(pdf, trust_roots=[*self.trust_roots(cas), *trust],
                             revocation=RevocationData(crls=crls), seal_check=seal_check,
                             clock=self.home.clock, at=at)
-        checks = tuple(self._judge(sig) for sig in engine.signatures)
+        checks = tuple(self._judge(sig, seal_of, cas) for sig in engine.signatures)
         problems = list(engine.problems)
         if not engine.signatures:
             problems.append("the document carries no seal")
@@ -531,15 +541,16 @@ class SealService:
         verdict = combine([engine.verdict, *(c.verdict for c in checks)]) if checks else INVALID
         return SealVerification(checks, engine, tuple(dict.fromkeys(problems)), verdict == "valid", verdict)
 
-    def _judge(self, sig: SignatureReport) -> SignatureCheck:
+    def _judge(self, sig: SignatureReport, seal_of: Callable[[bytes], SealRecord | None],
+               cas: Sequence[Any]) -> SignatureCheck:
         problems, undecided, notes = list(sig.problems), [], list(sig.notes)
         cert = sig.signer_certificate
-        record = self.registry.find_by_certificate(cert.dump()) if cert is not None else None
+        record = seal_of(cert.dump()) if cert is not None else None
         status = maker = None
         own: list[str] = []
         if record is not None:
             at = sig.timestamp or sig.signing_time
-            seal_problems, maker = self._seal_problems(record, cert.dump(), at)
+            seal_problems, maker = self._seal_problems(record, cert.dump(), at, cas)
             own += seal_problems
             cert_record = self.registry.authority.show(record.cert_serial, ca=record.ca)
             status = cert_record.status
@@ -564,13 +575,13 @@ class SealService:
                               valid=verdict == "valid", seal_maker=maker, verdict=verdict,
                               notes=tuple(dict.fromkeys(notes)))
 
-    def _seal_problems(self, record: SealRecord, cert_der: bytes,
-                       at: datetime | None) -> tuple[list[str], str | None]:
+    def _seal_problems(self, record: SealRecord, cert_der: bytes, at: datetime | None,
+                       cas: Sequence[Any]) -> tuple[list[str], str | None]:
         """GB/T 38540's checks of the seal itself: the maker's signature over the SES_Seal (the
-        maker being the CA that issued the seal certificate), the signing certificate listed in
-        that seal, and the seal's validity window — as the maker signed it — at signing time.
-        Returns (problems, the maker's subject when its signature verifies)."""
-        ca = self.registry.authority.get(record.ca)
+        maker being the CA that issued the seal certificate, found among `cas`, the home's CAs), the
+        signing certificate listed in that seal, and the seal's validity window — as the maker signed
+        it — at signing time.  Returns (problems, the maker's subject when its signature verifies)."""
+        ca = ca_named(cas, record.ca) or self.registry.authority.get(record.ca)
         try:
             data, maker = _MAKERS.get(
                 (bytes_key(record.ses_der), bytes_key(ca.cert_der), ca.distid, record.needs_resign),
