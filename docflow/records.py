@@ -88,8 +88,12 @@ _DOC_UPDATE = sa.update(t.doc_documents).where(t.doc_documents.c.id == sa.bindpa
                                                t.doc_documents.c.revision == sa.bindparam("old_revision"))
 _PENDING_CLEAR = sa.delete(t.doc_pending).where(t.doc_pending.c.doc_id == sa.bindparam("doc_id"))
 _PENDING_INSERT = t.doc_pending.insert()
-_LAST_ACTION = sa.select(sa.func.max(t.doc_actions.c.seq)).where(t.doc_actions.c.doc_id == sa.bindparam("doc_id"))
-_ACTION_INSERT = t.doc_actions.insert()
+_EARLIER_ACTIONS = t.doc_actions.alias("earlier")
+#: an action is numbered one after its document's last in the insert itself (two acts on one document
+#: are kept apart by the document row's update, its revision checked, earlier in the same transaction)
+_ACTION_INSERT = t.doc_actions.insert().values(seq=sa.select(
+    sa.func.coalesce(sa.func.max(_EARLIER_ACTIONS.c.seq), 0) + 1).where(
+    _EARLIER_ACTIONS.c.doc_id == sa.bindparam("numbered_doc_id")).scalar_subquery())
 _VERSION_INSERT = t.doc_versions.insert()
 _VERIFICATION_INSERT = t.doc_verifications.insert()
 
@@ -350,7 +354,6 @@ class RecordsMixin(OrganisationsMixin):
         with a `signer` — its signed decision in the document's chain (`doc:ID`): the document, the
         organisation, step, action, opinion, the version's number and SHA-256/SM3 digests, and the
         `signed` extras (who is next, the seal, the recipients …)."""
-        seq = (conn.execute(_LAST_ACTION, {"doc_id": doc_id}).scalar() or 0) + 1
         details = dict(details or {})
         decision_seq = None
         if signer is not None:
@@ -368,7 +371,7 @@ class RecordsMixin(OrganisationsMixin):
                          **details},
                 result_digest=digests.sha256 if digests else None)
         conn.execute(_ACTION_INSERT, {
-            "doc_id": doc_id, "seq": seq, "at": at, "actor": actor.account_id, "step": step, "action": action,
+            "doc_id": doc_id, "numbered_doc_id": doc_id, "at": at, "actor": actor.account_id, "step": step, "action": action,
             "opinion": opinion, "version": version, "sha256": digests.sha256 if digests else None,
             "sm3": digests.sm3 if digests else None, "details": to_json(details), "audit_seq": audit_seq,
             "decision_seq": decision_seq})

@@ -55,6 +55,7 @@ def test_upward_route_with_two_leaders_countersigning(b) -> None:
         ("sun", "new", None), ("chen", "approve", "chen意见"), ("zhang", "approve", "zhang意见"),
         ("li", "forward", "li意见"), ("zhou", "approve", "zhou意见"), ("wu", "sign-off", "wu意见"),
         ("ma", "register", "ma意见")]
+    assert [e.seq for e in log] == list(range(1, 8))            # numbered in the insert: one after the last
     assert log[4].details["countersigned"] == ["li", "zhou"]
     # every decision is on the signed-off version; the registry's entry records the typeset version it made
     signed_off = next(v for v in doc.versions if v.number == doc.signed_off_version).digests

@@ -83,6 +83,7 @@ def test_whole_flow_and_append_only_archive_on_postgresql(postgres_url: str, tmp
     assert all(r["valid"] for r in record.reports)
     check = flow.verify_log(doc.id)                      # every decision signed, and verified on PostgreSQL
     assert check.ok and check.signed == len(flow.log(doc.id)) == 12, check.first_problem
+    assert [e.seq for e in flow.log(doc.id)] == list(range(1, 13))
     with home.store.engine.connect() as conn:
         for statement in ("UPDATE doc_archive SET archived_by = 'mallory'", "DELETE FROM doc_archive",
                           "UPDATE doc_versions SET pdf = '\\x00'", "DELETE FROM doc_actions",
