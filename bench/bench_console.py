@@ -401,7 +401,7 @@ def main() -> None:
             path = tmp / "in" / f"doc-{i:03d}.pdf"
             path.write_bytes(one_page(i))
             files.append(path)
-        ctx["home"].store.engine.dispose()
+        ctx["home"].store.dispose()
         server = Server(tmp / "home", args.workers)
         try:
             (tmp / "out").mkdir()

@@ -129,7 +129,7 @@ crl_extensions = crl_ext
 [ crl_ext ]
 authorityKeyIdentifier = keyid:always
 """)
-    home.store.engine.dispose()
+    home.store.dispose()
 
 
 # --------------------------------------------------------------------------- the worker (ours)

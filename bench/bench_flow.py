@@ -190,7 +190,7 @@ def main() -> None:
             print(f"  for reference, stamp_batch of the same PDF (1 process): {batch:.1f} seals/s")
             print(f"  login (argon2id verify, session): {logins['login']:.0f} ms; with the PIN opening the key: "
                   f"{logins['login_pin']:.0f} ms")
-            home.store.engine.dispose()
+            home.store.dispose()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nload average after: {open('/proc/loadavg').read().split()[:3]}")

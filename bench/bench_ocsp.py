@@ -137,7 +137,7 @@ def make_ca(directory: Path, algorithm: str, count: int) -> tuple[list[tuple[str
     index.write_text("".join(lines))
     (directory / "index.txt.attr").write_text("unique_subject = no\n")
     (directory / "password").write_bytes(PASSWORD + b"\n")
-    home.store.engine.dispose()
+    home.store.dispose()
     return serials, index
 
 

@@ -188,7 +188,7 @@ def make_tsa_home(directory: Path, algorithm: str) -> Path:
                                        algorithm=algorithm, password=PASSWORD, days=3650, actor=people["ca-op"])
     TimestampAuthority(home).init("bench-tsa", ca="bench", ca_password=PASSWORD, password=TSA_PASSWORD,
                                   actor=people["ca-op"], approver=people["ra-gu"])
-    home.store.engine.dispose()
+    home.store.dispose()
     return directory / "home"
 
 
@@ -288,7 +288,7 @@ def bench_flood(base: Path, args: argparse.Namespace) -> list[dict[str, object]]
     people = logged_in(h, ("ca-op", ["ca_operator"]), ("ra-gu", ["ra_officer"]))
     TimestampAuthority(h).init("bench-tsa", ca=CA, ca_password=PASSWORD, password=TSA_PASSWORD,
                                actor=people["ca-op"], approver=people["ra-gu"])
-    h.store.engine.dispose()
+    h.store.dispose()
     paths = [f"/ocsp/{CA}/{p}" for p in get_paths(directory, [s for s, _ in serials[:100]])]
     get_script = directory / "get.lua"
     get_script.write_text(LUA_GET % {"paths": ",".join(f'"{p}"' for p in paths)})

@@ -249,6 +249,11 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+def _described_cursor() -> Any:
+    from .pg_cursor import DescribedCursor      # psycopg is imported only for a PostgreSQL home
+    return DescribedCursor
+
+
 #: the advisory lock every PostgreSQL write transaction takes first (b"yinxin" as an integer)
 WRITE_LOCK_KEY = int.from_bytes(b"yinxin", "big")
 
@@ -264,12 +269,20 @@ def normalise_url(url: str) -> str:
 @dataclass
 class Store:
     engine: Engine
+    #: PostgreSQL: the engine of `read()`, its connections in autocommit from the start (switching a
+    #: pooled connection to autocommit and back cost ~70 µs a read); SQLite: None, `engine` reads
+    reads: Engine | None = None
 
     @classmethod
     def open(cls, url: str) -> "Store":
         url = normalise_url(url)
         try:
-            engine = sa.create_engine(url, future=True)
+            pg = sa.engine.make_url(url).get_backend_name() == "postgresql"
+            # psycopg's descriptions of results made once per shape (pki.pg_cursor)
+            options: dict[str, Any] = {"connect_args": {"cursor_factory": _described_cursor()}} if pg else {}
+            engine = sa.create_engine(url, future=True, **options)
+            reads = sa.create_engine(url, future=True, isolation_level="AUTOCOMMIT",
+                                     execution_options={"yinxin_read_only": True}, **options) if pg else None
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open database {_safe_url(url)!r}: {exc}", url=_safe_url(url)) from None
         if engine.dialect.name == "postgresql":
@@ -298,9 +311,19 @@ class Store:
                     conn.exec_driver_sql("BEGIN")
                 else:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
-        store = cls(engine)
-        store.migrate()
+        store = cls(engine, reads)
+        try:
+            store.migrate()
+        except BaseException:
+            store.dispose()
+            raise
         return store
+
+    def dispose(self) -> None:
+        """Close every pooled connection (before a fork: no connection crosses it; when done with the store)."""
+        self.engine.dispose()
+        if self.reads is not None:
+            self.reads.dispose()
 
     @property
     def dialect(self) -> str:
@@ -394,10 +417,9 @@ class Store:
         snapshot (a deferred transaction in WAL mode).  On PostgreSQL each statement commits by itself:
         at READ COMMITTED every statement sees its own snapshot anyway, so a transaction around reads
         would only add a BEGIN and a ROLLBACK round trip (two of an act's ~20 on PostgreSQL)."""
-        conn = self.engine.connect()
-        if self.engine.dialect.name == "postgresql":
-            return conn.execution_options(yinxin_read_only=True, isolation_level="AUTOCOMMIT")
-        return conn.execution_options(yinxin_read_only=True)
+        if self.reads is not None:
+            return self.reads.connect()
+        return self.engine.connect().execution_options(yinxin_read_only=True)
 
 
 # --------------------------------------------------------------------------- many rows at once

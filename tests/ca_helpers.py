@@ -270,7 +270,7 @@ def session_env(home_dir: Path, name: str = "operator", *roles: str) -> dict[str
     if not path.exists():
         home = Home.open(home_dir)
         write_session(home, path, name, *roles)
-        home.store.engine.dispose()        # no idle connection of this process beside the CLI's
+        home.store.dispose()        # no idle connection of this process beside the CLI's
     return {"YINXIN_SESSION": str(path)}
 
 

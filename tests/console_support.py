@@ -129,7 +129,7 @@ def make_world(path: Path, *, algorithm: str = "sm2", people: bool = True, signe
         from pki.accounts.testing import certified_actor
         for person in bureau["people"]:
             certified_actor(home, person["id"], ca="issuing", ca_password=CA_PASSWORD, pin=PIN)
-    home.store.engine.dispose()
+    home.store.dispose()
     return world
 
 

@@ -138,7 +138,7 @@ def _template() -> tuple[Path, dict[str, Any]]:
             actor_for_tests(home, p["id"], name=p["name"], organisation=OTHER)
         for person in [p["id"] for p in example_org()["people"]] + [p["id"] for p in other_org()["people"]]:
             keys[person] = certified_actor(home, person, ca="issuing", ca_password=CA_PASSWORD)._signing_key
-        home.store.engine.dispose()
+        home.store.dispose()
         _TEMPLATE.update(path=path, keys=keys)
     return _TEMPLATE["path"], _TEMPLATE["keys"]
 
@@ -263,7 +263,7 @@ def sealing_template(base: Path) -> Path:
     b = bureau(base)
     b.flow.load_organisation_data(other_org(), actor=b.admin())
     with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
-    b.home.store.engine.dispose()
+    b.home.store.dispose()
     return b.path
 
 

@@ -391,7 +391,7 @@ class CliWorld:
         # this process keeps no connection to the database the `yinxin` processes under test write:
         # an idle pooled connection closed whenever the garbage collector gets to it, in the middle
         # of a command, is a second writer's checkpoint racing theirs
-        home.store.engine.dispose()
+        home.store.dispose()
 
     def session(self, name: str) -> Path:
         """The session file of someone of the cast (`CAST`)."""

@@ -39,7 +39,7 @@ class Home_:
         accounts.create("root", name="管理员", roles=["admin"], password=INITIAL.encode(), actor=admin)
         for person in ("sun", "chen", "zhao", "liu"):
             accounts.set_password(person, INITIAL.encode(), actor=admin)
-        b.home.store.engine.dispose()
+        b.home.store.dispose()
         self.files = base / "files"
         self.files.mkdir()
         for name, text in (("initial.pw", INITIAL), ("own.pw", OWN),
@@ -243,7 +243,7 @@ def test_a_stolen_session_file_cannot_sign_after_the_session_ended(h: Home_, doc
     home = Home.open(h.path)
     key = Accounts(home).resume_file(stolen, touch=False)._signing_key
     secret, scalar = key.to_pkcs8_der(), key._d.to_bytes(32, "big")
-    home.store.engine.dispose()
+    home.store.dispose()
     assert scalar not in stolen and secret not in stolen
     for path in h.path.rglob("*"):
         if path.is_file():
@@ -331,4 +331,4 @@ def test_a_new_homes_first_root_ca_needs_no_session_and_nothing_after_it_does(tm
         with pytest.raises(Exception, match="log in first"):
             Accounts.of(opened).bootstrap_actor()
     finally:
-        opened.store.engine.dispose()
+        opened.store.dispose()

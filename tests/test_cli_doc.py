@@ -32,7 +32,7 @@ class Sessions:
             roles = ("admin",) if person == "admin" else ()
             self._made[person] = str(write_session(opened, self.directory / f"{person}.session", person, *roles,
                                                    pin=pin))
-            opened.store.engine.dispose()
+            opened.store.dispose()
         return self._made[person]
 
 
@@ -47,7 +47,7 @@ def org_home(home: Path, tmp_path: Path) -> Path:
     b = bureau(tmp_path, path=home)
     b.flow.load_organisation_data(other_org(), actor=b.admin())
     with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
-    b.home.store.engine.dispose()
+    b.home.store.dispose()
     return home
 
 
@@ -183,7 +183,7 @@ def test_receive_that_fails_verification_exits_1(run_cli, org_home: Path, tmp_pa
     flow.send(doc.id, actor=b.actor("liu"), to=[OTHER])
     CertificateAuthority(home).hold(SealRegistry(home).get("official-sm2").cert_serial, ca="issuing",
                                     actor=actor_for_tests(home, "ca-admin", roles=("ca_operator",)))
-    home.store.engine.dispose()
+    home.store.dispose()
     fails(run_cli, 1, "does not verify and was returned to the sender", "doc", "receive", str(doc.id),
           "--session", sessions["t_liu"])
     todo = ok(run_cli, "doc", "todo", "--session", sessions["liu"])          # the session's own list

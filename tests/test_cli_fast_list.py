@@ -81,7 +81,7 @@ def listed(tmp_path_factory: pytest.TempPathFactory) -> Listed:
     with pytest.raises(PowerFailure):
         world.authority._issue(world.authority.get("sub"), DyingKey(world.key("sub")), world.ra.get(app.id),
                                world.home.profiles.get("organization"), "operator")
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     return Listed(world.home_dir, backend() == "sqlite")
 
 
@@ -90,7 +90,7 @@ def _library(home: Path, clock: FixedClock | None = None, **filters: Any) -> lis
     try:
         return CertificateAuthority(opened).list(**filters)
     finally:
-        opened.store.engine.dispose()
+        opened.store.dispose()
 
 
 def test_the_home_has_every_status(listed: Listed) -> None:
@@ -113,7 +113,7 @@ def test_the_light_path_gives_the_librarys_records_for_every_filter(listed: List
         assert (listing.list_cas(listed.home) == authority.cas()) if listed.sqlite else \
             listing.list_cas(listed.home) is None
     finally:
-        opened.store.engine.dispose()
+        opened.store.dispose()
 
 
 def test_the_filters_find_what_they_name(listed: Listed) -> None:
@@ -194,7 +194,7 @@ def test_a_postgresql_or_configured_home_lists_through_the_library(backend_name:
     world = World(home, tmp_path / "files", FixedClock(SystemClock().now()))
     world.init_ca("root", "ecdsa-p256")
     serial = _issue(world, "root", "/C=CN/O=印信测试/CN=张三_100%", "configured")
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     assert listing.list_certificates(home) is None and listing.list_cas(home) is None
     result = yinxin(home, "ca", "list", "--json", "--subject", "_100%")
     assert result.code == 0, result
@@ -253,7 +253,7 @@ def test_an_old_schema_is_migrated_by_the_library_path(tmp_path: Path) -> None:
     world = World(home, tmp_path / "files", FixedClock(SystemClock().now()))
     world.init_ca("root", "ecdsa-p256")
     serial = _issue(world, "root", "/C=CN/O=印信测试/CN=旧库", "old")
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     sql(database, "DELETE FROM schema_version WHERE version = ?", (SCHEMA_VERSION,))
     sql(database, "DROP TABLE api_tokens")
     assert sql(database, "SELECT max(version) FROM schema_version")[0][0] < SCHEMA_VERSION

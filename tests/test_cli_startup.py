@@ -82,7 +82,7 @@ def listed_home(home: Path) -> Path:
                              key_password=b"pw")
     authority.ra.approve(app.id, actor=officer_for(opened, "bob"))
     authority.issue(app.id, password=b"pw", actor=op_for(opened))
-    opened.store.engine.dispose()
+    opened.store.dispose()
     return home
 
 

@@ -39,7 +39,7 @@ def _held(port: int) -> Counter[str]:
 
 def test_keep_alive_connections_end_up_spread_over_the_workers(tmp_path: Path) -> None:
     world = make_world(tmp_path / "home", people=False)
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     server = ConsoleServer(world.path, workers=2)
     clients = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=30) for _ in range(CONNECTIONS)]
     try:

@@ -176,7 +176,7 @@ def test_first_login_changes_the_initial_password(tmp_path: Path, browsers: Any)
     accounts = Accounts.of(world.home)
     admin = accounts.resume(accounts.authenticate("root", b"Admin-Passphrase-2026").token)
     accounts.set_password("sun", INITIAL, actor=admin)
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     with ConsoleServer(world.path) as server:
         b = browsers(server.url, "first-login")
         b.go("/todo")
@@ -242,7 +242,7 @@ def test_upward_route_walked_by_four_people_then_the_custodian_drags_the_seal(tm
         flow.act(doc_id, actor=with_key(world.home, world.actor("wu"), PIN), action="sign-off", opinion="同意上报。")
         flow.act(doc_id, actor=with_key(world.home, world.actor("ma"), PIN), action="register", opinion="已登记")
         signed_off = flow.pdf(doc_id)
-        world.home.store.engine.dispose()
+        world.home.store.dispose()
 
         wang = browsers(server.url, "5-wang")
         wang.login("wang", PASSWORD, pin=PIN)

@@ -142,7 +142,7 @@ def test_the_cli_archives_with_the_homes_tsa_and_renews(b: Bureau, tmp_path: Pat
     for user, action, to in INCOMING_ROUTE:
         b.tick()
         b.flow.act(incoming, actor=b.actor(user), action=action, opinion="阅", to=to)
-    b.home.store.engine.dispose()
+    b.home.store.dispose()
     sessions = Sessions(b.path, tmp_path / "sessions")
     pw = tmp_path / "tsa.pw"
     pw.write_bytes(TSA_PASSWORD + b"\n")

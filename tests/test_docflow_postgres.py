@@ -91,4 +91,4 @@ def test_whole_flow_and_append_only_archive_on_postgresql(postgres_url: str, tmp
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 conn.execute(sa.text(statement))
             conn.rollback()
-    home.store.engine.dispose()
+    home.store.dispose()

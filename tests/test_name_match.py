@@ -49,6 +49,13 @@ def test_the_memo_answers_as_asn1crypto_does_for_every_pair_asked_twice() -> Non
     assert NAMES[0] != "CN=Bench SM2 CA" and not name_match.names_equal(NAMES[0], None)
 
 
+def test_the_hashable_form_is_asn1cryptos_asked_twice() -> None:
+    expected = [name_match.original_hashable(x509.Name.load(n.dump())) for n in NAMES]
+    assert expected[0] == expected[2] and expected[0] != expected[1]      # equal names, one form
+    for _ in range(2):
+        assert [x509.Name.load(n.dump()).hashable for n in NAMES] == expected
+
+
 def test_a_value_asn1crypto_refuses_is_refused_every_time() -> None:
     bad = _name([("common_name", "utf8_string", "bad\ue000name")])     # private use: prohibited (RFC 3454 C.3)
     other = _name([("common_name", "utf8_string", "good name")])
@@ -57,3 +64,5 @@ def test_a_value_asn1crypto_refuses_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError):
             assert bad == other
+        with pytest.raises(ValueError):
+            assert bad.hashable

@@ -220,8 +220,9 @@ def test_writers_wait_for_the_write_lock(pg_url: str) -> None:  # noqa: F811
 
 def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> None:  # noqa: F811
     """`Store.read()` on PostgreSQL: each statement commits by itself (READ COMMITTED gives each its own
-    snapshot anyway), so the server sees an idle session, not one "idle in transaction"; the pooled
-    connection afterwards writes in a real transaction again (a failed one leaves nothing)."""
+    snapshot anyway), so the server sees an idle session, not one "idle in transaction"; reads have their
+    own pool of such connections, and writes run in real transactions on the other (a failed one leaves
+    nothing)."""
     database = new_pg_database("reads")
     store = Store.open(database.url)
 
@@ -233,10 +234,12 @@ def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> N
         conn.execute(sa.text("SELECT 1")).scalar()
         pid = conn.connection.dbapi_connection.info.backend_pid
         assert state(pid) == "idle"
+    with store.read() as conn:
+        assert conn.connection.dbapi_connection.info.backend_pid == pid      # the same pooled connection
     with store.transaction() as conn:
         conn.execute(sa.text("CREATE TABLE r (n integer)"))
-        assert conn.connection.dbapi_connection.info.backend_pid == pid      # the same pooled connection
-        assert state(pid) == "idle in transaction"
+        writer = conn.connection.dbapi_connection.info.backend_pid
+        assert writer != pid and state(writer) == "idle in transaction" and state(pid) == "idle"
     with pytest.raises(RuntimeError):
         with store.transaction() as conn:
             conn.execute(sa.text("INSERT INTO r VALUES (1)"))

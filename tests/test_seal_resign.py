@@ -44,7 +44,7 @@ def _old_rule_seal(home: Path, name: str) -> bytes:
         return v4.SESeal({"e_seal_info": info, "cert": ca.cert_der, "sign_alg_id": alg.dotted,
                           "signed_value": signature}).dump()
     finally:
-        h.store.engine.dispose()
+        h.store.dispose()
 
 
 def _length(n: int) -> bytes:

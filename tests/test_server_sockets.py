@@ -85,7 +85,7 @@ def served(tmp_path_factory):  # type: ignore[no-untyped-def]
                                         actor=world.op, approver=world.officer("bob"))
     password_file = world.files / "ca-password"
     password_file.write_bytes(PASSWORD + b"\n")
-    world.home.store.engine.dispose()
+    world.home.store.dispose()
     live = LiveServer(world.home_dir, args=("--workers", "2", "--ca-password-file", str(password_file)),
                       env={"YINXIN_TSA_PASSWORD": TSA_PASSWORD.decode()}).start()
     yield world, live

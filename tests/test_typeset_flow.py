@@ -165,7 +165,7 @@ def test_cli_template_check_and_a_bad_body(tmp_path: Path) -> None:
     b = bureau(tmp_path, path=home)         # the example organisation's people hold their certificates
     sessions = {person: write_session(b.home, tmp_path / "sessions" / f"{person}.session", person, *roles, pin=pin)
                 for person, roles, pin in (("admin", ("admin",), None), ("sun", (), TEST_PIN))}
-    b.home.store.engine.dispose()
+    b.home.store.dispose()
     env = {"YINXIN_HOME": str(home), "PATH": "/usr/bin:/bin"}
     yinxin = [str(Path(sys.executable).parent / "yinxin")]
     org = tmp_path / "org.yaml"

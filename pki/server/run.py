@@ -316,7 +316,7 @@ def serve(authority: CertificateAuthority, served: list[ServedCa], options: Serv
         signers = SignerProcesses(signing_keys(served, tsas), workers=options.workers, options=options.pool)
     sockets = bind_each(options.host, options.port, options.backlog, options.workers)
     host, port = sockets[0].getsockname()[:2]
-    authority.home.store.engine.dispose()   # no connection crosses a fork
+    authority.home.store.dispose()   # no connection crosses a fork
     if on_ready is not None:
         on_ready(host, port)
     sys.stdout.flush()
