@@ -58,7 +58,7 @@ def serve(home: Any, options: ConsoleOptions, *, on_ready: Callable[[str, int], 
         context.load_cert_chain(options.certfile, options.keyfile)    # a bad pair fails here, not in a worker
     sockets = bind_each(options.host, options.port, options.backlog, options.workers)
     host, port = sockets[0].getsockname()[:2]
-    home.store.dispose()              # no connection crosses a fork
+    home.store.dispose()                     # no connection crosses a fork
     if on_ready is not None:
         on_ready(host, port)
     sys.stdout.flush()
