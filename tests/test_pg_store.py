@@ -246,6 +246,13 @@ def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> N
             raise RuntimeError("refused")
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM r")).scalar() == 0
+    store.dispose()                                  # both pools: neither session is left on the server
+    with database.connect() as watcher:
+        deadline = time.monotonic() + 30
+        while watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s, %s)",
+                              (pid, writer)).fetchone()[0]:
+            assert time.monotonic() < deadline, "a pooled session outlived Store.dispose()"
+            time.sleep(0.05)
 
 
 def test_audit_tampering_is_named_on_postgresql(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
