@@ -117,6 +117,11 @@ _CERTIFICATE_BY_SERIAL = (sa.select(certificates, cas.c.name.label("ca_name"))
 _CERTIFICATE_BY_SERIAL_IN_CA = _CERTIFICATE_BY_SERIAL.where(cas.c.name == sa.bindparam("ca"))
 
 
+def ca_named(cas: Sequence[CaInfo], name: str | None) -> CaInfo | None:
+    """The CA named `name` among `cas` (the home's CAs, read once), if it is there."""
+    return next((info for info in cas if info.name == name), None)
+
+
 def get_ca_row(conn: Any, home: Home, name: str | None) -> dict[str, Any]:
     """The CA row by name; with no name, the configured default or the only CA."""
     if name is None:
@@ -211,14 +216,15 @@ class CertificateAuthority:
             names = {r["id"]: r["name"] for r in rows}
         return [_ca_info(r, names.get(r["parent_id"])) for r in rows]
 
-    def chain(self, ca: CaInfo) -> tuple[asn1_x509.Certificate, ...]:
-        """The CA's certificate and its ancestors, issuing CA first, root last."""
+    def chain(self, ca: CaInfo, cas: Sequence[CaInfo] = ()) -> tuple[asn1_x509.Certificate, ...]:
+        """The CA's certificate and its ancestors, issuing CA first, root last; the ancestors taken
+        from `cas` (the home's CAs, when the caller read them already), else read one by one."""
         out, current = [], ca
         while True:
             out.append(current.certificate)
             if current.parent is None:
                 return tuple(out)
-            current = self.get(current.parent)
+            current = ca_named(cas, current.parent) or self.get(current.parent)
 
     def load_key(self, ca: CaInfo, password: bytes | None) -> PrivateKey:
         return open_key_file(ca.key_file, password, ca.public_key(), owner=f"CA {ca.name}", ca=ca.name)

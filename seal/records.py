@@ -112,11 +112,6 @@ _SEAL_BY_NAME = sa.select(seals).where(seals.c.name == sa.bindparam("name"))
 _SEAL_BY_CERTIFICATE = sa.select(seals).where(seals.c.cert_der == sa.bindparam("cert_der"))
 
 
-def ca_named(cas: Sequence[CaInfo], name: str | None) -> CaInfo | None:
-    """The CA named `name` among `cas` (the home's CAs, read once), if it is there."""
-    return next((info for info in cas if info.name == name), None)
-
-
 class SealRegistry:
     """Seal records of one home."""
 
@@ -338,18 +333,7 @@ class SealRegistry:
             raise SealStateError(f"the certificate of seal {record.name} expired on {cert.not_after:%Y-%m-%d}",
                                  seal=record.name)
 
-    def chain(self, record: SealRecord, cas: Sequence[CaInfo] | None = None) -> tuple[asn1_x509.Certificate, ...]:
-        """The seal's issuing CA's certificate and its ancestors (from `cas`, the home's CAs, when read already)."""
-        if cas is not None:
-            out, name = [], record.ca
-            while name is not None:
-                info = ca_named(cas, name)
-                if info is None:
-                    break                  # not among them: the authority says why, below
-                out.append(info.certificate)
-                name = info.parent
-            else:
-                return tuple(out)
+    def chain(self, record: SealRecord) -> tuple[asn1_x509.Certificate, ...]:
         return self.authority.chain(self.authority.get(record.ca))
 
     # ---------------------------------------------------------------- GB/T 38540

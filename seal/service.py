@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from asn1crypto import x509 as asn1_x509
 
 from pki import audit
+from pki.ca import ca_named
 from pki.errors import YinxinError
 from pki.home import Home
 from pki.memo import BytesMemo, bytes_key
@@ -36,7 +37,7 @@ from .pdf_sign import BatchItem, StampResult, stamp_batch, stamp_pdf
 from .pdf_timestamps import ExtendResult, extend_pdf
 from .pdf_validation import RevocationData
 from .pdf_verify import SealCheck, SignatureReport, VerificationReport, verify_pdf
-from .records import SealRecord, SealRegistry, ca_named
+from .records import SealRecord, SealRegistry
 from .ses import verify_seal
 
 if TYPE_CHECKING:
@@ -222,9 +223,10 @@ class SealService:
         self.registry.require_custodian(record, actor)
         self.registry.check_usable(record, self.home.clock.now())
         key = self.registry.open_key(seal_name, password, actor=actor)
-        cas = self.registry.authority.cas()       # one read for the issuing CA and its chain
-        chain = self.registry.chain(record, cas)
-        ca = ca_named(cas, record.ca) or self.registry.authority.get(record.ca)
+        authority = self.registry.authority
+        cas = authority.cas()                     # one read for the issuing CA and its chain
+        ca = ca_named(cas, record.ca) or authority.get(record.ca)
+        chain = authority.chain(ca, cas)
         signer = make_signer(key, record.certificate, chain,
                              distid=ca.distid if key.algorithm == "sm2" else None)
         return record, signer
