@@ -10,9 +10,10 @@ transitions) sees no other writer between its read and its write:
 * SQLite: a write transaction starts with BEGIN IMMEDIATE (the database's
   single write lock), so two processes queue instead of failing on a lock
   upgrade;
-* PostgreSQL: its first statement takes one transaction-level advisory lock
-  (`WRITE_LOCK_KEY`), the same single write lock; under READ COMMITTED every
-  later statement of the transaction sees all that committed before.
+* PostgreSQL: the transaction's BEGIN and a transaction-level advisory lock
+  (`WRITE_LOCK_KEY`), the same single write lock, go to the server together
+  (one round trip); under READ COMMITTED every later statement of the
+  transaction sees all that committed before.
 
 Reads (`Store.read()`) take no lock on either engine.  Signing happens
 outside transactions, so CPU-bound work still runs in parallel.  Commits are
@@ -280,7 +281,11 @@ class Store:
             pg = sa.engine.make_url(url).get_backend_name() == "postgresql"
             # psycopg's descriptions of results made once per shape (pki.pg_cursor)
             options: dict[str, Any] = {"connect_args": {"cursor_factory": _described_cursor()}} if pg else {}
-            engine = sa.create_engine(url, future=True, **options)
+            # PostgreSQL: the driver in autocommit and the transaction begun by `_pg_begin` — its BEGIN
+            # and its write lock in one round trip (psycopg's own BEGIN is a round trip of its own);
+            # psycopg still sends COMMIT or ROLLBACK when a transaction is open
+            engine = sa.create_engine(url, future=True, **({"isolation_level": "AUTOCOMMIT"} if pg else {}),
+                                      **options)
             reads = sa.create_engine(url, future=True, isolation_level="AUTOCOMMIT",
                                      execution_options={"yinxin_read_only": True}, **options) if pg else None
         except (sa.exc.ArgumentError, ImportError) as exc:
@@ -288,8 +293,10 @@ class Store:
         if engine.dialect.name == "postgresql":
             @event.listens_for(engine, "begin")
             def _pg_begin(conn: Connection) -> None:
-                if not conn.get_execution_options().get("yinxin_read_only"):
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+                if conn.get_execution_options().get("yinxin_read_only"):
+                    conn.exec_driver_sql("BEGIN")
+                else:      # no parameters: one simple-protocol message, both statements
+                    conn.exec_driver_sql(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
         if engine.dialect.name == "sqlite":
             @event.listens_for(engine, "connect")
             def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -246,6 +246,21 @@ def test_reads_run_outside_a_transaction_and_writes_inside_one(pg_url: str) -> N
             raise RuntimeError("refused")
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM r")).scalar() == 0
+    # the write transaction is begun by yinxin (BEGIN and the write lock in one round trip, the driver in
+    # autocommit): it holds the lock, commits what it wrote, and a failed statement rolls it all back
+    with store.transaction() as conn:
+        assert conn.connection.dbapi_connection.autocommit is True
+        conn.execute(sa.text("INSERT INTO r VALUES (2)"))
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                    "AND pid = pg_backend_pid()")).scalar() == 1
+        assert state(writer) == "idle in transaction"
+    with pytest.raises(sa.exc.DataError):
+        with store.transaction() as conn:
+            conn.execute(sa.text("INSERT INTO r VALUES (3)"))
+            conn.execute(sa.text("SELECT 1 / 0"))
+    with store.read() as conn:
+        assert [n for (n,) in conn.execute(sa.text("SELECT n FROM r ORDER BY n"))] == [2]
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar() == 0
     store.dispose()                                  # both pools: neither session is left on the server
     with database.connect() as watcher:
         deadline = time.monotonic() + 30
