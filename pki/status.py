@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 
@@ -108,6 +108,29 @@ _LATEST_FULL_CRL = (sa.select(crls.c.der).where(crls.c.ca_id == sa.bindparam("ca
 _LATEST_DELTA_CRL = (sa.select(crls.c.der).where(crls.c.ca_id == sa.bindparam("ca_id"),
                                                  crls.c.delta_base.is_not(None))
                      .order_by(crls.c.number.desc()).limit(1))
+
+
+_FULL, _DELTA = crls.alias("full_crls"), crls.alias("delta_crls")
+#: every CA's latest full CRL and latest delta CRL, in one statement
+_LATEST_CRLS = sa.select(crls.c.ca_id, crls.c.delta_base, crls.c.der).where(
+    crls.c.ca_id.in_(sa.bindparam("ca_ids", expanding=True)),
+    sa.or_(sa.and_(crls.c.delta_base.is_(None), crls.c.number == sa.select(sa.func.max(_FULL.c.number)).where(
+               _FULL.c.ca_id == crls.c.ca_id, _FULL.c.delta_base.is_(None)).scalar_subquery()),
+           sa.and_(crls.c.delta_base.is_not(None), crls.c.number == sa.select(sa.func.max(_DELTA.c.number)).where(
+               _DELTA.c.ca_id == crls.c.ca_id, _DELTA.c.delta_base.is_not(None)).scalar_subquery())))
+
+
+def latest_crls(authority: CertificateAuthority, cas: Sequence[CaInfo]) -> list[bytes]:
+    """For each CA in turn, its latest full CRL and, when it has one, its latest delta CRL (a full CRL
+    of a CA with a base URL names its deltas as the freshest CRL: a verifier then needs both) — what
+    `latest_crl` gives CA by CA, read in one statement."""
+    if not cas:
+        return []
+    with authority.home.store.read() as conn:
+        rows = conn.execute(_LATEST_CRLS, {"ca_ids": sorted({ca.id for ca in cas})}).all()
+    full = {r.ca_id: bytes(r.der) for r in rows if r.delta_base is None}
+    delta = {r.ca_id: bytes(r.der) for r in rows if r.delta_base is not None}
+    return [der for ca in cas if ca.id in full for der in (full[ca.id], *((delta[ca.id],) if ca.id in delta else ()))]
 
 
 def latest_crl(authority: CertificateAuthority, ca: CaInfo, *, delta: bool = False) -> bytes | None:

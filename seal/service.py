@@ -25,7 +25,7 @@ from pki.ca import ca_named
 from pki.errors import YinxinError
 from pki.home import Home
 from pki.memo import BytesMemo, bytes_key
-from pki.status import latest_crl
+from pki.status import latest_crl, latest_crls
 
 from .cms_signer import make_signer
 from .errors import ValidationDataMissing
@@ -421,7 +421,7 @@ class SealService:
         authority = self.registry.authority
         tsa_chain = self.tsa_chain(timestamper)
         revocation = self._revocation(tsa_chain) if tsa_chain else RevocationData()
-        crls = tuple(der for info in authority.cas() for der in _latest_crls(authority, info))
+        crls = tuple(latest_crls(authority, authority.cas()))
         revocation = RevocationData(crls=tuple(dict.fromkeys(revocation.crls + crls)), ocsps=revocation.ocsps)
         return extend_pdf(input_path, output_path, timestamper=timestamper, trust_roots=self.trust_roots(),
                           revocation=revocation, clock=self.home.clock)
@@ -515,7 +515,7 @@ class SealService:
         See `verify_offline` for a check without this home."""
         authority = self.registry.authority
         cas = authority.cas()          # read once: the CRLs, the trust roots and each seal's maker come from it
-        crls = (*(der for info in cas for der in _latest_crls(authority, info)), *crls)
+        crls = (*latest_crls(authority, cas), *crls)
         seals: dict[bytes, SealRecord | None] = {}
 
         def seal_of(cert_der: bytes) -> SealRecord | None:

@@ -9,7 +9,7 @@ import pytest
 from asn1crypto import crl as asn1_crl, pem
 
 from pki.errors import StateError
-from pki.status import generate_crl, latest_crl
+from pki.status import generate_crl, latest_crl, latest_crls
 
 from ca_helpers import (BASE_URL, DISTID, World, apply_and_issue, fixed_clock, openssl, openssl_csr, openssl_out,
                         wall_clock, op_for)
@@ -100,6 +100,24 @@ def test_numbers_increase_across_full_and_delta(scenarios, ca: str) -> None:
     assert f"URI:{BASE_URL}/crl/{ca}-delta.crl" in texts["full"]
     assert latest_crl(s.world.authority, s.info) == s.crls["full"][1].read_bytes()
     assert latest_crl(s.world.authority, s.info, delta=True) == s.crls["delta"][1].read_bytes()
+
+
+def test_latest_crls_of_all_cas_in_one_read_are_those_read_ca_by_ca(world: World, scenarios) -> None:
+    authority = world.authority
+    if "bare" not in {c.name for c in authority.cas()}:
+        world.init_ca("bare", "ecdsa-p256")              # a CA that has published no CRL yet
+    cas = authority.cas()
+    one_by_one = []
+    for info in cas:
+        full, delta = latest_crl(authority, info), latest_crl(authority, info, delta=True)
+        one_by_one += [full, *([delta] if delta else [])] if full else []
+    assert latest_crls(authority, cas) == one_by_one
+    assert one_by_one == [scenarios[c.name].crls[k][1].read_bytes() for c in cas if c.name in scenarios
+                          for k in ("full", "delta")]
+    assert latest_crls(authority, list(reversed(cas))) == [
+        der for c in reversed(cas) if c.name in scenarios
+        for der in (scenarios[c.name].crls["full"][1].read_bytes(), scenarios[c.name].crls["delta"][1].read_bytes())]
+    assert latest_crls(authority, []) == []
 
 
 @pytest.mark.parametrize("ca", CAS)
