@@ -3,7 +3,8 @@
 `SealService.verify` judges the signatures (integrity, chain to a CA of this home,
 revocation — the home's CA records count at once, before any CRL is published —,
 the seal's validity window, what was appended after a signature).  On top of that
-the flow checks what only it knows, reading the PDF's signatures itself with pyHanko:
+the flow checks what only it knows, from the signatures as that verification read them (or,
+when it could not, as pyHanko lists them here):
 
 * every signature on the document was made with the *expected organisation's own
   seal* — looked up in this home's seal records by the signer's certificate, not by
@@ -23,7 +24,6 @@ from datetime import datetime
 from typing import Any, Mapping, Protocol, Sequence
 
 from pki.errors import YinxinError
-from pki.memo import BytesMemo, bytes_key
 
 from .elements import Digests
 
@@ -42,20 +42,14 @@ class SealCheck:
         return dict(self.report)
 
 
-#: the signatures listed in the last few files (a parse of the bytes, no judgement): 发送 lists the
-#: same sealed bytes 盖章 listed
-_LISTED = BytesMemo(16)
-
-
 def _embedded_signatures(pdf: bytes, problems: list[str]) -> list[dict[str, Any]]:
     """(field, signer certificate DER, byte range, signing time) of each signature, oldest first."""
     from pyhanko.pdf_utils.misc import PdfError
     try:
-        listed = _LISTED.get(bytes_key(pdf), lambda: tuple(_list_signatures(pdf)))
+        return _list_signatures(pdf)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         problems.append(f"the document's signatures cannot be read ({exc})")
         return []
-    return [dict(sig, byte_range=list(sig["byte_range"])) for sig in listed]
 
 
 def _list_signatures(pdf: bytes) -> list[dict[str, Any]]:
@@ -73,6 +67,21 @@ def _list_signatures(pdf: bytes) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: s["revision"])
 
 
+def _reported_signatures(report: Any) -> list[dict[str, Any]] | None:
+    """The signatures of a `seal.service.SealVerification`, oldest first, as `_embedded_signatures`
+    lists them plus the seal of this home each certificate belongs to (the verification looked it up
+    in the seal records); None when the report cannot say (no report, a byte range it did not read)."""
+    checks = getattr(report, "signatures", None)
+    if report is None or checks is None or any(not c.report.byte_range or c.report.revision is None
+                                                for c in checks):
+        return None
+    listed = [{"field": c.report.field_name, "revision": c.report.revision,
+               "certificate": c.report.signer_certificate.dump() if c.report.signer_certificate is not None else None,
+               "byte_range": list(c.report.byte_range), "signing_time": c.report.signing_time,
+               "seal": c.seal_name, "organisation": c.organisation} for c in checks]
+    return sorted(listed, key=lambda s: s["revision"])
+
+
 def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_name: str | None,
                  registry: Any, now: datetime, signed_off: bytes | None = None) -> SealCheck:
     """Every check of a sealed document (see the module docstring); reports, never raises for a bad one.
@@ -86,7 +95,18 @@ def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_
     if signed_off is not None and not pdf.startswith(signed_off):
         problems.append("the sealed file is not the signed-off file plus a seal: bytes the signer "
                         "approved were changed")
-    embedded = _embedded_signatures(pdf, problems)
+    try:
+        report, unverifiable = verifier.verify(pdf), None
+    except YinxinError as exc:            # not a PDF, encrypted, unreadable: a verdict, not a crash
+        report, unverifiable = None, exc.message
+    # the signatures as the verification read them (with the seal it found for each certificate),
+    # else read here
+    embedded = _reported_signatures(report)
+    if embedded is None:
+        embedded = _embedded_signatures(pdf, problems)
+        for sig in embedded:
+            record = registry.find_by_certificate(sig["certificate"]) if sig["certificate"] else None
+            sig["seal"], sig["organisation"] = (record.name, record.organisation) if record else (None, None)
     if not embedded:
         problems.append("the document carries no seal signature (unsealed)")
     else:
@@ -98,20 +118,14 @@ def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_
             problems.append(f"{len(pdf) - end} bytes were appended after the last seal (an update after sealing)")
     seals_found = []
     for n, sig in enumerate(embedded, 1):
-        record = registry.find_by_certificate(sig["certificate"]) if sig["certificate"] else None
-        if record is None:
+        seals_found.append({"field": sig["field"], "seal": sig["seal"], "organisation": sig["organisation"]})
+        if sig["seal"] is None:
             problems.append(f"seal {n} ({sig['field']}) was made with a certificate that is no seal of this home")
-            seals_found.append({"field": sig["field"], "seal": None, "organisation": None})
-            continue
-        seals_found.append({"field": sig["field"], "seal": record.name, "organisation": record.organisation})
-        if record.organisation != organisation or (seal_name is not None and record.name != seal_name):
+        elif sig["organisation"] != organisation or (seal_name is not None and sig["seal"] != seal_name):
             expected = f"{organisation}'s seal {seal_name}" if seal_name else f"a seal of {organisation}"
-            problems.append(f"seal {n} is seal {record.name} of {record.organisation}, not {expected}")
-    try:
-        report = verifier.verify(pdf)
-    except YinxinError as exc:            # not a PDF, encrypted, unreadable: a verdict, not a crash
-        problems.append(f"the document cannot be verified: {exc.message}")
-        report = None
+            problems.append(f"seal {n} is seal {sig['seal']} of {sig['organisation']}, not {expected}")
+    if unverifiable is not None:
+        problems.append(f"the document cannot be verified: {unverifiable}")
     if report is not None and not report.valid and embedded:
         found = list(report.problems) + [p for sig in getattr(report, "signatures", ()) for p in sig.problems]
         for problem in found:

@@ -188,6 +188,7 @@ class SignatureReport:
     judged_at: datetime | None = None         # the time the chain and revocation were judged at
     revision: int | None = None               # 1-based revision the signature signs
     notes: tuple[str, ...] = ()               # worth knowing, not changing the verdict
+    byte_range: tuple[int, ...] = ()          # the /ByteRange the signature covers, as the file gives it
 
     def __post_init__(self) -> None:
         if not self.verdict:
@@ -740,7 +741,15 @@ def _report(reader, sig, status, warnings: _Collector, seal_check, crls, ocsps,
         chain=chain, revocation=revocation, seal_check=check,
         problems=tuple(problems + indeterminate), valid=verdict == "valid", verdict=verdict,
         proven_time=proof.time if proof else None, proof=proof, judged_at=judged_at,
-        revision=sig.signed_revision + 1, notes=tuple(notes))
+        revision=sig.signed_revision + 1, notes=tuple(notes), byte_range=_byte_range(sig))
+
+
+def _byte_range(sig: Any) -> tuple[int, ...]:
+    """The signature's /ByteRange as the file gives it; () when it is not a list of integers."""
+    try:
+        return tuple(int(v) for v in sig.sig_object["/ByteRange"])
+    except (KeyError, TypeError, ValueError):
+        return ()
 
 
 def _broken_report(reader, sig, exc: Exception, signed_revs) -> SignatureReport:
@@ -759,4 +768,4 @@ def _broken_report(reader, sig, exc: Exception, signed_revs) -> SignatureReport:
         modified_after=_revision_labels(reader, sig.signed_revision, signed_revs),
         chain=ChainStatus(False, "not checked"), revocation=RevocationStatus("unknown"),
         seal_check=None, problems=(f"the signature cannot be validated: {message}",), valid=False,
-        verdict="invalid", revision=sig.signed_revision + 1)
+        verdict="invalid", revision=sig.signed_revision + 1, byte_range=_byte_range(sig))
