@@ -41,6 +41,7 @@ from .errors import (AccountDisabled, AccountLocked, AccountNotFound, Authentica
 from .policy import AccountPolicy, load_account_policy
 from .sessions import (SESSION_KEY_BYTES, TOKEN_BYTES, Session, SessionFile, token_hash, unwrap_key,
                        wrap_key)
+from .decisions import SIGNING_KEY_COLUMNS, signing_key_join
 from .store import account_keys, account_sessions, accounts, home_identity
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -132,6 +133,12 @@ _ACTOR_NOW = (sa.select(accounts.c.roles, accounts.c.disabled, accounts.c.locked
                   account_sessions.c.account_id == accounts.c.id,
                   account_sessions.c.id == sa.bindparam("session_id"))))
               .where(accounts.c.id == sa.bindparam("account_id")))
+#: … and the account's signing key as `decisions.signer_for` checks it, in the same statement
+_ACTOR_NOW_AND_KEY = (sa.select(*_ACTOR_NOW.selected_columns, *SIGNING_KEY_COLUMNS)
+                      .select_from(signing_key_join(accounts.outerjoin(account_sessions, sa.and_(
+                          account_sessions.c.account_id == accounts.c.id,
+                          account_sessions.c.id == sa.bindparam("session_id"))), accounts.c.id))
+                      .where(accounts.c.id == sa.bindparam("account_id")))
 
 
 class Accounts:
@@ -237,10 +244,14 @@ class Accounts:
 
     # ---------------------------------------------------------------- checking an actor
 
-    def require(self, actor: Actor, *, any_of: Sequence[str] = (), service_ok: bool = False) -> None:
+    def require(self, actor: Actor, *, any_of: Sequence[str] = (), service_ok: bool = False,
+                conn: Any = None, signing_key: bool = False) -> Any:
         """The actor may act now: genuine, of this home, its session alive, its account enabled and
         unlocked, and (when `any_of` is given) holding one of those roles *now* — rights removed
-        from an account take effect at once, also for sessions opened before."""
+        from an account take effect at once, also for sessions opened before.  `conn`: read in the
+        caller's read transaction.  With `signing_key`, returns the account's signing key as
+        `decisions.signer_for(…, key_row=…)` takes it, read in the same statement (None for a
+        service, which holds none)."""
         if not isinstance(actor, Actor):
             raise TypeError(f"acting needs an authenticated pki.accounts.Actor, not {type(actor).__name__}")
         if actor.home_id != self._known_home_id():
@@ -249,12 +260,14 @@ class Accounts:
             if any_of and not service_ok:
                 raise NotPermitted(f"{actor.account_id} is a service and holds no role "
                                    f"({' or '.join(any_of)} needed)", account=actor.account_id)
-            return
+            return None
         now = self.home.clock.now()
-        with self.home.store.read() as conn:
-            # one statement: the account and (if any) the actor's session
-            found = conn.execute(_ACTOR_NOW, {"session_id": actor.session_id or "",
-                                              "account_id": actor.account_id}).mappings().first()
+        if conn is None:
+            with self.home.store.read() as c:
+                return self.require(actor, any_of=any_of, service_ok=service_ok, conn=c, signing_key=signing_key)
+        # one statement: the account, (if any) the actor's session and (if asked) the signing key
+        found = conn.execute(_ACTOR_NOW_AND_KEY if signing_key else _ACTOR_NOW,
+                             {"session_id": actor.session_id or "", "account_id": actor.account_id}).mappings().first()
         row = None if found is None else _Row(found)
         session = None
         if found is not None and found["session_id"] is not None:
@@ -277,6 +290,7 @@ class Accounts:
             if not current & set(any_of):
                 raise NotPermitted(f"{actor.account_id} does not hold the role {' or '.join(any_of)}",
                                    account=actor.account_id, roles=list(any_of))
+        return found if signing_key else None
 
     def _check_alive(self, session: Any, now: datetime) -> None:
         if now >= session["expires_at"]:

@@ -43,7 +43,7 @@ from ..errors import YinxinError
 from ..home import Home
 from ..store import cas, certificates
 from .actor import Actor, signing_key_of
-from .errors import SigningKeyError
+from .errors import DecisionChainMoved, SigningKeyError
 from .store import account_keys, accounts, decisions
 
 KIND = "yinxin-decision/1"
@@ -92,6 +92,19 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer({self.account_id!r}, {self.ca_name}:{self.serial.upper()})"
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """Where a chain ended when a guard read it: its last record's number and digest (0 and "" for an
+    empty chain).  `append(…, head=…)` writes the next record only if the chain still ends there."""
+
+    seq: int
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if self.seq < 0 or (self.seq == 0) != (self.sha256 == ""):
+            raise ValueError(f"not a chain head: {self.seq} {self.sha256!r}")
 
 
 @dataclass(frozen=True)
@@ -163,26 +176,79 @@ def _active_certificate(conn: Any, account_id: str) -> Any:
 #: the statements of every signed act, built once (building one costs more than running it on SQLite).
 #: The signer's in one statement: the active key, its certificate's status and validity, its CA's
 #: distinguishing ID
-_SIGNING_KEY = (sa.select(account_keys.c.id, account_keys.c.public_key_der, account_keys.c.ca_name,
-                          account_keys.c.cert_serial, cas.c.distid, certificates.c.status, certificates.c.not_before,
-                          certificates.c.not_after, certificates.c.revoked_at, certificates.c.revocation_reason)
-                .select_from(account_keys.outerjoin(cas, cas.c.name == account_keys.c.ca_name)
-                             .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
-                                                              certificates.c.serial == account_keys.c.cert_serial)))
-                .where(account_keys.c.account_id == sa.bindparam("account_id"), account_keys.c.state == "active")
-                .order_by(account_keys.c.id.desc()).limit(1))
+SIGNING_KEY_COLUMNS = (account_keys.c.id.label("key_id"), account_keys.c.public_key_der, account_keys.c.ca_name,
+                       account_keys.c.cert_serial, cas.c.distid, certificates.c.status, certificates.c.not_before,
+                       certificates.c.not_after, certificates.c.revoked_at, certificates.c.revocation_reason)
+
+
+def signing_key_join(left: Any, account_id: Any) -> Any:
+    """`left` outer-joined with the account's active signing key (its newest), the key's CA and its
+    certificate: SIGNING_KEY_COLUMNS are NULL when the account holds none.  `Accounts.require(…,
+    signing_key=True)` reads them in its own statement."""
+    active = account_keys.alias("active_keys")
+    newest = (sa.select(sa.func.max(active.c.id))
+              .where(active.c.account_id == account_id, active.c.state == "active").scalar_subquery())
+    return (left.outerjoin(account_keys, account_keys.c.id == newest)
+            .outerjoin(cas, cas.c.name == account_keys.c.ca_name)
+            .outerjoin(certificates, sa.and_(certificates.c.ca_id == cas.c.id,
+                                             certificates.c.serial == account_keys.c.cert_serial)))
+
+
+_SIGNING_KEY = (sa.select(*SIGNING_KEY_COLUMNS).select_from(signing_key_join(accounts, accounts.c.id))
+                .where(accounts.c.id == sa.bindparam("account_id")))
 _CHAIN_HEAD = (sa.select(decisions.c.seq, decisions.c.sha256).where(decisions.c.chain == sa.bindparam("chain"))
                .order_by(decisions.c.seq.desc()).limit(1))
 _DECISION_INSERT = decisions.insert()
+_INSERTED = ("chain", "seq", "record", "sha256", "signature", "signer", "key_id", "ca_name", "cert_serial", "at")
 
 
-def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this act") -> Signer:
+def _insert_if_chain_ends_at() -> sa.Insert:
+    """The next record, inserted only while no record follows `head_seq` in its chain: the check and
+    the write in one statement (a guard read the head before the write transaction began)."""
+    params = {name: sa.bindparam(name, type_=decisions.c[name].type) for name in _INSERTED}
+    later = (sa.select(decisions.c.seq).where(decisions.c.chain == params["chain"],
+                                             decisions.c.seq > sa.bindparam("head_seq", type_=sa.Integer)))
+    # the binary columns cast: PostgreSQL takes an untyped NULL in a SELECT list for text (the others
+    # carry their type already; a CAST AS DATETIME would make SQLite store a number)
+    values = [sa.cast(param, sa.LargeBinary) if isinstance(decisions.c[name].type, sa.LargeBinary) else param
+              for name, param in params.items()]
+    return (decisions.insert().from_select(list(_INSERTED), sa.select(*values).where(~later.exists()))
+            .returning(decisions.c.seq))          # no row: not inserted (rowcount is not kept for an INSERT)
+
+
+_DECISION_INSERT_AFTER_HEAD = _insert_if_chain_ends_at()
+
+
+def chain_head_columns(chain: Any) -> tuple[Any, Any]:
+    """Two scalar subqueries a reader adds to its own statement: the seq and the SHA-256 of the last
+    record of `chain` (a column or a bound parameter); NULL for an empty chain (`ChainHead.of_row`)."""
+    def last(column: Any) -> Any:
+        return (sa.select(column).where(decisions.c.chain == chain).order_by(decisions.c.seq.desc()).limit(1)
+                .scalar_subquery())
+    return last(decisions.c.seq).label("chain_head_seq"), last(decisions.c.sha256).label("chain_head_sha256")
+
+
+def chain_head_of(seq: int | None, sha256: str | None) -> ChainHead:
+    """The `ChainHead` of the two values `chain_head_columns` read."""
+    return ChainHead(0, "") if seq is None else ChainHead(seq, sha256 or "")
+
+
+#: `signer_for(…, key_row=KEY_UNREAD)`: the key is read there
+KEY_UNREAD: Any = object()
+
+
+def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this act",
+               key_row: Any = KEY_UNREAD) -> Signer:
     """The actor's signer, checked now: a key unlocked in the session, bound to the account, whose
-    certificate is issued, not held or revoked, and valid.  SigningKeyError says what is missing."""
-    if conn is None:
-        with home.store.read() as c:
-            return signer_for(home, actor, conn=c, what=what)
-    row = conn.execute(_SIGNING_KEY, {"account_id": actor.account_id}).mappings().first()
+    certificate is issued, not held or revoked, and valid.  SigningKeyError says what is missing.
+    `key_row`: SIGNING_KEY_COLUMNS as the caller read them moments ago (`Accounts.require(…,
+    signing_key=True)`); otherwise they are read here."""
+    if key_row is KEY_UNREAD:
+        if conn is None:
+            with home.store.read() as c:
+                return signer_for(home, actor, conn=c, what=what)
+        key_row = conn.execute(_SIGNING_KEY, {"account_id": actor.account_id}).mappings().first()
+    row = key_row
     if row is None or row["cert_serial"] is None:
         raise SigningKeyError(f"{what} is signed with the actor's own certificate, and {actor.account_id} holds no "
                               "person certificate (yinxin account key-request; an RA officer approves, a CA "
@@ -199,7 +265,7 @@ def signer_for(home: Home, actor: Actor, *, conn: Any = None, what: str = "this 
     if problem is not None:
         raise SigningKeyError(f"{actor.account_id} cannot sign: {problem}", account=actor.account_id)
     distid = bytes(row["distid"]) if key.algorithm == "sm2" else None
-    return Signer(account_id=actor.account_id, key=key, key_id=row["id"], ca_name=row["ca_name"],
+    return Signer(account_id=actor.account_id, key=key, key_id=row["key_id"], ca_name=row["ca_name"],
                   serial=row["cert_serial"], distid=distid)
 
 
@@ -236,19 +302,25 @@ def ra_signer(home: Home, actor: Actor, *, conn: Any = None) -> Signer | None:
 # --------------------------------------------------------------------------- writing
 
 def append(conn: Any, home: Home, *, chain: str, actor: Actor, signer: Signer | None, at: datetime,
-           fields: Mapping[str, Any], bootstrap: bool = False) -> Decision:
+           fields: Mapping[str, Any], bootstrap: bool = False, head: ChainHead | None = None) -> Decision:
     """Inside the caller's write transaction: the chain's next record, signed by `signer` (None only
-    for an RA bootstrap decision)."""
+    for an RA bootstrap decision).  `head`: where the caller's guard saw the chain end (read with
+    `chain_head_columns`); the record follows it, and DecisionChainMoved (nothing written) if another
+    act appended since.  Without it the head is read here."""
     from .accounts import Accounts
     if signer is None and not bootstrap:
         raise ValueError("an unsigned decision is only an RA bootstrap decision")
     if signer is not None and signer.account_id != actor.account_id:
         raise ValueError("the signer is not the actor")
-    last = conn.execute(_CHAIN_HEAD, {"chain": chain}).first()
-    seq = 1 if last is None else last.seq + 1
+    if head is None:
+        last = conn.execute(_CHAIN_HEAD, {"chain": chain}).first()
+        prev = ChainHead(0, "") if last is None else ChainHead(last.seq, last.sha256)
+    else:
+        prev = head
+    seq = prev.seq + 1
     record = dict(fields)
     record.update(kind=KIND, home=Accounts.of(home).home_id(), chain=chain, seq=seq,
-                  prev=last.sha256 if last is not None else "", time=record_time(at), actor=actor.account_id,
+                  prev=prev.sha256, time=record_time(at), actor=actor.account_id,
                   actor_name=actor.name,
                   certificate={"ca": signer.ca_name, "serial": openssl_serial(signer.serial)} if signer else None)
     if bootstrap:
@@ -256,10 +328,15 @@ def append(conn: Any, home: Home, *, chain: str, actor: Actor, signer: Signer | 
     data = canonical(record)
     signature = signer.key.sign(data, distid=signer.distid) if signer is not None else None
     digest = hashlib.sha256(data).hexdigest()
-    conn.execute(_DECISION_INSERT, {
-        "chain": chain, "seq": seq, "record": data, "sha256": digest, "signature": signature,
-        "signer": actor.account_id, "key_id": signer.key_id if signer else None,
-        "ca_name": signer.ca_name if signer else None, "cert_serial": signer.serial if signer else None, "at": at})
+    values = {"chain": chain, "seq": seq, "record": data, "sha256": digest, "signature": signature,
+              "signer": actor.account_id, "key_id": signer.key_id if signer else None,
+              "ca_name": signer.ca_name if signer else None, "cert_serial": signer.serial if signer else None,
+              "at": at}
+    if head is None:
+        conn.execute(_DECISION_INSERT, values)
+    elif conn.execute(_DECISION_INSERT_AFTER_HEAD, {**values, "head_seq": head.seq}).first() is None:
+        raise DecisionChainMoved(f"another act was recorded in {chain} while this one was checked: nothing was "
+                                 "written; look again and retry", chain=chain, seq=seq)
     return Decision(chain, seq, data, digest, signature, actor.account_id, signer.ca_name if signer else None,
                     signer.serial if signer else None, at)
 

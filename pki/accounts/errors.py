@@ -57,6 +57,11 @@ class SigningKeyError(AccountError):
     """A personal signing key is missing, not yet certified, or not unlocked in this session."""
 
 
+class DecisionChainMoved(AccountError):
+    """Another act appended to the decision chain after this act was checked (nothing was written):
+    look again and retry."""
+
+
 class DecisionVerificationFailed(AccountError):
     """A signed decision record does not verify.  Exit code 1."""
 
