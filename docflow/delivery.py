@@ -20,6 +20,7 @@ from .errors import (ChangedMeanwhile, DirectoryError, DocumentNotFound, Element
                      NotAllowed, VerificationFailed)
 from .model import Document, Guard, Receipt
 from .routes import OUTGOING_KINDS
+from .records import added_version
 from .verification import SealCheck, check_sealed
 from .steps import StepsMixin
 
@@ -52,8 +53,8 @@ class DeliveryMixin(StepsMixin):
         from seal.errors import SealError
         from seal.pdf_placement import AnchorText
         from seal.records import SealRegistry
-        user = self._acting(actor)
         with self.home.store.read() as conn:
+            user, key_row = self._acting_keyed(actor, conn)
             d = self._read_doc(conn, doc_id)
             guard = Guard()
             org = d.org
@@ -73,8 +74,10 @@ class DeliveryMixin(StepsMixin):
                 self._check_actor(d, user, guard)
             # the signed-off version, or its registered typesetting checked to be the signed-off
             # content plus the registry's fields (docflow.typeset.registry.sealable)
-            from .typeset.registry import sealable
-            signed, place = sealable(self, conn, d, guard)
+            from .typeset.registry import seal_base, sealable
+            read, versions = self._versions(conn, doc_id, [n for n in (d.row["signed_off_version"], seal_base(d))
+                                                           if n is not None])
+            signed, place = sealable(self, conn, d, guard, read)
             self._attachments_intact(conn, d, guard)
             if not org.seal:
                 guard.fail(FlowStateError, f"{org.name} names no seal in its directory file")
@@ -98,7 +101,7 @@ class DeliveryMixin(StepsMixin):
                 except SealError as exc:
                     guard.fail(FlowStateError, exc.message)
             guard.raise_if_any(doc=doc_id, user=user, seal=seal)
-            signer = self._signer(actor, org, "seal", conn)   # before the stamp: a refusal leaves nothing behind
+            signer = self._signer(actor, org, "seal", conn, key_row)   # before the stamp: a refusal leaves nothing
         assert signed is not None
         from seal.pdf_placement import AtPosition
         where = placement if placement is not None else \
@@ -132,8 +135,9 @@ class DeliveryMixin(StepsMixin):
                                                 "placement": repr(where), "riding": riding,
                                                 "signed_off_version": d.row["signed_off_version"],
                                                 "signed_off_sha256": d.row["signed_off_sha256"], "next": nxt.id,
-                                                "pending": pending})
-            return self._document_of(conn, self._written(d, now, values, pending))
+                                                "pending": pending}, head=d.decision_head)
+            return self._document_of(conn, self._written(d, now, values, pending),
+                                     versions + (added_version(number, "sealed", digests, now, user),))
 
     def send(self, doc_id: int, *, actor: "Actor", to: Sequence[str]) -> Document:
         """Send the sealed document to organisations; their receivers find it in their inbox.
@@ -141,9 +145,9 @@ class DeliveryMixin(StepsMixin):
         The seal is verified again on the exact outgoing bytes (chain, revocation, the
         seal's validity, nothing appended, the sending organisation's seal, the signed-off
         bytes unchanged underneath) and anything else is refused, naming the reason."""
-        user = self._acting(actor)
         recipients = list(dict.fromkeys(n.strip() for n in to if n and n.strip()))
         with self.home.store.read() as conn:
+            user, key_row = self._acting_keyed(actor, conn)
             d = self._read_doc(conn, doc_id)
             org = d.org
             guard = Guard()
@@ -173,12 +177,13 @@ class DeliveryMixin(StepsMixin):
                 self._check_actor(d, user, guard)
             if not recipients:
                 guard.fail(ElementError, "send needs at least one recipient organisation (--to ORG)")
+            recipient_ids: dict[str, int] = {}
             for name in recipients:
                 if name == org.name:
                     guard.fail(ElementError, f"{org.name} cannot send a document to itself")
                     continue
                 try:
-                    target = self.organisation(name)
+                    target, recipient_ids[name] = self._organisation(conn, name)
                 except DirectoryError as exc:
                     guard.fail(DirectoryError, exc.message)
                     continue
@@ -191,14 +196,20 @@ class DeliveryMixin(StepsMixin):
             else:
                 guard.require(d.row["sealed_version"] == d.row["current_version"], FlowStateError,
                               f"document {doc_id} changed after sealing")
+            # the sealed version and what the seal went on (the signed-off version, or its registered
+            # typesetting) in one statement
+            from .typeset.registry import seal_base, sealable
+            read, versions = self._versions(conn, doc_id, [n for n in (d.row["sealed_version"],
+                                                                       d.row["signed_off_version"], seal_base(d))
+                                                            if n is not None])
+            if d.row["sealed_version"] is not None:
                 sealed_bytes = self._intact(conn, doc_id, d.row["sealed_version"], guard,
-                                            expect_sha256=d.row["sealed_sha256"])
+                                            expect_sha256=d.row["sealed_sha256"], read=read)
             signed = None
             if d.row["signed_off_version"] is None:
                 guard.fail(FlowStateError, f"document {doc_id} is not signed off")
             else:
-                from .typeset.registry import sealable
-                signed, _ = sealable(self, conn, d, guard)
+                signed, _ = sealable(self, conn, d, guard, read)
             self._attachments_intact(conn, d, guard)
             check = None
             if sealed_bytes is not None:
@@ -206,7 +217,7 @@ class DeliveryMixin(StepsMixin):
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
             guard.raise_if_any(doc=doc_id, user=user, to=recipients)
-            signer = self._signer(actor, org, "send", conn)
+            signer = self._signer(actor, org, "send", conn, key_row)
         assert check is not None and sealed_bytes is not None
         now = self.home.clock.now()
         digests = Digests.of(sealed_bytes)
@@ -214,17 +225,18 @@ class DeliveryMixin(StepsMixin):
             delivery_ids = []
             for name in recipients:
                 delivery_ids.append(self.home.store.insert(
-                    conn, t.doc_deliveries, doc_id=doc_id, org_id=self._org_id(conn, name), state="delivered",
+                    conn, t.doc_deliveries, doc_id=doc_id, org_id=recipient_ids[name], state="delivered",
                     version=d.row["sealed_version"], sha256=digests.sha256, sent_at=now, sent_by=user))
             self._update(conn, d, now, state="sent", step=None)
             self._set_pending(conn, doc_id, None, [], now)
-            sent = self._written(d, now, {"state": "sent", "step": None}, [])
+            sent = self._written(d, now, {"state": "sent", "step": None}, [], delivered=True)
             self._record_verification(conn, doc_id, None, "send", now, user, check)
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=step.id if step else None, action="send",
                       org=org.name, version=d.row["sealed_version"], digests=digests,
                       signed={"to": recipients, "resend": resend, "seal_valid": check.valid},
-                      details={"to": recipients, "deliveries": delivery_ids, "resend": resend})
-            return self._document_of(conn, sent)
+                      details={"to": recipients, "deliveries": delivery_ids, "resend": resend},
+                      head=d.decision_head)
+            return self._document_of(conn, sent, versions)
 
     def _recipient_delivery(self, conn: Connection, doc_id: int, user: str, guard: Guard,
                             states: Sequence[str]) -> tuple[Organisation, dict[str, Any] | None]:

@@ -33,7 +33,7 @@ OPEN_STATES = ("draft", "in_flow")
 
 #: asked by many acts: built once
 _ORG_BY_NAME = sa.select(t.doc_organisations).where(t.doc_organisations.c.name == sa.bindparam("name"))
-_ORG_OF_PERSON = (sa.select(t.doc_organisations.c.definition)
+_ORG_OF_PERSON = (sa.select(t.doc_organisations.c.definition, t.doc_organisations.c.id)
                   .join(t.doc_people, t.doc_people.c.org_id == t.doc_organisations.c.id)
                   .where(t.doc_people.c.person_id == sa.bindparam("user")))
 _ORG_ID = sa.select(t.doc_organisations.c.id).where(t.doc_organisations.c.name == sa.bindparam("name"))
@@ -146,11 +146,15 @@ class OrganisationsMixin:
 
     def organisation(self, name: str) -> Organisation:
         with self.home.store.read() as conn:
-            row = conn.execute(_ORG_BY_NAME, {"name": name}).mappings().first()
+            return self._organisation(conn, name)[0]
+
+    def _organisation(self, conn: Connection, name: str) -> tuple[Organisation, int]:
+        """The organisation named `name` and its row's id, read in the caller's transaction."""
+        row = conn.execute(_ORG_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             raise DirectoryError(f"no organisation named {name!r} (load it with yinxin org load)",
                                  organisation=name)
-        return organisation_from_text(row["definition"])
+        return organisation_from_text(row["definition"]), row["id"]
 
     def organisation_record(self, name: str) -> dict[str, Any]:
         """The organisation with its directory version, digest and load time."""
@@ -175,11 +179,16 @@ class OrganisationsMixin:
             return self._whois(conn, user)
 
     def _whois(self, conn: Connection, user: str) -> tuple[Organisation, Person]:
+        org, person, _ = self._whois_with_id(conn, user)
+        return org, person
+
+    def _whois_with_id(self, conn: Connection, user: str) -> tuple[Organisation, Person, int]:
+        """`_whois`, and the id of the organisation's row."""
         row = conn.execute(_ORG_OF_PERSON, {"user": user}).first()
         if row is None:
             raise DirectoryError(f"{user!r} is nobody in the organisation directory", person=user)
         org = organisation_from_text(row[0])
-        return org, org.person(user)
+        return org, org.person(user), row[1]
 
     def _org_by_id(self, conn: Connection, org_id: int) -> Organisation:
         row = conn.execute(sa.select(t.doc_organisations.c.definition)

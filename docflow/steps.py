@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pki.accounts.decisions import ChainHead
 from pki.store import to_json
 
 from . import store as t
@@ -23,7 +24,7 @@ from .model import Attachment, Document, Guard
 from .routes import (COMPLETING_ACTION, KIND_TITLES, OUTGOING_KINDS, RETURNABLE_TYPES, Route, Step,
                      check_route_for)
 from .organisations import OPEN_STATES
-from .records import RecordsMixin, _attachment_matches, _Doc
+from .records import RecordsMixin, _attachment_matches, _Doc, added_version
 
 if TYPE_CHECKING:
     from pki.accounts.actor import Actor
@@ -161,9 +162,10 @@ class StepsMixin(RecordsMixin):
         if kind not in OUTGOING_KINDS:
             raise ElementError(f"kind {kind!r}: a drafted document is one of {', '.join(OUTGOING_KINDS)}",
                                field="kind", kind=kind)
-        drafter = self._acting(actor)
-        check_classification(classification)
-        org, person = self.whois(drafter)
+        with self.home.store.read() as conn:
+            drafter, key_row = self._acting_keyed(actor, conn)
+            check_classification(classification)
+            org, person, org_id = self._whois_with_id(conn, drafter)
         typeset_row = None
         if (pdf is None) == (body is None):
             raise ValueError("give the body as a pdf or as structured text (body), one of the two")
@@ -203,15 +205,15 @@ class StepsMixin(RecordsMixin):
                     guard.fail(RouteError, f"the {KIND_TITLES[kind]} route cannot work for a draft by {drafter}: "
                                            f"{exc.message}")
         guard.raise_if_any(drafter=drafter, kind=kind)
-        signer = self._signer(actor, org, "new")
+        signer = self._signer(actor, org, "new", key_row=key_row)
         now = self.home.clock.now()
         route_data = route.to_data() | {"source": route.source}
         with self.home.store.transaction() as conn:
-            org_id = self._org_id(conn, org.name)
-            doc_id = self.home.store.insert(
-                conn, t.doc_documents, org_id=org_id, kind=kind, drafter=drafter, state="in_flow", step=first.id,
-                step_state=to_json(step_state), route=to_json(route_data), elements=to_json(elements.to_dict()),
-                current_version=1, revision=1, created_at=now, updated_at=now)
+            inserted = dict(org_id=org_id, kind=kind, drafter=drafter, state="in_flow", step=first.id,
+                            step_state=to_json(step_state), route=to_json(route_data),
+                            elements=to_json(elements.to_dict()), current_version=1, revision=1, created_at=now,
+                            updated_at=now)
+            doc_id = self.home.store.insert(conn, t.doc_documents, **inserted)
             self._add_version(conn, doc_id, 1, "draft", pdf, body_digests, now, drafter)
             if typeset_row is not None:
                 from .typeset.registry import record
@@ -220,8 +222,10 @@ class StepsMixin(RecordsMixin):
                 conn.execute(t.doc_attachments.insert().values(
                     doc_id=doc_id, position=pos, name=att.name, data=bytes(att.data), sha256=digests.sha256,
                     sm3=digests.sm3, size=digests.size))
-            self._set_pending(conn, doc_id, first.id, pending, now)
+            self._set_pending(conn, doc_id, first.id, pending, now, new=True)
+            # a new document's decision chain is empty (a record already there is refused, not followed)
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=None, action="new", org=org.name,
+                      head=ChainHead(0, ""),
                       version=1, signed={"kind": kind, "title": elements.title, "to": pending,
                                          "attachments": [{"name": a.name, "sha256": dg.sha256}
                                                          for a, dg in stored_attachments]},
@@ -232,7 +236,8 @@ class StepsMixin(RecordsMixin):
                                              **({"exception": "only_head", "note": "the drafter is the only "
                                                  "head of the department and reviews the draft"}
                                                 if exception else {})})
-            return self._document(conn, doc_id)
+            return self._document_of(conn, self._inserted(doc_id, inserted, org, pending, len(stored_attachments)),
+                                     (added_version(1, "draft", body_digests, now, drafter),))
 
     def act(self, doc_id: int, *, actor: "Actor", action: str, opinion: str | None = None,
             to: str | None = None) -> Document:
@@ -241,17 +246,17 @@ class StepsMixin(RecordsMixin):
 
         `to` names the next handler where the route leaves a choice (a leader to review,
         the next countersigning leader or reader, the handling department)."""
-        user = self._acting(actor)
-        if action not in ACTIONS:
-            raise NotAllowed(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})", action=action)
-        opinion = _opinion(opinion)
         with self.home.store.read() as conn:
-            d = self._read_doc(conn, doc_id)
+            user, key_row = self._acting_keyed(actor, conn)
+            if action not in ACTIONS:
+                raise NotAllowed(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})", action=action)
+            opinion = _opinion(opinion)
+            d = self._read_doc(conn, doc_id, for_act=True)
             guard = Guard()
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)
             guard.raise_if_any(doc=doc_id, user=user, action=action, step=d.row["step"])
-            signer = self._signer(actor, d.org, action, conn)
+            signer = self._signer(actor, d.org, action, conn, key_row)
         now = self.home.clock.now()
         with self.home.store.transaction() as conn:
             org_id = d.row["org_id"]
@@ -275,6 +280,8 @@ class StepsMixin(RecordsMixin):
                 digests = Digests.of(pdf)
                 self._add_version(conn, doc_id, version, "typeset", pdf, digests, now, user)
                 values["current_version"] = version
+                if plan.get("versions") is not None:
+                    plan["versions"] += (added_version(version, "typeset", digests, now, user),)
             self._update(conn, d, now, **values)
             self._set_pending(conn, doc_id, values.get("step", d.row["step"]), plan["pending"], now)
             version = values.get("current_version", d.row["current_version"])
@@ -290,8 +297,9 @@ class StepsMixin(RecordsMixin):
                 signed.update(signer_name=elements.signer, date=elements.date)
             self._log(conn, doc_id, at=now, actor=actor, signer=signer, step=d.row["step"], action=action,
                       org=d.org.name, opinion=opinion, version=version, digests=digests,
-                      details=details | {"to": to, "pending": plan["pending"]}, signed=signed)
-            return self._document_of(conn, self._written(d, now, values, plan["pending"]))
+                      details=details | {"to": to, "pending": plan["pending"]}, signed=signed,
+                      head=d.decision_head)
+            return self._document_of(conn, self._written(d, now, values, plan["pending"]), plan.get("versions"))
 
     def _check_actor(self, d: _Doc, user: str, guard: Guard) -> bool:
         """The user may act on the document's current step at all (own draft, out of turn, role)."""
@@ -372,7 +380,7 @@ class StepsMixin(RecordsMixin):
                                                            "(--opinion): without one the step does not count")
         # integrity of what is being approved
         current = d.row["current_version"]
-        data, plan["digests"] = self._intact_version(conn, d.id, current, guard)
+        data, plan["digests"], plan["versions"] = self._intact_current(conn, d, guard)
         state = dict(d.step_state)
         details: dict[str, Any] = {}
         if step.who.kind == "department_head" and state.get("only_head") == user:

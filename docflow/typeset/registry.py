@@ -81,8 +81,18 @@ def record(conn: Any, doc_id: int, version: int, row: Mapping[str, Any]) -> None
     conn.execute(_TYPESET_INSERT, {"doc_id": doc_id, "version": version, **row})
 
 
+_TYPESET_OF_ANY = sa.select(doc_typeset).where(doc_typeset.c.doc_id == sa.bindparam("doc_id"),
+                                               doc_typeset.c.version.in_(sa.bindparam("versions", expanding=True)))
+
+
 def row_of(conn: Any, doc_id: int, version: int) -> Mapping[str, Any] | None:
     return conn.execute(_TYPESET_OF, {"doc_id": doc_id, "version": version}).mappings().first()
+
+
+def rows_of(conn: Any, doc_id: int, versions: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+    """`row_of` for several versions, in one statement; a version never typeset is absent."""
+    found = conn.execute(_TYPESET_OF_ANY, {"doc_id": doc_id, "versions": sorted(set(versions))}).mappings()
+    return {r["version"]: r for r in found}
 
 
 # --------------------------------------------------------------------------- registration
@@ -164,26 +174,35 @@ def write_registration(conn: Any, d: Any, prepared: Prepared, elements: Any, ver
 
 # --------------------------------------------------------------------------- sealing
 
-def sealable(flow: Any, conn: Any, d: Any, guard: Any) -> tuple[bytes | None, SealPlace | None]:
+def seal_base(d: Any) -> int:
+    """The version a seal goes (or went) on: the one before the sealed version, else the current one."""
+    return d.row["sealed_version"] - 1 if d.row["sealed_version"] else d.row["current_version"]
+
+
+def sealable(flow: Any, conn: Any, d: Any, guard: Any,
+             read: Mapping[int, Mapping[str, Any]] | None = None) -> tuple[bytes | None, SealPlace | None]:
     """The bytes a seal goes on, and the place the layout reserved for this organisation's seal.
 
     After typesetting registration that is the registered version, checked to be the signed-off
     content plus 发文字号, 签发人, 成文日期 and 印发日期 (`check.check_typeset`, the recorded
-    sources and fields); otherwise the signed-off version."""
+    sources and fields); otherwise the signed-off version.  `read`: the signed-off and base
+    versions' rows as `flow._versions` read them (else both are read here, in one statement)."""
     signed_no = d.row["signed_off_version"]
     if signed_no is None:
         return None, None
-    signed = flow._intact(conn, d.id, signed_no, guard, expect_sha256=d.row["signed_off_sha256"])
-    current = d.row["current_version"]
-    base_no = d.row["sealed_version"] - 1 if d.row["sealed_version"] else current
+    base_no = seal_base(d)
+    if read is None:
+        read, _ = flow._versions(conn, d.id, (signed_no, base_no))
+    signed = flow._intact(conn, d.id, signed_no, guard, expect_sha256=d.row["signed_off_sha256"], read=read)
     if base_no == signed_no:
         return signed, None
-    row = row_of(conn, d.id, base_no)
+    typeset = rows_of(conn, d.id, (base_no, signed_no))
+    row = typeset.get(base_no)
     if row is None or row["purpose"] != "registered" or row["base_version"] != signed_no:
         guard.fail(FlowStateError, f"document {d.id} changed after sign-off (version {base_no} is neither the "
                                    f"signed-off version {signed_no} nor its registered typesetting)")
         return None, None
-    data = flow._intact(conn, d.id, base_no, guard)
+    data = flow._intact(conn, d.id, base_no, guard, read=read)
     if data is None or signed is None:
         return None, None
     fields = Fields.from_dict(json.loads(row["fields"]))
@@ -193,7 +212,7 @@ def sealable(flow: Any, conn: Any, d: Any, guard: Any) -> tuple[bytes | None, Se
     problems = []
     if fields != want:
         problems.append(f"its recorded fields {fields.to_dict()} are not the document's {want.to_dict()}")
-    problems += list(sources_match(row_of(conn, d.id, signed_no), row))
+    problems += list(sources_match(typeset.get(signed_no), row))
     layout = Layout.from_dict(json.loads(row["layout"]))
     problems += check_typeset(signed, data, layout, fields)
     for p in problems:
