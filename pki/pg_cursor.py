@@ -6,6 +6,13 @@ and an act of the document flow runs ~20 statements, many over wide rows.  The c
 on what the server says of each column (name, type oid, modifier, size) and on the connection (its
 encoding, its types), so `DescribedCursor` keeps them per connection and shape of result.
 tests/test_pg_cursor.py compares its descriptions with psycopg's own.
+
+`BinaryResultCursor` (the cursor of `Store.read()`'s connections) also asks for results in binary:
+a document version's PDF arrives as its bytes, not as hex text twice its size that psycopg then
+decodes (a 70 KB version: 385 µs a read in text, 106 µs in binary, measured over TCP on 127.0.0.1).
+The reads select yinxin's own columns — integers, text, timestamps, booleans, bytes — whose Python
+values psycopg's binary loaders give exactly as its text loaders do (the test compares them); the
+write connections, which also reflect the schema in migrations, keep text.
 """
 from __future__ import annotations
 
@@ -40,3 +47,11 @@ class DescribedCursor(psycopg.Cursor):  # type: ignore[type-arg]
                 known.clear()
             columns = known[shape] = tuple(super().description or ())
         return list(columns)
+
+
+class BinaryResultCursor(DescribedCursor):
+    """`DescribedCursor`, its results in binary format."""
+
+    def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(connection, *args, **kwargs)
+        self.format = psycopg.pq.Format.BINARY

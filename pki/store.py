@@ -250,9 +250,9 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
 
 
-def _described_cursor() -> Any:
-    from .pg_cursor import DescribedCursor      # psycopg is imported only for a PostgreSQL home
-    return DescribedCursor
+def _described_cursor(binary: bool = False) -> Any:
+    from .pg_cursor import BinaryResultCursor, DescribedCursor   # psycopg is imported only for a PostgreSQL home
+    return BinaryResultCursor if binary else DescribedCursor
 
 
 #: the advisory lock every PostgreSQL write transaction takes first (b"yinxin" as an integer)
@@ -286,8 +286,10 @@ class Store:
             # psycopg still sends COMMIT or ROLLBACK when a transaction is open
             engine = sa.create_engine(url, future=True, **({"isolation_level": "AUTOCOMMIT"} if pg else {}),
                                       **options)
+            # reads: results in binary (a PDF as its bytes, not hex text: pki.pg_cursor)
             reads = sa.create_engine(url, future=True, isolation_level="AUTOCOMMIT",
-                                     execution_options={"yinxin_read_only": True}, **options) if pg else None
+                                     execution_options={"yinxin_read_only": True},
+                                     connect_args={"cursor_factory": _described_cursor(binary=True)}) if pg else None
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open database {_safe_url(url)!r}: {exc}", url=_safe_url(url)) from None
         if engine.dialect.name == "postgresql":
