@@ -596,7 +596,9 @@ class _Verification:
         with _pyhanko_warnings() as warnings:
             try:
                 vc = self._vc(judged_at, signer=sig.signer_cert, extra_certs=sig.other_embedded_certs)
-                ts_vc = self._vc(control, newest=doc_proof is None)
+                # pyHanko judges timestamp tokens in the signature with this context; without any it
+                # is never asked (making one registers the roots and the file's certificates again)
+                ts_vc = self._vc(control, newest=doc_proof is None) if _timestamp_tokens(sig) else None
                 status = run_coroutine(async_validate_pdf_signature(sig, vc, ts_validation_context=ts_vc))
             except Exception as exc:  # a malformed or tampered CMS: report it, don't crash
                 return _broken_report(self.reader, sig, exc, signed_revs)
@@ -742,6 +744,13 @@ def _report(reader, sig, status, warnings: _Collector, seal_check, crls, ocsps,
         problems=tuple(problems + indeterminate), valid=verdict == "valid", verdict=verdict,
         proven_time=proof.time if proof else None, proof=proof, judged_at=judged_at,
         revision=sig.signed_revision + 1, notes=tuple(notes), byte_range=_byte_range(sig))
+
+
+def _timestamp_tokens(sig: Any) -> bool:
+    """The signature carries a signature or a content timestamp token (what pyHanko's
+    `collect_timing_info` validates with the timestamp validation context)."""
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+    return any(True for signed in (False, True) for _ in extract_tst_data_iter(sig.signer_info, signed=signed))
 
 
 def _byte_range(sig: Any) -> tuple[int, ...]:
