@@ -32,10 +32,11 @@ class DeliveryMixin(StepsMixin):
     """Seal, send, open, recall, receive."""
 
     def _check_sealed(self, pdf: bytes, organisation: str, seal_name: str | None, *,
-                      signed_off: bytes | None = None) -> SealCheck:
+                      signed_off: bytes | None = None, digests: Digests | None = None) -> SealCheck:
         from seal.records import SealRegistry
         return check_sealed(self.seal_service, pdf, organisation=organisation, seal_name=seal_name,
-                            registry=SealRegistry(self.home), now=self.home.clock.now(), signed_off=signed_off)
+                            registry=SealRegistry(self.home), now=self.home.clock.now(), signed_off=signed_off,
+                            digests=digests)
 
     def seal(self, doc_id: int, *, actor: "Actor", seal: str, password: bytes, placement: Any = None,
              riding: bool = False, riding_min_mm: float = 4.0) -> Document:
@@ -54,8 +55,7 @@ class DeliveryMixin(StepsMixin):
         from seal.pdf_placement import AnchorText
         from seal.records import SealRegistry
         with self.home.store.read() as conn:
-            user, key_row = self._acting_keyed(actor, conn)
-            d = self._read_doc(conn, doc_id)
+            user, key_row, d = self._acting_doc(actor, conn, doc_id)
             guard = Guard()
             org = d.org
             step = d.step
@@ -115,7 +115,7 @@ class DeliveryMixin(StepsMixin):
         if not check.valid:
             raise VerificationFailed(f"the sealed document does not verify: {'; '.join(check.problems)}",
                                      doc=doc_id, problems=list(check.problems))
-        digests = Digests.of(sealed)
+        digests = check.digests
         now = self.home.clock.now()
         nxt = d.route.after(step.id)
         with self.home.store.transaction() as conn:
@@ -147,8 +147,7 @@ class DeliveryMixin(StepsMixin):
         bytes unchanged underneath) and anything else is refused, naming the reason."""
         recipients = list(dict.fromkeys(n.strip() for n in to if n and n.strip()))
         with self.home.store.read() as conn:
-            user, key_row = self._acting_keyed(actor, conn)
-            d = self._read_doc(conn, doc_id)
+            user, key_row, d = self._acting_doc(actor, conn, doc_id)
             org = d.org
             guard = Guard()
             step = d.step
@@ -202,9 +201,10 @@ class DeliveryMixin(StepsMixin):
             read, versions = self._versions(conn, doc_id, [n for n in (d.row["sealed_version"],
                                                                        d.row["signed_off_version"], seal_base(d))
                                                             if n is not None])
+            sealed_digests = None
             if d.row["sealed_version"] is not None:
-                sealed_bytes = self._intact(conn, doc_id, d.row["sealed_version"], guard,
-                                            expect_sha256=d.row["sealed_sha256"], read=read)
+                sealed_bytes, sealed_digests = self._intact_version(conn, doc_id, d.row["sealed_version"], guard,
+                                                                    expect_sha256=d.row["sealed_sha256"], read=read)
             signed = None
             if d.row["signed_off_version"] is None:
                 guard.fail(FlowStateError, f"document {doc_id} is not signed off")
@@ -213,14 +213,14 @@ class DeliveryMixin(StepsMixin):
             self._attachments_intact(conn, d, guard)
             check = None
             if sealed_bytes is not None:
-                check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed)
+                check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed, digests=sealed_digests)
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
             guard.raise_if_any(doc=doc_id, user=user, to=recipients)
             signer = self._signer(actor, org, "send", conn, key_row)
         assert check is not None and sealed_bytes is not None
         now = self.home.clock.now()
-        digests = Digests.of(sealed_bytes)
+        digests = check.digests                   # of the exact outgoing bytes, found intact above
         with self.home.store.transaction() as conn:
             delivery_ids = []
             for name in recipients:

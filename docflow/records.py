@@ -107,6 +107,22 @@ _DOC_FOR_ACT = _DOC_BY_ID.add_columns(
     sa.select(_CURRENT_VERSION.c.pdf).where(_CURRENT_VERSION.c.doc_id == t.doc_documents.c.id,
                                             _CURRENT_VERSION.c.number == t.doc_documents.c.current_version)
     .scalar_subquery().label("current_pdf"))
+
+
+def _with_actor(statement: Any) -> Any:
+    """`statement` (a document's row) with the acting account, its session and signing key as
+    `Accounts.require` reads them (columns prefixed `actor_`, NULL when the account is gone): the
+    guard's first two reads in one statement."""
+    from pki.accounts.accounts import actor_now_and_key
+    actor = actor_now_and_key()
+    return (sa.select(*statement.selected_columns, *(c.label(f"actor_{c.name}") for c in actor.c))
+            .select_from(t.doc_documents.join(t.doc_organisations, t.doc_organisations.c.id == t.doc_documents.c.org_id)
+                         .outerjoin(actor, sa.true()))
+            .where(t.doc_documents.c.id == sa.bindparam("doc_id")))
+
+
+_DOC_BY_ID_ACTING = _with_actor(_DOC_BY_ID)
+_DOC_FOR_ACT_ACTING = _with_actor(_DOC_FOR_ACT)
 _VERSION = sa.select(t.doc_versions).where(t.doc_versions.c.doc_id == sa.bindparam("doc_id"),
                                            t.doc_versions.c.number == sa.bindparam("number"))
 #: every version of a document with the bytes of those a guard checks: what `_document_of` lists and
@@ -259,7 +275,27 @@ class RecordsMixin(OrganisationsMixin):
                              {"doc_id": doc_id, "chain": doc_chain(doc_id)}).mappings().first()
         if found is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
+        return self._doc_of_row(dict(found), doc_id, for_act)
+
+    def _acting_doc(self, actor: "Actor", conn: Connection, doc_id: int, *, for_act: bool = False
+                    ) -> tuple[str, Any, _Doc]:
+        """`_acting_keyed` and then `_read_doc`, in one statement: the actor is judged first (a bad
+        session is refused before anything about the document is said)."""
+        from pki.accounts.accounts import Accounts, actor_now_parameters
+        found = conn.execute(_DOC_FOR_ACT_ACTING if for_act else _DOC_BY_ID_ACTING,
+                             {"doc_id": doc_id, "chain": doc_chain(doc_id), **actor_now_parameters(actor)}
+                             ).mappings().first()
+        if found is None:
+            self._acting_keyed(actor, conn)
+            raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
         row = dict(found)
+        acting = {name[len("actor_"):]: row.pop(name) for name in list(row) if name.startswith("actor_")}
+        key_row = Accounts.of(self.home).require(actor, conn=conn, signing_key=True,
+                                                 read=None if acting["roles"] is None else acting)
+        return actor.account_id, key_row, self._doc_of_row(row, doc_id, for_act)
+
+    def _doc_of_row(self, row: dict[str, Any], doc_id: int, for_act: bool) -> _Doc:
+        """The `_Doc` of a row `_DOC_BY_ID` (`_DOC_FOR_ACT`) read."""
         versions = current_pdf = None
         if for_act:
             versions, current_pdf = _listed_versions(row.pop("versions_listed")), row.pop("current_pdf")

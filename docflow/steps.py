@@ -247,11 +247,10 @@ class StepsMixin(RecordsMixin):
         `to` names the next handler where the route leaves a choice (a leader to review,
         the next countersigning leader or reader, the handling department)."""
         with self.home.store.read() as conn:
-            user, key_row = self._acting_keyed(actor, conn)
+            user, key_row, d = self._acting_doc(actor, conn, doc_id, for_act=True)
             if action not in ACTIONS:
                 raise NotAllowed(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})", action=action)
             opinion = _opinion(opinion)
-            d = self._read_doc(conn, doc_id, for_act=True)
             guard = Guard()
             actor_ok = self._check_actor(d, user, guard)
             plan = self._plan(conn, d, user, action, opinion, to, guard, actor_ok)

@@ -41,6 +41,11 @@ class SealCheck:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.report)
 
+    @property
+    def digests(self) -> Digests:
+        """The SHA-256, SM3 and size of the bytes checked."""
+        return Digests(self.report["sha256"], self.report["sm3"], self.report["size"])
+
 
 def _embedded_signatures(pdf: bytes, problems: list[str]) -> list[dict[str, Any]]:
     """(field, signer certificate DER, byte range, signing time) of each signature, oldest first."""
@@ -83,11 +88,13 @@ def _reported_signatures(report: Any) -> list[dict[str, Any]] | None:
 
 
 def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_name: str | None,
-                 registry: Any, now: datetime, signed_off: bytes | None = None) -> SealCheck:
+                 registry: Any, now: datetime, signed_off: bytes | None = None,
+                 digests: Digests | None = None) -> SealCheck:
     """Every check of a sealed document (see the module docstring); reports, never raises for a bad one.
 
-    `registry` is the home's `seal.records.SealRegistry`.  An OFD body (a zip) is checked the
-    same way by `_check_sealed_ofd`."""
+    `registry` is the home's `seal.records.SealRegistry`.  `digests`: those of `pdf`, when the
+    caller has just computed them (a stored version found intact), else computed here.  An OFD
+    body (a zip) is checked the same way by `_check_sealed_ofd`."""
     if bytes(pdf[:4]) == b"PK\x03\x04":
         return _check_sealed_ofd(verifier, bytes(pdf), organisation=organisation, seal_name=seal_name,
                                  registry=registry, now=now, signed_off=signed_off)
@@ -134,7 +141,8 @@ def check_sealed(verifier: SealVerifier, pdf: bytes, *, organisation: str, seal_
                 problems.append(line)
         if not found:
             problems.append("the seal does not verify")
-    digests = Digests.of(pdf)
+    if digests is None or digests.size != len(pdf):
+        digests = Digests.of(pdf)
     data = {"valid": not problems, "problems": problems, "organisation": organisation, "seal": seal_name,
             "sha256": digests.sha256, "sm3": digests.sm3, "size": digests.size, "checked_at": now.isoformat(),
             "seals": seals_found,

@@ -126,3 +126,21 @@ def test_the_session_check_reads_the_signing_key_signer_for_would_read(b: Bureau
         assert key_columns["key_id"] == newest is not None
         assert decisions.signer_for(b.home, actor, key_row=with_session).key_id == newest
     assert Accounts.of(b.home).require(b.unsigned("sun")) is None     # without signing_key: nothing returned
+
+
+def test_the_actor_is_judged_before_the_document_in_the_one_statement(b: Bureau) -> None:
+    from docflow import DocumentNotFound
+    from pki.accounts import Accounts
+    from pki.accounts.errors import AccountDisabled
+    doc = new_upward(b)
+    chen = b.actor("chen")
+    with pytest.raises(DocumentNotFound):
+        b.flow.act(999, actor=chen, action="approve")
+    Accounts.of(b.home).disable("chen", actor=b.admin())
+    before = tables(b)
+    for doc_id in (doc.id, 999):                    # a disabled account is refused, whether or not the document exists
+        with pytest.raises(AccountDisabled):
+            b.flow.act(doc_id, actor=chen, action="approve", opinion="同意")
+        with pytest.raises(AccountDisabled):
+            b.flow.send(doc_id, actor=chen, to=[OTHER])
+    assert tables(b) == before

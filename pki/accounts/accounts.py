@@ -141,6 +141,20 @@ _ACTOR_NOW_AND_KEY = (sa.select(*_ACTOR_NOW.selected_columns, *SIGNING_KEY_COLUM
                       .where(accounts.c.id == sa.bindparam("account_id")))
 
 
+#: `Accounts.require(…, read=ACTOR_UNREAD)`: the row is read there
+ACTOR_UNREAD: Any = object()
+
+
+def actor_now_and_key() -> Any:
+    """The statement `Accounts.require(…, signing_key=True)` reads, as a subquery a caller may join into
+    its own statement (bound by `actor_now_parameters`); it has no row when the account is gone."""
+    return _ACTOR_NOW_AND_KEY.subquery("actor_now")
+
+
+def actor_now_parameters(actor: Actor) -> dict[str, str]:
+    return {"session_id": actor.session_id or "", "account_id": actor.account_id}
+
+
 class Accounts:
     """The accounts of one home."""
 
@@ -245,13 +259,14 @@ class Accounts:
     # ---------------------------------------------------------------- checking an actor
 
     def require(self, actor: Actor, *, any_of: Sequence[str] = (), service_ok: bool = False,
-                conn: Any = None, signing_key: bool = False) -> Any:
+                conn: Any = None, signing_key: bool = False, read: Any = ACTOR_UNREAD) -> Any:
         """The actor may act now: genuine, of this home, its session alive, its account enabled and
         unlocked, and (when `any_of` is given) holding one of those roles *now* — rights removed
         from an account take effect at once, also for sessions opened before.  `conn`: read in the
         caller's read transaction.  With `signing_key`, returns the account's signing key as
         `decisions.signer_for(…, key_row=…)` takes it, read in the same statement (None for a
-        service, which holds none)."""
+        service, which holds none).  `read`: the row of `actor_now_and_key()` as the caller's own
+        statement read it moments ago (None: no such account), instead of reading it here."""
         if not isinstance(actor, Actor):
             raise TypeError(f"acting needs an authenticated pki.accounts.Actor, not {type(actor).__name__}")
         if actor.home_id != self._known_home_id():
@@ -262,12 +277,15 @@ class Accounts:
                                    f"({' or '.join(any_of)} needed)", account=actor.account_id)
             return None
         now = self.home.clock.now()
-        if conn is None:
+        if read is not ACTOR_UNREAD:
+            found = read
+        elif conn is None:
             with self.home.store.read() as c:
                 return self.require(actor, any_of=any_of, service_ok=service_ok, conn=c, signing_key=signing_key)
-        # one statement: the account, (if any) the actor's session and (if asked) the signing key
-        found = conn.execute(_ACTOR_NOW_AND_KEY if signing_key else _ACTOR_NOW,
-                             {"session_id": actor.session_id or "", "account_id": actor.account_id}).mappings().first()
+        else:
+            # one statement: the account, (if any) the actor's session and (if asked) the signing key
+            found = conn.execute(_ACTOR_NOW_AND_KEY if signing_key else _ACTOR_NOW,
+                                 actor_now_parameters(actor)).mappings().first()
         row = None if found is None else _Row(found)
         session = None
         if found is not None and found["session_id"] is not None:
