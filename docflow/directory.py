@@ -165,7 +165,7 @@ def parse_organisation(data: Any, *, source: str, default_routes: Mapping[str, R
         if extra:
             raise DirectoryError(f"{where}: unknown field(s) {', '.join(sorted(extra))}", file=source, person=n)
         pid = raw.get("id")
-        if not isinstance(pid, str) or not _PERSON_ID.match(pid):
+        if not isinstance(pid, str) or not _PERSON_ID.fullmatch(pid):
             raise DirectoryError(f"{where}: id must be letters, digits, '.', '-' or '_' starting with a letter",
                                  file=source, person=n, field="id")
         where = f"{source}: person {pid}"

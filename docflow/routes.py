@@ -217,7 +217,7 @@ def parse_route(data: Any, source: str) -> Route:
         if extra:
             raise RouteError(f"{where}: unknown field(s) {', '.join(sorted(extra))}", file=source, step=n)
         step_id = raw.get("id")
-        if not isinstance(step_id, str) or not _ID.match(step_id) or step_id == "draft":
+        if not isinstance(step_id, str) or not _ID.fullmatch(step_id) or step_id == "draft":
             raise RouteError(f"{where}: id must be lower-case letters, digits and _ (not 'draft')",
                              file=source, step=n, field="id")
         where = f"{source}: step {step_id}"

@@ -264,3 +264,21 @@ def test_no_module_of_yinxin_imports_the_test_helper() -> None:
                  for p in sorted((root / package).rglob("*.py"))
                  if p.name != "testing.py" and importing.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_ids_with_a_trailing_newline_are_refused(world) -> None:  # type: ignore[no-untyped-def]
+    """`$` in a pattern also matches before a final newline: ids, token names and tokens are matched
+    whole, so "sun\\n" is no account id (nor a person id in an organisation file, nor a step id)."""
+    from pki.errors import PolicyError
+    from docflow.directory import _PERSON_ID
+    from docflow.routes import _ID
+    from pki.accounts.tokens import _NAME, _TOKEN, PREFIX
+    home, _, accounts, admin = world
+    before = snapshot(home.path)
+    with pytest.raises(PolicyError, match="letters, digits"):
+        accounts.create("zhao\n", name="Zhao", actor=admin)
+    assert snapshot(home.path) == before
+    for pattern, good in ((_PERSON_ID, "sun"), (_ID, "sign_off"), (_NAME, "ci-bot"),
+                          (_TOKEN, f"{PREFIX}_{'0' * 16}_{'A' * 43}")):
+        assert pattern.fullmatch(good) and not pattern.fullmatch(good + "\n")
+        assert pattern.match(good + "\n")          # what `match` with `$` let through before

@@ -325,7 +325,7 @@ class Accounts:
         """A new account.  Without an actor only the first admin is created (while no admin exists),
         with their own password; otherwise an admin creates it and the password is an initial one."""
         roles_set = check_roles(roles)
-        if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+        if not isinstance(account_id, str) or not ACCOUNT_ID.fullmatch(account_id):
             raise PolicyError("an account id is letters, digits, '.', '-' or '_' starting with a letter (at most 64)",
                               field="id")
         if not name or not name.strip():

@@ -132,7 +132,7 @@ class ApiTokens:
     def issue(self, account_id: str, *, name: str, actor: Actor, expires_days: int | None = None) -> IssuedToken:
         """A new token for `account_id` (the account itself or an admin)."""
         self._may_manage(actor, account_id)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise PolicyError("a token name is letters, digits, '.', '-' or '_' (at most 64)", field="name")
         days = DEFAULT_DAYS if expires_days is None else expires_days
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
@@ -192,7 +192,7 @@ class ApiTokens:
         """The actor of a bearer token (method "token", no session).  With `pin` the account's
         signing key is unlocked for this actor only.  SessionInvalid for a malformed, unknown,
         revoked or expired token; nothing is written."""
-        match = _TOKEN.match(text or "")
+        match = _TOKEN.fullmatch(text or "")
         if match is None:
             raise SessionInvalid("not a yinxin API token")
         from .sessions import unb64
