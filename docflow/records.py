@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from pki import audit
 from pki.accounts.decisions import KEY_UNREAD, ChainHead, chain_head_columns, chain_head_of
@@ -90,11 +92,29 @@ _LISTED_VERSIONS = t.doc_versions.alias("listed_versions")
 _CURRENT_VERSION = t.doc_versions.alias("current_versions")
 
 
+class _TimeText(FunctionElement):  # type: ignore[type-arg]
+    """A stored time as ISO text ("2026-12-06 16:47:00.123456") on both engines: SQLite keeps it so;
+    PostgreSQL's cast to text would follow the session's DateStyle."""
+    type = sa.String()
+    name = "time_text"
+    inherit_cache = True
+
+
+@compiles(_TimeText)
+def _time_text(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
+
+
+@compiles(_TimeText, "postgresql")
+def _time_text_postgresql(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
 def _version_text() -> Any:
     """One version as text: its fields `_VERSION_FIELDS` apart (`_listed_versions` reads them back)."""
     v = _LISTED_VERSIONS.c
     fields = (sa.cast(v.number, sa.String), v.purpose, v.sha256, v.sm3, sa.cast(v.size, sa.String), v.created_by,
-              sa.cast(v.created_at, sa.String))
+              _TimeText(v.created_at))
     text = fields[0]
     for field in fields[1:]:
         text = text + sa.literal(_VERSION_FIELDS) + field      # || on both engines

@@ -76,13 +76,21 @@ def test_whole_flow_and_append_only_archive_on_postgresql(postgres_url: str, tmp
     from pki.home import Home
 
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
+    # a server whose sessions write dates the SQL way (day first): nothing of yinxin's may depend on ISO
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("ALTER DATABASE yinxin SET DateStyle = 'SQL, DMY'")
+    admin.dispose()
     home = Home.open(tmp_path / "home", database=postgres_url, clock=clock)
+    with home.store.read() as conn:
+        assert conn.exec_driver_sql("SHOW DateStyle").scalar() == "SQL, DMY"
     assert home.store.dialect == "postgresql"
     flow = DocumentFlow(home)
     b = Bureau(home=home, flow=flow, clock=clock, path=tmp_path / "home")
     flow.load_organisation_data(example_org(), actor=b.admin())
     flow.load_organisation_data(other_org(), actor=b.admin())
     with_seals(b, (ORG, "official-sm2", "wang"), (OTHER, "tianjin-sm2", "t_wang"))
+    clock.advance(timedelta(microseconds=123456))    # versions' times with a fraction, read back as text
     doc = new_upward(b)                              # people get their certificates as they first act
     assert doc == flow.show(doc.id)
     for user, action, to in UPWARD_TO_SEAL:          # what each act returns is what a fresh read shows
