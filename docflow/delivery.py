@@ -213,7 +213,8 @@ class DeliveryMixin(StepsMixin):
             self._attachments_intact(conn, d, guard)
             check = None
             if sealed_bytes is not None:
-                check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed, digests=sealed_digests)
+                check = self._check_sealed(sealed_bytes, org.name, org.seal, signed_off=signed,
+                                           digests=sealed_digests)
                 for problem in check.problems:
                     guard.fail(VerificationFailed, f"seal check: {problem}")
             guard.raise_if_any(doc=doc_id, user=user, to=recipients)

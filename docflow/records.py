@@ -84,7 +84,7 @@ _DOC_BY_ID = _DOC_WITH_ORG.add_columns(
     .where(t.doc_deliveries.c.doc_id == t.doc_documents.c.id).scalar_subquery().label("delivery_count"),
     *chain_head_columns(sa.bindparam("chain", type_=sa.String)),
 ).where(t.doc_documents.c.id == sa.bindparam("doc_id"))
-#: `_read_doc(…, for_act=True)`: also every version's number, purpose, digests, size, author and time
+#: `_acting_doc(…, for_act=True)`: also every version's number, purpose, digests, size, author and time
 #: (one string per version, `_VERSION_FIELDS` apart: no field holds the separators) and the bytes of
 #: the current version, which an act's guard checks and the act's decision names
 _VERSION_FIELDS, _VERSION_SEPARATOR = "|", ";"
@@ -229,7 +229,7 @@ class _Doc:
     delivery_count: int | None = None
     #: where the document's decision chain ended when read; None after a write
     decision_head: ChainHead | None = None
-    #: read for an act (`_read_doc(…, for_act=True)`): every version, and the current one's bytes
+    #: read for an act (`_acting_doc(…, for_act=True)`): every version, and the current one's bytes
     versions: tuple[Version, ...] | None = None
     current_pdf: bytes | None = None
 
@@ -287,20 +287,19 @@ class RecordsMixin(OrganisationsMixin):
         from pki.accounts import decisions
         return decisions.signer_for(self.home, actor, conn=conn, what=f"{action} in {org.name}", key_row=key_row)
 
-    def _read_doc(self, conn: Connection, doc_id: int, *, for_act: bool = False) -> _Doc:
+    def _read_doc(self, conn: Connection, doc_id: int) -> _Doc:
         """The document's row with its organisation's definition, its pending list, how many
-        attachments and deliveries it has and where its decision chain ends — and `for_act`, every
-        version and the current one's bytes: one statement."""
-        found = conn.execute(_DOC_FOR_ACT if for_act else _DOC_BY_ID,
-                             {"doc_id": doc_id, "chain": doc_chain(doc_id)}).mappings().first()
+        attachments and deliveries it has and where its decision chain ends: one statement."""
+        found = conn.execute(_DOC_BY_ID, {"doc_id": doc_id, "chain": doc_chain(doc_id)}).mappings().first()
         if found is None:
             raise DocumentNotFound(f"no document {doc_id}", doc=doc_id)
-        return self._doc_of_row(dict(found), doc_id, for_act)
+        return self._doc_of_row(dict(found), doc_id, for_act=False)
 
     def _acting_doc(self, actor: "Actor", conn: Connection, doc_id: int, *, for_act: bool = False
                     ) -> tuple[str, Any, _Doc]:
-        """`_acting_keyed` and then `_read_doc`, in one statement: the actor is judged first (a bad
-        session is refused before anything about the document is said)."""
+        """`_acting_keyed` and then `_read_doc`, in one statement — `for_act`, also every version and
+        the current one's bytes: the actor is judged first (a bad session is refused before anything
+        about the document is said)."""
         from pki.accounts.accounts import Accounts, actor_now_parameters
         found = conn.execute(_DOC_FOR_ACT_ACTING if for_act else _DOC_BY_ID_ACTING,
                              {"doc_id": doc_id, "chain": doc_chain(doc_id), **actor_now_parameters(actor)}
@@ -344,7 +343,6 @@ class RecordsMixin(OrganisationsMixin):
                     pending=_in_directory_order(d.org, sorted(dict.fromkeys(pending))),
                     attachment_count=d.attachment_count, delivery_count=None if delivered else d.delivery_count)
 
-    @staticmethod
     @staticmethod
     def _inserted(doc_id: int, values: Mapping[str, Any], org: Organisation, pending: Iterable[str],
                   attachments: int) -> _Doc:
@@ -402,17 +400,15 @@ class RecordsMixin(OrganisationsMixin):
 
     def _intact_current(self, conn: Connection, d: _Doc, guard: Guard
                         ) -> tuple[bytes | None, Digests | None, tuple[Version, ...]]:
-        """`_intact_version` of the current version, and every version as `_document_of` lists them:
-        as `_read_doc(…, for_act=True)` read them, else in one statement here."""
+        """`_intact_version` of the current version, and every version as `_document_of` lists them,
+        as `_acting_doc(…, for_act=True)` read them."""
+        assert d.versions is not None, "the document was not read for an act"
         number = d.row["current_version"]
-        if d.versions is None:
-            read, listed = self._versions(conn, d.id, [number])
-        else:
-            listed = d.versions
-            read = {v.number: {"pdf": d.current_pdf, "sha256": v.digests.sha256, "sm3": v.digests.sm3,
-                               "size": v.digests.size} for v in listed if v.number == number and d.current_pdf is not None}
+        read = {v.number: {"pdf": d.current_pdf, "sha256": v.digests.sha256, "sm3": v.digests.sm3,
+                           "size": v.digests.size}
+                for v in d.versions if v.number == number and d.current_pdf is not None}
         data, digests = self._intact_version(conn, d.id, number, guard, read=read)
-        return data, digests, listed
+        return data, digests, d.versions
 
     def _attachments_intact(self, conn: Connection, d: _Doc, guard: Guard) -> None:
         """The stored attachments still match their digests, and every declared one is there (none
@@ -627,7 +623,7 @@ class RecordsMixin(OrganisationsMixin):
 def _listed_versions(text: str | None) -> tuple[Version, ...]:
     """The versions `_DOC_FOR_ACT` listed as text, by number."""
     versions = []
-    for item in (text or "").split(_VERSION_SEPARATOR) if text else ():
+    for item in text.split(_VERSION_SEPARATOR) if text else ():
         number, purpose, sha256, sm3, size, created_by, created_at = item.split(_VERSION_FIELDS)
         versions.append(Version(number=int(number), purpose=purpose, digests=Digests(sha256, sm3, int(size)),
                                 created_at=from_stored_time(datetime.fromisoformat(created_at)), created_by=created_by))
@@ -635,8 +631,9 @@ def _listed_versions(text: str | None) -> tuple[Version, ...]:
 
 
 def _version(row: Mapping[str, Any]) -> Version:
-    return Version(number=row["number"], purpose=row["purpose"], digests=Digests(row["sha256"], row["sm3"], row["size"]),
-                   created_at=row["created_at"], created_by=row["created_by"])
+    return Version(number=row["number"], purpose=row["purpose"],
+                   digests=Digests(row["sha256"], row["sm3"], row["size"]), created_at=row["created_at"],
+                   created_by=row["created_by"])
 
 
 def added_version(number: int, purpose: str, digests: Digests, at: datetime, by: str) -> Version:

@@ -180,19 +180,17 @@ def seal_base(d: Any) -> int:
 
 
 def sealable(flow: Any, conn: Any, d: Any, guard: Any,
-             read: Mapping[int, Mapping[str, Any]] | None = None) -> tuple[bytes | None, SealPlace | None]:
+             read: Mapping[int, Mapping[str, Any]]) -> tuple[bytes | None, SealPlace | None]:
     """The bytes a seal goes on, and the place the layout reserved for this organisation's seal.
 
     After typesetting registration that is the registered version, checked to be the signed-off
     content plus 发文字号, 签发人, 成文日期 and 印发日期 (`check.check_typeset`, the recorded
     sources and fields); otherwise the signed-off version.  `read`: the signed-off and base
-    versions' rows as `flow._versions` read them (else both are read here, in one statement)."""
+    versions' rows as `flow._versions` read them (`seal_base` names the base)."""
     signed_no = d.row["signed_off_version"]
     if signed_no is None:
         return None, None
     base_no = seal_base(d)
-    if read is None:
-        read, _ = flow._versions(conn, d.id, (signed_no, base_no))
     signed = flow._intact(conn, d.id, signed_no, guard, expect_sha256=d.row["signed_off_sha256"], read=read)
     if base_no == signed_no:
         return signed, None
